@@ -1,0 +1,1 @@
+"""The NeuronDeployment API types (pure pydantic; no I/O)."""

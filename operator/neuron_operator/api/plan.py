@@ -1,0 +1,141 @@
+"""The engine's answer: the Plan that `plan` prints as JSON and `status.plan` holds.
+
+Reasons are CamelCase codes plus a one-line message a user understands; they flow unchanged
+into conditions, events and CLI output.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic import Field
+
+from neuron_operator.api.v1alpha1 import ApiModel
+
+
+class ParallelismMode(StrEnum):
+    DATA = "data"  # one model copy per NeuronCore
+    PIPELINE = (
+        "pipeline"  # Inf1 NeuronCore Pipeline: layers sharded over cores, weights cached on chip
+    )
+    TENSOR = "tensor"  # Inf2/Trn tensor parallelism: every layer split over `degree` cores
+
+
+class FitVerdict(StrEnum):
+    GOOD = "good"
+    LIMITED = "limited"  # runs, with documented limitations
+    POOR = "poor"  # "not a good fit": rejected
+    UNSUPPORTED = "unsupported"  # rejected
+
+
+class Reason(ApiModel):
+    reason: str = Field(description="CamelCase code, stable for automation.")
+    message: str = Field(description="What is wrong and what to change.")
+
+
+class Rejection(Reason):
+    instance_type: str = Field(description="The instance type this applies to.")
+    cores_per_replica: int | None = Field(
+        default=None, description="The core grouping, when the rejection is about one grouping."
+    )
+    batch_size: int | None = Field(default=None, description="The batch size, when relevant.")
+
+
+class Parallelism(ApiModel):
+    mode: ParallelismMode
+    degree: int = Field(
+        description=(
+            "NeuronCores one model copy spans: 1 for data parallel, the pipeline length for "
+            "pipeline, the tensor-parallel degree for tensor."
+        )
+    )
+    copies: int = Field(
+        default=1, description="Model copies each replica runs (coresPerReplica = degree × copies)."
+    )
+
+
+class Estimate(ApiModel):
+    latency_ms: float = Field(description="Predicted p95 latency of one request batch, ms.")
+    latency_p50_ms: float = Field(description="Predicted median latency of one request batch, ms.")
+    throughput_per_replica: float = Field(
+        description="Inferences (training: samples) per second one replica sustains at full use."
+    )
+    throughput: float = Field(description="All replicas together, per second.")
+    hourly_cost: float | None = Field(
+        description="On-demand USD per hour of the nodes used; null when the price is unknown."
+    )
+    cost_per_million: float | None = Field(
+        description="USD per million inferences at full use; null when the price is unknown."
+    )
+    time_to_first_token_ms: float | None = Field(
+        default=None, description="Generative models: prefill time of a batch, ms (median)."
+    )
+    time_per_output_token_ms: float | None = Field(
+        default=None, description="Generative models: one decode step of the batch, ms (median)."
+    )
+    output_tokens_per_second: float | None = Field(
+        default=None, description="Generative models: generated tokens per second per replica."
+    )
+
+
+class Memory(ApiModel):
+    weights_gib: float = Field(description="Weights as compiled, per replica (all its cores).")
+    kv_cache_gib: float = Field(description="KV cache at the planned batch and sequence length.")
+    activations_gib: float = Field(description="Activations and scratch (estimate).")
+    runtime_reserve_gib: float = Field(description="Runtime overhead reserved per replica.")
+    required_gib: float = Field(description="Total the replica needs on device.")
+    available_gib: float = Field(description="Device memory its cores own.")
+
+
+class Fit(ApiModel):
+    verdict: FitVerdict
+    message: str
+
+
+class Option(ApiModel):
+    """One fully sized configuration."""
+
+    instance_type: str
+    cores_per_replica: int
+    devices_per_replica: int = Field(
+        description="Neuron devices the replica's cores span (cores may share a device)."
+    )
+    parallelism: Parallelism
+    batch_size: int
+    replicas: int
+    replicas_per_node: int
+    nodes: int
+    estimate: Estimate
+    memory: Memory
+    fit: Fit
+
+
+class Plan(ApiModel):
+    feasible: bool
+    objective: str
+    catalog_version: str
+    instance_type: str | None = None
+    cores_per_replica: int | None = None
+    devices_per_replica: int | None = None
+    parallelism: Parallelism | None = None
+    batch_size: int | None = None
+    replicas: int | None = None
+    replicas_per_node: int | None = None
+    nodes: int | None = None
+    estimate: Estimate | None = None
+    memory: Memory | None = None
+    fit: Fit | None = None
+    why: str = Field(default="", description="One line on why this option won.")
+    assumptions: list[str] = Field(default_factory=list)
+    alternatives: list[Option] = Field(default_factory=list)
+    rejected: list[Rejection] = Field(default_factory=list)
+    reasons: list[Reason] = Field(
+        default_factory=list, description="When infeasible: why, and what to change."
+    )
+
+    @property
+    def chosen(self) -> Option | None:
+        if not self.feasible:
+            return None
+        fields = {name: getattr(self, name) for name in Option.model_fields}
+        return Option.model_validate(fields)

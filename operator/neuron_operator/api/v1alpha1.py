@@ -1,0 +1,281 @@
+"""The NeuronDeployment API, version v1alpha1, as pydantic models.
+
+These types are the single source of truth for the CRD schema (descriptions become
+`kubectl explain` text) and for what the sizing engine reads. Field names are the
+Kubernetes camelCase names; Python attributes are snake_case.
+"""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic.alias_generators import to_camel
+
+GROUP = "neuron.dev"
+VERSION = "v1alpha1"
+API_VERSION = f"{GROUP}/{VERSION}"
+KIND = "NeuronDeployment"
+
+
+class ApiModel(BaseModel):
+    """Base for API types: camelCase on the wire, unknown fields refused (typos get named)."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="forbid",
+        frozen=True,
+        use_enum_values=False,
+    )
+
+
+class Workload(StrEnum):
+    INFERENCE = "inference"
+    TRAINING = "training"
+
+
+class ModelFamily(StrEnum):
+    TRANSFORMER_ENCODER = "transformer-encoder"
+    TRANSFORMER_DECODER = "transformer-decoder"
+    TRANSFORMER_ENCODER_DECODER = "transformer-encoder-decoder"
+    CNN = "cnn"
+    RCNN = "rcnn"
+    LSTM = "lstm"
+    VISION_TRANSFORMER = "vision-transformer"
+    DIFFUSION = "diffusion"
+
+    @property
+    def generative(self) -> bool:
+        """Families that produce output token by token (prefill, then one step per token)."""
+        return self in (ModelFamily.TRANSFORMER_DECODER, ModelFamily.TRANSFORMER_ENCODER_DECODER)
+
+    @property
+    def transformer(self) -> bool:
+        return self in (
+            ModelFamily.TRANSFORMER_ENCODER,
+            ModelFamily.TRANSFORMER_DECODER,
+            ModelFamily.TRANSFORMER_ENCODER_DECODER,
+            ModelFamily.VISION_TRANSFORMER,
+        )
+
+
+class DType(StrEnum):
+    FP32 = "fp32"
+    BF16 = "bf16"
+    FP16 = "fp16"
+    FP8 = "fp8"
+    INT8 = "int8"
+
+
+class Objective(StrEnum):
+    LATENCY = "latency"
+    THROUGHPUT = "throughput"
+    COST = "cost"
+
+
+_SUFFIXES = {"K": 10**3, "M": 10**6, "B": 10**9, "T": 10**12}
+_PARAMETERS_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMBT]?)\s*$", re.IGNORECASE)
+
+
+def parse_parameters(value: Any) -> Any:
+    """Accept 110000000, "110M", "1.5B", "175B"; leave anything else to pydantic to reject."""
+    if isinstance(value, bool):
+        raise ValueError("must be a number of parameters such as 7000000000 or '7B'")
+    if isinstance(value, str):
+        match = _PARAMETERS_RE.match(value)
+        if not match:
+            raise ValueError(
+                f"{value!r} is not a parameter count; use an integer or a number with a "
+                "K/M/B/T suffix, e.g. '110M', '1.5B', '175B'"
+            )
+        number, suffix = match.groups()
+        return round(float(number) * _SUFFIXES.get(suffix.upper(), 1))
+    return value
+
+
+Parameters = Annotated[int, BeforeValidator(parse_parameters), Field(gt=0)]
+
+
+class ModelSpec(ApiModel):
+    """What the model is; the engine derives its memory and compute needs from this."""
+
+    family: ModelFamily = Field(
+        description=(
+            "Architecture family. Decides which Neuron generations fit it (decoders and "
+            "encoder-decoders are not a good fit for Inf1) and how it is parallelised."
+        )
+    )
+    parameters: Parameters = Field(
+        description=(
+            "Number of weights: an integer or a string with a K/M/B/T suffix ('110M', '7B')."
+        )
+    )
+    dtype: DType = Field(
+        default=DType.BF16,
+        description=(
+            "Weight data type as served. fp32 models are compiled to bf16 by the Neuron "
+            "compiler by default, so they are sized as bf16."
+        ),
+    )
+    sequence_length: int | None = Field(
+        default=None,
+        ge=1,
+        le=1_048_576,
+        description=(
+            "Tokens per request. Decoders: the whole context, prompt plus generated tokens. "
+            "Encoder-decoders: encoder input tokens. Vision transformers: patches. "
+            "Absent: a per-family default that the plan reports under assumptions."
+        ),
+    )
+    output_tokens: int | None = Field(
+        default=None,
+        ge=1,
+        description=(
+            "Generative families only: tokens generated per request. Absent: half the "
+            "sequence length."
+        ),
+    )
+    batch_size: int | None = Field(
+        default=None,
+        ge=1,
+        le=1024,
+        description=(
+            "The batch the model is compiled for (Neuron shapes are static). Absent: the "
+            "engine chooses it."
+        ),
+    )
+    layers: int | None = Field(default=None, ge=1, description="Transformer layers, if known.")
+    hidden_size: int | None = Field(default=None, ge=1, description="Hidden size, if known.")
+    attention_heads: int | None = Field(
+        default=None,
+        ge=1,
+        description="Attention heads, if known; tensor-parallel degrees must divide them.",
+    )
+    kv_heads: int | None = Field(
+        default=None,
+        ge=1,
+        description="Key/value heads for grouped-query attention, if known (sizes the KV cache).",
+    )
+    gflops_per_inference: float | None = Field(
+        default=None,
+        gt=0,
+        description=(
+            "Compute of one forward pass of one sample, in GFLOPs, if known. Absent: "
+            "estimated from parameters and sequence length (or a per-family default)."
+        ),
+    )
+
+    @model_validator(mode="after")
+    def _heads_consistent(self) -> ModelSpec:
+        if (
+            self.kv_heads is not None
+            and self.attention_heads is not None
+            and (self.kv_heads > self.attention_heads or self.attention_heads % self.kv_heads)
+        ):
+            raise ValueError(
+                "kvHeads must divide attentionHeads (grouped-query attention shares each "
+                "KV head between attentionHeads/kvHeads query heads)"
+            )
+        if (
+            self.output_tokens is not None
+            and self.family == ModelFamily.TRANSFORMER_DECODER
+            and self.sequence_length is not None
+            and self.output_tokens >= self.sequence_length
+        ):
+            raise ValueError(
+                "outputTokens must be smaller than sequenceLength: for decoders the sequence "
+                "length is the prompt plus the generated tokens"
+            )
+        return self
+
+
+class Slo(ApiModel):
+    """Service-level objectives the plan must meet."""
+
+    latency_ms: float | None = Field(
+        default=None,
+        gt=0,
+        description="p95 latency ceiling of one request batch, in milliseconds, at full load.",
+    )
+    throughput: float | None = Field(
+        default=None,
+        gt=0,
+        description=(
+            "Inferences per second in total (training: samples per second). Drives the "
+            "replica count."
+        ),
+    )
+
+
+class Budget(ApiModel):
+    max_hourly_cost: float | None = Field(
+        default=None,
+        gt=0,
+        description="Ceiling on the on-demand price of all nodes the plan uses, USD per hour.",
+    )
+
+
+class Constraints(ApiModel):
+    instance_families: list[str] | None = Field(
+        default=None,
+        description="Only these instance families (inf1, inf2, trn1, trn1n, trn2).",
+    )
+    instance_types: list[str] | None = Field(
+        default=None, description="Only these instance types, e.g. inf2.xlarge."
+    )
+    max_replicas: int | None = Field(
+        default=None, ge=1, description="Never plan more replicas than this."
+    )
+
+
+class Overrides(ApiModel):
+    """Pin parts of the decision; the rest is still chosen and everything is still estimated."""
+
+    instance_type: str | None = Field(default=None, description="Use exactly this instance type.")
+    cores_per_replica: int | None = Field(
+        default=None, ge=1, description="NeuronCores each replica (pod) gets."
+    )
+    batch_size: int | None = Field(default=None, ge=1, le=1024, description="Batch size.")
+    replicas: int | None = Field(default=None, ge=1, description="Number of replicas.")
+
+
+class NeuronDeploymentSpec(ApiModel):
+    workload: Workload = Field(
+        default=Workload.INFERENCE,
+        description="inference (a model server) or training (a training worker).",
+    )
+    model: ModelSpec = Field(description="The model to place.")
+    objective: Objective = Field(
+        default=Objective.COST,
+        description=(
+            "What to optimise. latency: lowest p95 latency of one request batch. throughput: "
+            "most inferences per second from each instance you pay for. cost: lowest cost "
+            "per million inferences at full use or, with slo.throughput, the lowest hourly "
+            "cost that meets it. Ties break toward lower cost."
+        ),
+    )
+    slo: Slo = Field(default_factory=Slo, description="Service-level objectives.")
+    budget: Budget = Field(default_factory=Budget, description="Spending limits.")
+    constraints: Constraints = Field(
+        default_factory=Constraints, description="Limits on where the model may run."
+    )
+    overrides: Overrides = Field(
+        default_factory=Overrides, description="Parts of the decision pinned by the user."
+    )
+    template: dict[str, Any] | None = Field(
+        default=None,
+        description="Pod template of the model server (metadata and spec, as in a Deployment).",
+    )
+
+    @model_validator(mode="after")
+    def _batch_consistent(self) -> NeuronDeploymentSpec:
+        pinned, compiled = self.overrides.batch_size, self.model.batch_size
+        if pinned is not None and compiled is not None and pinned != compiled:
+            raise ValueError(
+                f"overrides.batchSize ({pinned}) contradicts model.batchSize ({compiled}); "
+                "set one of them"
+            )
+        return self

@@ -1,0 +1,25 @@
+"""The fit-and-sizing engine. Pure: standard library and pydantic only, no I/O but reading
+its own catalog file. Public API: `plan(spec) -> Plan`."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from neuron_operator.api.plan import Plan
+from neuron_operator.api.v1alpha1 import NeuronDeploymentSpec
+from neuron_operator.sizing.catalog import Catalog, load_catalog
+from neuron_operator.sizing.choose import search
+from neuron_operator.sizing.explain import build_plan
+from neuron_operator.sizing.profile import build_profile
+
+__all__ = ["Catalog", "Plan", "load_catalog", "plan"]
+
+
+def plan(spec: NeuronDeploymentSpec | Mapping[str, Any], catalog: Catalog | None = None) -> Plan:
+    """Size a NeuronDeployment spec. Raises pydantic.ValidationError on invalid input."""
+    if not isinstance(spec, NeuronDeploymentSpec):
+        spec = NeuronDeploymentSpec.model_validate(spec)
+    catalog = catalog or load_catalog()
+    profile = build_profile(spec.model, spec.workload)
+    return build_plan(spec, profile, search(spec, profile, catalog), catalog.version)

@@ -1,0 +1,149 @@
+"""The instance catalog (checked-in data) and the per-generation NeuronCore specs.
+
+`data/catalog.json` is produced by `scripts/build_catalog.py` from the research catalog and
+carries each entry's sources; nothing here reads outside the package.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from neuron_operator.api.v1alpha1 import DType
+
+GIB = 2**30
+
+
+@dataclass(frozen=True)
+class CoreGeneration:
+    """Peak figures of one NeuronCore (logical core at the default LNC) of a generation.
+
+    Per-chip figures from the Neuron architecture pages (aws-neuron-sdk 81ce03ae,
+    about-neuron/arch/neuron-hardware/{inferentia,inferentia2,trainium,trainium2}.rst),
+    divided by the cores software sees per chip.
+    """
+
+    name: str  # NeuronCore-v1 / -v2 / -v3
+    bf16_tflops: float
+    fp32_tflops: float
+    fp8_tflops: float | None  # None: the generation has no FP8
+    int8_tops: float
+    # Inf1's device DRAM is shared by the chip's four cores, so the bandwidth one core gets
+    # depends on how many of them are busy; v2/v3 cores each own their HBM share.
+    bandwidth_shared_by_chip: bool
+    trains: bool
+
+    def peak_flops(self, dtype: DType, *, training: bool = False) -> float:
+        """FLOP/s one core reaches on the model's compute type.
+
+        int8 and fp8 on v2/v3 are weight formats that the serving libraries compute in bf16
+        (or cFP8 where the hardware has it). fp32 inference is compiled to bf16 by default;
+        fp32 training (no autocast) runs at the FP32 rate.
+        """
+        if training and dtype == DType.FP32:
+            return self.fp32_tflops * 1e12
+        if dtype == DType.INT8 and self.name == "NeuronCore-v1":
+            return self.int8_tops * 1e12
+        if dtype == DType.FP8 and self.fp8_tflops is not None:
+            return self.fp8_tflops * 1e12
+        return self.bf16_tflops * 1e12
+
+
+GENERATIONS: dict[str, CoreGeneration] = {
+    # Inferentia: 64 FP16/BF16 TFLOPS, 128 INT8 TOPS per chip, 4 cores.
+    # (No FP32 figure is published for Inf1; its compiler always casts FP32 down.)
+    "v1": CoreGeneration("NeuronCore-v1", 16.0, 16.0, None, 32.0, True, trains=False),
+    # Inferentia2 / Trainium: 190 FP16/BF16/cFP8, 47.5 FP32 TFLOPS, 380 INT8 TOPS per chip,
+    # 2 cores.
+    "v2": CoreGeneration("NeuronCore-v2", 95.0, 23.75, 95.0, 190.0, False, trains=True),
+    # Trainium2: 667 BF16, 181 FP32, 1,299 FP8 TFLOPS per chip, 4 logical cores at LNC=2.
+    "v3": CoreGeneration("NeuronCore-v3", 166.75, 45.25, 324.75, 324.75, False, trains=True),
+}
+
+
+@dataclass(frozen=True)
+class InstanceType:
+    name: str
+    family: str
+    chip: str
+    core_version: str
+    devices: int
+    cores_per_device: int
+    cores: int
+    physical_cores_per_core: int
+    memory_gib_per_device: float
+    bandwidth_gib_per_device: float
+    vcpus: int
+    host_memory_gib: float
+    price_per_hour: float | None
+    max_pods: int | None
+    allocatable_neuron: int
+    allocatable_neuroncore: int
+    accelerator_name: str | None
+    tensor_parallel_degrees: tuple[int, ...]
+    device_groups: tuple[int, ...]
+    sources: tuple[str, ...]
+
+    @property
+    def generation(self) -> CoreGeneration:
+        return GENERATIONS[self.core_version]
+
+    @property
+    def memory_gib_per_core(self) -> float:
+        """Device memory one core owns (Inf1: its quarter of the chip's shared 8 GiB)."""
+        return self.memory_gib_per_device / self.cores_per_device
+
+    @property
+    def bandwidth_gib_per_core(self) -> float:
+        return self.bandwidth_gib_per_device / self.cores_per_device
+
+    @classmethod
+    def from_json(cls, raw: dict[str, Any]) -> InstanceType:
+        return cls(
+            name=raw["name"],
+            family=raw["family"],
+            chip=raw["chip"],
+            core_version=raw["coreVersion"],
+            devices=raw["devices"],
+            cores_per_device=raw["coresPerDevice"],
+            cores=raw["cores"],
+            physical_cores_per_core=raw["physicalCoresPerCore"],
+            memory_gib_per_device=float(raw["memoryGiBPerDevice"]),
+            bandwidth_gib_per_device=float(raw["memoryBandwidthGiBpsPerDevice"]),
+            vcpus=raw["vcpus"],
+            host_memory_gib=float(raw["hostMemoryGiB"]),
+            price_per_hour=raw["priceUsdPerHour"],
+            max_pods=raw["maxPods"],
+            allocatable_neuron=raw["allocatableNeuron"],
+            allocatable_neuroncore=raw["allocatableNeuronCore"],
+            accelerator_name=raw["acceleratorName"],
+            tensor_parallel_degrees=tuple(raw["tensorParallelDegrees"]),
+            device_groups=tuple(raw["deviceGroups"]),
+            sources=tuple(raw["sources"]),
+        )
+
+
+@dataclass(frozen=True)
+class Catalog:
+    version: str
+    instances: tuple[InstanceType, ...]
+
+    @property
+    def families(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(i.family for i in self.instances))
+
+    def get(self, name: str) -> InstanceType | None:
+        return next((i for i in self.instances if i.name == name), None)
+
+
+@cache
+def load_catalog() -> Catalog:
+    text = resources.files("neuron_operator.sizing").joinpath("data/catalog.json").read_text()
+    raw = json.loads(text)
+    return Catalog(
+        version=raw["version"],
+        instances=tuple(InstanceType.from_json(entry) for entry in raw["instances"]),
+    )

@@ -1,0 +1,301 @@
+"""Enumerate every placement, size replicas and nodes, and keep what meets the request.
+
+Each candidate passes small checks in order — constraints, architecture fit, dtype, Inf1's
+compile limit, core grouping, memory, latency SLO, replica limit, budget — and the first that
+fails becomes its rejection (a reason code and a message). Survivors are ranked by the
+objective (see `score`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from neuron_operator.api.plan import Fit, Memory, ParallelismMode
+from neuron_operator.api.v1alpha1 import NeuronDeploymentSpec, Objective
+from neuron_operator.sizing.catalog import Catalog, InstanceType
+from neuron_operator.sizing.fit import FitJudgement, judge_dtype, judge_fit
+from neuron_operator.sizing.grouping import Grouping, enumerate_groupings
+from neuron_operator.sizing.memory import INF1_MAX_COMPILED_WEIGHTS, check_memory
+from neuron_operator.sizing.memory import exceeds_inf1_compile_limit as too_big_for_inf1
+from neuron_operator.sizing.performance import Performance, estimate
+from neuron_operator.sizing.profile import ModelProfile
+
+# Batch sizes tried when the spec does not fix one. Neuron's LLM guidance: "up to batch=256.
+# A larger batch-size typically does not help"; beyond 64 the gains are small everywhere in the
+# published tables, so the search stops there.
+BATCH_SIZES = (1, 2, 4, 8, 16, 32, 64)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    instance: InstanceType
+    grouping: Grouping
+    batch: int
+    replicas: int
+    replicas_per_node: int
+    nodes: int
+    performance: Performance
+    memory: Memory
+    fit: FitJudgement
+
+    @property
+    def throughput(self) -> float:
+        return self.replicas * self.performance.throughput_per_replica
+
+    @property
+    def hourly_cost(self) -> float | None:
+        price = self.instance.price_per_hour
+        return None if price is None else round(self.nodes * price, 4)
+
+    @property
+    def cost_per_million(self) -> float | None:
+        cost = self.hourly_cost
+        return None if cost is None else cost / (self.throughput * 3600) * 1e6
+
+    @property
+    def devices_per_replica(self) -> int:
+        return math.ceil(self.grouping.cores / self.instance.cores_per_device)
+
+    @property
+    def fit_model(self) -> Fit:
+        return Fit(verdict=self.fit.verdict, message=self.fit.message)
+
+
+@dataclass(frozen=True)
+class Rejected:
+    instance: str
+    reason: str
+    message: str
+    cores: int | None = None
+    batch: int | None = None
+    # How far the candidate got: later checks mean it was closer to being chosen.
+    stage: int = 0
+    # The figure that failed the check (p95 ms, replicas, USD/h, GiB), to say how far off it was.
+    value: float | None = None
+
+
+@dataclass
+class Search:
+    candidates: list[Candidate]
+    rejected: list[Rejected]
+
+
+def _constraint_problem(spec: NeuronDeploymentSpec, instance: InstanceType) -> str | None:
+    pinned = spec.overrides.instance_type
+    if pinned is not None and instance.name != pinned:
+        return f"overrides.instanceType pins {pinned}"
+    families = spec.constraints.instance_families
+    if families is not None and instance.family not in families:
+        return f"constraints.instanceFamilies allows only {', '.join(families)}"
+    types = spec.constraints.instance_types
+    if types is not None and instance.name not in types:
+        return f"constraints.instanceTypes allows only {', '.join(types)}"
+    return None
+
+
+def _instance_problem(
+    spec: NeuronDeploymentSpec, profile: ModelProfile, instance: InstanceType
+) -> tuple[FitJudgement, Rejected | None]:
+    fit = judge_fit(profile.family, spec.workload, instance)
+    name = instance.name
+    problem = _constraint_problem(spec, instance)
+    if problem:
+        return fit, Rejected(name, "ExcludedByConstraints", problem, stage=0)
+    if not fit.allowed:
+        return fit, Rejected(name, fit.reason, fit.message, stage=1)
+    dtype = judge_dtype(profile.dtype, instance)
+    if dtype is not None:
+        return fit, Rejected(name, dtype.reason, dtype.message, stage=1)
+    if too_big_for_inf1(profile, instance):
+        return fit, Rejected(
+            name,
+            "ExceedsInf1CompileLimit",
+            f"{profile.weight_bytes / 1e9:.1f} GB of weights exceed the "
+            f"{INF1_MAX_COMPILED_WEIGHTS / 1e9:.0f} GB that Inf1's compilers can serialize; "
+            "allow inf2 or trn1",
+            stage=1,
+        )
+    if (
+        spec.objective == Objective.COST or spec.budget.max_hourly_cost is not None
+    ) and instance.price_per_hour is None:
+        why = "the cost objective" if spec.objective == Objective.COST else "budget.maxHourlyCost"
+        return fit, Rejected(
+            name,
+            "PriceUnknown",
+            f"no public on-demand price for {name}, so {why} cannot be evaluated; pin it "
+            "with overrides.instanceType and objective latency or throughput",
+            stage=1,
+        )
+    return fit, None
+
+
+def _batches(spec: NeuronDeploymentSpec) -> tuple[int, ...]:
+    pinned = spec.overrides.batch_size or spec.model.batch_size
+    return (pinned,) if pinned is not None else BATCH_SIZES
+
+
+def _replicas(spec: NeuronDeploymentSpec, per_replica: float) -> int:
+    if spec.overrides.replicas is not None:
+        return spec.overrides.replicas
+    target = spec.slo.throughput
+    if target is None:
+        return 1
+    return max(1, math.ceil(target / per_replica - 1e-9))
+
+
+def _busy_cores_per_chip(instance: InstanceType, grouping: Grouping, replicas_on_node: int) -> int:
+    """At full use every core of every planned replica is busy; replicas pack contiguously."""
+    return max(1, min(instance.cores_per_device, replicas_on_node * grouping.cores))
+
+
+def _evaluate(
+    spec: NeuronDeploymentSpec,
+    profile: ModelProfile,
+    instance: InstanceType,
+    fit: FitJudgement,
+    grouping: Grouping,
+    batch: int,
+) -> Candidate | Rejected:
+    name, cores = instance.name, grouping.cores
+    memory = check_memory(profile, instance, grouping.degree, grouping.copies, batch)
+    if not memory.fits:
+        m = memory.memory
+        return Rejected(
+            name,
+            "ExceedsMemory",
+            f"needs {m.required_gib:.1f} GiB per replica (weights {m.weights_gib:.1f}, KV cache "
+            f"{m.kv_cache_gib:.1f}) but {cores} core(s) own {m.available_gib:.1f} GiB",
+            cores,
+            batch,
+            stage=2,
+            value=m.required_gib,
+        )
+    capacity = instance.allocatable_neuroncore // cores
+    if instance.max_pods is not None:
+        capacity = min(capacity, instance.max_pods)
+    # Size conservatively with a fully packed node, then estimate at the planned occupancy.
+    full = estimate(
+        profile, instance, grouping, batch, _busy_cores_per_chip(instance, grouping, capacity)
+    )
+    replicas = _replicas(spec, full.throughput_per_replica)
+    on_node = min(replicas, capacity)
+    performance = estimate(
+        profile, instance, grouping, batch, _busy_cores_per_chip(instance, grouping, on_node)
+    )
+    ceiling = spec.slo.latency_ms
+    if ceiling is not None and performance.latency_p95_ms > ceiling:
+        return Rejected(
+            name,
+            "LatencyUnreachable",
+            f"p95 latency {performance.latency_p95_ms:.1f} ms exceeds slo.latencyMs {ceiling:g}",
+            cores,
+            batch,
+            stage=3,
+            value=performance.latency_p95_ms,
+        )
+    max_replicas = spec.constraints.max_replicas
+    if max_replicas is not None and replicas > max_replicas:
+        return Rejected(
+            name,
+            "MaxReplicasExceeded",
+            f"{replicas} replicas needed for slo.throughput, constraints.maxReplicas is "
+            f"{max_replicas}",
+            cores,
+            batch,
+            stage=4,
+            value=replicas,
+        )
+    candidate = Candidate(
+        instance=instance,
+        grouping=grouping,
+        batch=batch,
+        replicas=replicas,
+        replicas_per_node=on_node,
+        nodes=math.ceil(replicas / capacity),
+        performance=performance,
+        memory=memory.memory,
+        fit=fit,
+    )
+    budget = spec.budget.max_hourly_cost
+    cost = candidate.hourly_cost
+    if budget is not None and cost is not None and cost > budget:
+        return Rejected(
+            name,
+            "OverBudget",
+            f"{candidate.nodes} node(s) cost ${cost:.2f}/h, over budget.maxHourlyCost ${budget:g}",
+            cores,
+            batch,
+            stage=5,
+            value=cost,
+        )
+    return candidate
+
+
+def _options(
+    spec: NeuronDeploymentSpec, profile: ModelProfile, instance: InstanceType, fit: FitJudgement
+) -> Iterator[Candidate | Rejected]:
+    groupings, problems = enumerate_groupings(profile, instance, spec.overrides.cores_per_replica)
+    for problem in problems:
+        yield Rejected(instance.name, problem.reason, problem.message, problem.cores, stage=2)
+    if not groupings and not problems:
+        yield Rejected(
+            instance.name,
+            "CoreGroupNotPlaceable",
+            f"no core grouping of {spec.overrides.cores_per_replica} cores suits this model",
+            spec.overrides.cores_per_replica,
+            stage=2,
+        )
+    for grouping in groupings:
+        for batch in _batches(spec):
+            outcome = _evaluate(spec, profile, instance, fit, grouping, batch)
+            yield outcome
+            # Larger batches only need more memory.
+            if isinstance(outcome, Rejected) and outcome.reason == "ExceedsMemory":
+                break
+
+
+def search(spec: NeuronDeploymentSpec, profile: ModelProfile, catalog: Catalog) -> Search:
+    result = Search(candidates=[], rejected=[])
+    for instance in catalog.instances:
+        fit, problem = _instance_problem(spec, profile, instance)
+        if problem is not None:
+            result.rejected.append(problem)
+            continue
+        for outcome in _options(spec, profile, instance, fit):
+            if isinstance(outcome, Candidate):
+                result.candidates.append(outcome)
+            else:
+                result.rejected.append(outcome)
+    return result
+
+
+INFINITY = float("inf")
+
+
+def score(spec: NeuronDeploymentSpec, candidate: Candidate) -> tuple[float, ...]:
+    """Lower is better. Ties break toward lower hourly cost, then fewer cores per replica,
+    data parallelism, a smaller batch and a smaller instance; the sort is stable over the
+    catalog order, so the answer is deterministic."""
+    cost = candidate.hourly_cost
+    hourly = INFINITY if cost is None else cost
+    performance = candidate.performance
+    if spec.objective == Objective.LATENCY:
+        primary = round(performance.latency_p95_ms, 6)
+    elif spec.objective == Objective.THROUGHPUT:
+        primary = -round(candidate.throughput / candidate.nodes, 6)
+    elif spec.slo.throughput is not None or spec.overrides.replicas is not None:
+        primary = hourly
+    else:
+        per_million = candidate.cost_per_million
+        primary = INFINITY if per_million is None else round(per_million, 9)
+    mode_rank = 0 if candidate.grouping.mode == ParallelismMode.DATA else 1
+    return (
+        primary,
+        hourly,
+        candidate.grouping.cores,
+        mode_rank,
+        candidate.batch,
+        candidate.instance.cores,
+    )

@@ -1,0 +1,166 @@
+"""Turn a search into a Plan: the winner, the next best alternatives, every rejection, and —
+when nothing is feasible — reasons that say what to change."""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+
+from neuron_operator.api.plan import (
+    Estimate,
+    Option,
+    Parallelism,
+    Plan,
+    Reason,
+    Rejection,
+)
+from neuron_operator.api.v1alpha1 import NeuronDeploymentSpec
+from neuron_operator.sizing.choose import Candidate, Rejected, Search, score
+from neuron_operator.sizing.profile import ModelProfile
+
+MAX_ALTERNATIVES = 5
+
+
+def _round(value: float | None, digits: int = 3) -> float | None:
+    return None if value is None else round(value, digits)
+
+
+def to_option(candidate: Candidate) -> Option:
+    p = candidate.performance
+    grouping = candidate.grouping
+    return Option(
+        instance_type=candidate.instance.name,
+        cores_per_replica=grouping.cores,
+        devices_per_replica=candidate.devices_per_replica,
+        parallelism=Parallelism(mode=grouping.mode, degree=grouping.degree, copies=grouping.copies),
+        batch_size=candidate.batch,
+        replicas=candidate.replicas,
+        replicas_per_node=candidate.replicas_per_node,
+        nodes=candidate.nodes,
+        estimate=Estimate(
+            latency_ms=round(p.latency_p95_ms, 3),
+            latency_p50_ms=round(p.latency_p50_ms, 3),
+            throughput_per_replica=round(p.throughput_per_replica, 3),
+            throughput=round(candidate.throughput, 3),
+            hourly_cost=_round(candidate.hourly_cost, 4),
+            cost_per_million=_round(candidate.cost_per_million, 4),
+            time_to_first_token_ms=_round(p.ttft_ms),
+            time_per_output_token_ms=_round(p.tpot_ms),
+            output_tokens_per_second=_round(p.output_tokens_per_second),
+        ),
+        memory=candidate.memory,
+        fit=candidate.fit_model,
+    )
+
+
+def _why(spec: NeuronDeploymentSpec, winner: Candidate) -> str:
+    objective = spec.objective.value
+    p = winner.performance
+    if objective == "latency":
+        return f"lowest p95 latency ({p.latency_p95_ms:.2f} ms) of all feasible options"
+    if objective == "throughput":
+        return f"most inferences/s per instance paid for ({winner.throughput / winner.nodes:.1f})"
+    if winner.hourly_cost is None:
+        return "cheapest feasible option"
+    if spec.slo.throughput is not None or spec.overrides.replicas is not None:
+        return f"lowest hourly cost (${winner.hourly_cost:.4f}/h) that meets the request"
+    return f"lowest cost per million inferences (${winner.cost_per_million:.4f}) at full use"
+
+
+def _dedupe(rejected: list[Rejected]) -> list[Rejected]:
+    """One entry per instance, grouping and reason (the first batch that hit it)."""
+    seen: dict[tuple[str, int | None, str], Rejected] = {}
+    for r in rejected:
+        seen.setdefault((r.instance, r.cores, r.reason), r)
+    return list(seen.values())
+
+
+def _suggestion(code: str, group: list[Rejected]) -> str:
+    closest = min(group, key=lambda r: math.inf if r.value is None else r.value)
+    where = f"{closest.instance}"
+    if closest.cores is not None:
+        where += f" with {closest.cores} core(s)"
+    if closest.batch is not None:
+        where += f" at batch {closest.batch}"
+    if code == "LatencyUnreachable" and closest.value is not None:
+        return (
+            f"the fastest option, {where}, has a p95 of {closest.value:.1f} ms: raise "
+            f"slo.latencyMs to at least {math.ceil(closest.value * 10) / 10:g}, or allow "
+            "other instance types"
+        )
+    if code == "OverBudget" and closest.value is not None:
+        return (
+            f"the cheapest option, {where}, costs ${closest.value:.2f}/h: raise "
+            "budget.maxHourlyCost to at least that, or lower slo.throughput"
+        )
+    if code == "MaxReplicasExceeded" and closest.value is not None:
+        return (
+            f"the best option, {where}, needs {closest.value:.0f} replicas: raise "
+            "constraints.maxReplicas or lower slo.throughput"
+        )
+    if code == "ExceedsMemory" and closest.value is not None:
+        return (
+            f"the model needs at least {closest.value:.1f} GiB per replica ({where}) and no "
+            "allowed option has that much device memory: allow larger instances (inf2.48xlarge, "
+            "trn1.32xlarge, trn2.48xlarge), quantize (dtype int8 or fp8), or shorten "
+            "sequenceLength"
+        )
+    if code == "ExcludedByConstraints":
+        names = ", ".join(sorted({r.instance for r in group}))
+        return f"excluded by constraints or overrides: {names}"
+    messages = list(dict.fromkeys(r.message for r in group))
+    return "; ".join(messages)
+
+
+def infeasible_reasons(rejected: list[Rejected]) -> list[Reason]:
+    by_code: dict[str, list[Rejected]] = defaultdict(list)
+    for r in rejected:
+        by_code[r.reason].append(r)
+    # Closest to feasible first: a budget or SLO miss says more than a constraint exclusion.
+    order = sorted(by_code, key=lambda code: -max(r.stage for r in by_code[code]))
+    return [Reason(reason=code, message=_suggestion(code, by_code[code])) for code in order]
+
+
+def build_plan(
+    spec: NeuronDeploymentSpec, profile: ModelProfile, found: Search, catalog_version: str
+) -> Plan:
+    rejected = _dedupe(found.rejected)
+    rejections = [
+        Rejection(
+            instance_type=r.instance,
+            cores_per_replica=r.cores,
+            batch_size=r.batch,
+            reason=r.reason,
+            message=r.message,
+        )
+        for r in rejected
+    ]
+    common = {
+        "objective": spec.objective.value,
+        "catalog_version": catalog_version,
+        "assumptions": list(profile.assumptions),
+        "rejected": rejections,
+    }
+    if not found.candidates:
+        return Plan(feasible=False, reasons=infeasible_reasons(rejected), **common)
+    ranked = sorted(found.candidates, key=lambda c: score(spec, c))
+    winner = ranked[0]
+    # Alternatives: the best of each other instance type and core grouping.
+    seen = {(winner.instance.name, winner.grouping)}
+    alternatives: list[Option] = []
+    for candidate in ranked[1:]:
+        key = (candidate.instance.name, candidate.grouping)
+        if key in seen:
+            continue
+        seen.add(key)
+        alternatives.append(to_option(candidate))
+        if len(alternatives) == MAX_ALTERNATIVES:
+            break
+    chosen = to_option(winner)
+    return Plan(
+        feasible=True,
+        why=_why(spec, winner),
+        alternatives=alternatives,
+        **chosen.model_dump(),
+        **common,
+    )

@@ -1,0 +1,148 @@
+"""Core groupings: how a replica's NeuronCores are used, and which shapes can be placed.
+
+- data: one model copy per core (`copies` copies per replica);
+- pipeline (Inf1 only): one copy sharded over `degree` cores with NeuronCore Pipeline, starting
+  from Neuron's rule of thumb 4 * round(weights / 2e7) and searching around it;
+- tensor (Inf2/Trn): every layer split over `degree` cores, at the degrees each family supports
+  (NxD Inference feature guide), dividing the attention heads when they are known, never
+  across nodes.
+Placement (facts §2.3, §3.4): one or all cores of a node are always placeable; within a device
+any count; across devices, Inf1/Inf2 rings take any contiguous device count, Trn1/Trn2 tori
+only groups of 1, 4, 8 or 16 devices.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from neuron_operator.api.plan import ParallelismMode
+from neuron_operator.api.v1alpha1 import ModelFamily, Workload
+from neuron_operator.sizing.catalog import InstanceType
+from neuron_operator.sizing.profile import ModelProfile
+
+F = ModelFamily
+# Families whose layers the serving/training libraries can split with tensor parallelism.
+_TENSOR_FAMILIES = {
+    F.TRANSFORMER_ENCODER,
+    F.TRANSFORMER_DECODER,
+    F.TRANSFORMER_ENCODER_DECODER,
+    F.VISION_TRANSFORMER,
+    F.DIFFUSION,
+}
+
+
+@dataclass(frozen=True)
+class Grouping:
+    mode: ParallelismMode
+    degree: int  # cores per model copy
+    copies: int  # model copies per replica
+
+    @property
+    def cores(self) -> int:
+        return self.degree * self.copies
+
+
+@dataclass(frozen=True)
+class GroupingRejection:
+    cores: int
+    reason: str
+    message: str
+
+
+def placement_problem(instance: InstanceType, cores: int) -> str | None:
+    """Why a container asking for `cores` NeuronCores can never be placed on `instance`."""
+    node_cores = instance.allocatable_neuroncore
+    if cores > node_cores:
+        return f"{cores} cores per replica, but {instance.name} has {node_cores}"
+    if cores == node_cores or cores <= instance.cores_per_device:
+        return None
+    if cores % instance.cores_per_device:
+        return (
+            f"{cores} cores would split a device of {instance.cores_per_device} cores; "
+            f"use a multiple of {instance.cores_per_device}"
+        )
+    devices = cores // instance.cores_per_device
+    if devices not in instance.device_groups:
+        groups = ", ".join(str(g) for g in instance.device_groups)
+        return (
+            f"the Neuron scheduler places only groups of {groups} devices on {instance.name}, "
+            f"not {devices}"
+        )
+    return None
+
+
+def pipeline_degrees(parameters: int, node_cores: int) -> list[int]:
+    """Neuron's rule of thumb and its neighbours, in whole chips of 4 cores where possible."""
+    start = 4 * round(parameters / 2e7)
+    candidates = {start - 4, start, start + 4, 2 * start} if start >= 4 else {2, 4}
+    return sorted(d for d in candidates if 2 <= d <= node_cores)
+
+
+def _candidates(profile: ModelProfile, instance: InstanceType) -> list[Grouping]:
+    per_device = instance.cores_per_device
+    node_cores = instance.allocatable_neuroncore
+    v1 = instance.core_version == "v1"
+    groupings = [Grouping(ParallelismMode.DATA, 1, c) for c in {1, per_device}]
+    if profile.workload == Workload.TRAINING:
+        groupings.append(Grouping(ParallelismMode.DATA, 1, node_cores))
+    if v1:
+        groupings += [
+            Grouping(ParallelismMode.PIPELINE, d, 1)
+            for d in pipeline_degrees(profile.parameters, node_cores)
+        ]
+    elif profile.family in _TENSOR_FAMILIES:
+        for degree in instance.tensor_parallel_degrees:
+            if degree < 2:
+                continue
+            groupings.append(Grouping(ParallelismMode.TENSOR, degree, 1))
+            if profile.workload == Workload.TRAINING and node_cores // degree > 1:
+                groupings.append(Grouping(ParallelismMode.TENSOR, degree, node_cores // degree))
+    return groupings
+
+
+def _pinned(instance: InstanceType, cores: int) -> list[Grouping]:
+    """Every way to use exactly `cores` cores per replica that the generation supports."""
+    groupings = [Grouping(ParallelismMode.DATA, 1, cores)]
+    if instance.core_version == "v1" and cores >= 2:
+        groupings.append(Grouping(ParallelismMode.PIPELINE, cores, 1))
+    elif cores >= 2:
+        groupings += [
+            Grouping(ParallelismMode.TENSOR, d, cores // d)
+            for d in instance.tensor_parallel_degrees
+            if d >= 2 and cores % d == 0
+        ]
+    return groupings
+
+
+def enumerate_groupings(
+    profile: ModelProfile, instance: InstanceType, pinned_cores: int | None
+) -> tuple[list[Grouping], list[GroupingRejection]]:
+    if pinned_cores is not None:
+        candidates = _pinned(instance, pinned_cores)
+        if profile.family not in _TENSOR_FAMILIES:
+            candidates = [g for g in candidates if g.mode != ParallelismMode.TENSOR]
+    else:
+        candidates = _candidates(profile, instance)
+    rejected: list[GroupingRejection] = []
+    accepted: list[Grouping] = []
+    for grouping in dict.fromkeys(candidates):
+        problem = placement_problem(instance, grouping.cores)
+        if problem:
+            rejected.append(GroupingRejection(grouping.cores, "CoreGroupNotPlaceable", problem))
+            continue
+        if (
+            grouping.mode == ParallelismMode.TENSOR
+            and profile.heads_known
+            and profile.attention_heads % grouping.degree
+        ):
+            rejected.append(
+                GroupingRejection(
+                    grouping.cores,
+                    "HeadsNotDivisible",
+                    f"tensor-parallel degree {grouping.degree} does not divide the model's "
+                    f"{profile.attention_heads} attention heads",
+                )
+            )
+            continue
+        accepted.append(grouping)
+    return accepted, rejected

@@ -1,0 +1,73 @@
+"""Memory fit: does one model copy fit in the device memory its cores own?
+
+Rules (facts §3.1, §3.2): weights + KV cache (+ activations and a runtime reserve) must be
+smaller than the memory of the cores holding the copy — 16 GiB per NeuronCore on Inf2/Trn1,
+24 GiB per logical core on Trn2, and on Inf1 the chip's 8 GiB shared by its 4 cores (2 GiB
+each when every core holds a copy). Inf1's compilers also cap a compiled model's weights at
+2 GB (protobuf limit).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from neuron_operator.api.plan import Memory
+from neuron_operator.api.v1alpha1 import Workload
+from neuron_operator.sizing.catalog import GIB, InstanceType
+from neuron_operator.sizing.profile import ModelProfile
+
+# The runtime keeps ~96 MB of model micro-code per physical NeuronCore
+# (aws-neuron-sdk neuron-runtime/explore/device-memory.rst); we add 256 MiB per model copy
+# for NEFF scratchpad and I/O tensors — an engine assumption, documented in docs/sizing.md.
+MICROCODE_BYTES_PER_PHYSICAL_CORE = 96 * 2**20
+SCRATCH_BYTES_PER_COPY = 256 * 2**20
+INF1_MAX_COMPILED_WEIGHTS = 2e9  # bytes
+
+
+@dataclass(frozen=True)
+class MemoryFit:
+    memory: Memory  # per replica
+    fits: bool
+
+
+def copy_requirement(
+    profile: ModelProfile, instance: InstanceType, degree: int, batch: int
+) -> tuple[float, float, float, float]:
+    """Bytes (weights, kv, activations, reserve) one model copy spread over `degree` cores needs."""
+    if profile.workload == Workload.TRAINING:
+        weights = profile.training_state_bytes()
+        kv = 0.0
+        activations = profile.training_activation_bytes(batch) / degree
+    else:
+        weights = profile.weight_bytes
+        # KV heads are split over the TP degree, but never below one head per core
+        # (with fewer KV heads than cores they are replicated).
+        kv_shards = min(degree, profile.kv_heads)
+        kv = profile.kv_cache_bytes(batch) * degree / kv_shards
+        activations = profile.activation_bytes(batch)
+    reserve = (
+        MICROCODE_BYTES_PER_PHYSICAL_CORE * instance.physical_cores_per_core * degree
+        + SCRATCH_BYTES_PER_COPY
+    )
+    return weights, kv, activations, reserve
+
+
+def check_memory(
+    profile: ModelProfile, instance: InstanceType, degree: int, copies: int, batch: int
+) -> MemoryFit:
+    weights, kv, activations, reserve = copy_requirement(profile, instance, degree, batch)
+    required = weights + kv + activations + reserve
+    available = instance.memory_gib_per_core * degree * GIB
+    memory = Memory(
+        weights_gib=round(weights * copies / GIB, 3),
+        kv_cache_gib=round(kv * copies / GIB, 3),
+        activations_gib=round(activations * copies / GIB, 3),
+        runtime_reserve_gib=round(reserve * copies / GIB, 3),
+        required_gib=round(required * copies / GIB, 3),
+        available_gib=round(available * copies / GIB, 3),
+    )
+    return MemoryFit(memory=memory, fits=required <= available)
+
+
+def exceeds_inf1_compile_limit(profile: ModelProfile, instance: InstanceType) -> bool:
+    return instance.core_version == "v1" and profile.weight_bytes > INF1_MAX_COMPILED_WEIGHTS
