@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, cached_property
 from importlib import resources
 from typing import Any
 
@@ -90,6 +90,17 @@ class InstanceType:
     @property
     def generation(self) -> CoreGeneration:
         return GENERATIONS[self.core_version]
+
+    @cached_property
+    def core_shape(self) -> tuple[str, int, float, float, int]:
+        """What one core's speed and memory depend on: sizes of a family share it."""
+        return (
+            self.core_version,
+            self.cores_per_device,
+            self.memory_gib_per_device,
+            self.bandwidth_gib_per_device,
+            self.physical_cores_per_core,
+        )
 
     @property
     def memory_gib_per_core(self) -> float:

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from neuron_operator.api.plan import Fit, Memory, ParallelismMode
+from neuron_operator.api.plan import Fit, ParallelismMode
 from neuron_operator.api.v1alpha1 import NeuronDeploymentSpec, Objective
 from neuron_operator.sizing.catalog import Catalog, InstanceType
 from neuron_operator.sizing.fit import FitJudgement, judge_dtype, judge_fit
 from neuron_operator.sizing.grouping import Grouping, enumerate_groupings
-from neuron_operator.sizing.memory import INF1_MAX_COMPILED_WEIGHTS, check_memory
+from neuron_operator.sizing.memory import INF1_MAX_COMPILED_WEIGHTS, MemoryFit, check_memory
 from neuron_operator.sizing.memory import exceeds_inf1_compile_limit as too_big_for_inf1
 from neuron_operator.sizing.performance import Performance, estimate
 from neuron_operator.sizing.profile import ModelProfile
@@ -37,22 +37,20 @@ class Candidate:
     replicas_per_node: int
     nodes: int
     performance: Performance
-    memory: Memory
+    memory: MemoryFit
     fit: FitJudgement
+    throughput: float = field(init=False)  # all replicas, per second
+    hourly_cost: float | None = field(init=False)  # nodes × on-demand price
+    cost_per_million: float | None = field(init=False)  # at full use
 
-    @property
-    def throughput(self) -> float:
-        return self.replicas * self.performance.throughput_per_replica
-
-    @property
-    def hourly_cost(self) -> float | None:
+    def __post_init__(self) -> None:
+        throughput = self.replicas * self.performance.throughput_per_replica
         price = self.instance.price_per_hour
-        return None if price is None else round(self.nodes * price, 4)
-
-    @property
-    def cost_per_million(self) -> float | None:
-        cost = self.hourly_cost
-        return None if cost is None else cost / (self.throughput * 3600) * 1e6
+        cost = None if price is None else self.nodes * price
+        per_million = None if cost is None else cost / (throughput * 3600) * 1e6
+        object.__setattr__(self, "throughput", throughput)
+        object.__setattr__(self, "hourly_cost", cost)
+        object.__setattr__(self, "cost_per_million", per_million)
 
     @property
     def devices_per_replica(self) -> int:
@@ -150,18 +148,46 @@ def _busy_cores_per_chip(instance: InstanceType, grouping: Grouping, replicas_on
     return max(1, min(instance.cores_per_device, replicas_on_node * grouping.cores))
 
 
+class _Memo:
+    """Per-search cache: sizes of one instance family have identical cores, so a grouping's
+    memory fit and speed are computed once per core shape, not once per instance size."""
+
+    def __init__(self, profile: ModelProfile) -> None:
+        self.profile = profile
+        self._memory: dict[tuple[object, ...], MemoryFit] = {}
+        self._speed: dict[tuple[object, ...], Performance] = {}
+
+    def memory(self, instance: InstanceType, grouping: Grouping, batch: int) -> MemoryFit:
+        key = (instance.core_shape, grouping, batch)
+        found = self._memory.get(key)
+        if found is None:
+            found = check_memory(self.profile, instance, grouping.degree, grouping.copies, batch)
+            self._memory[key] = found
+        return found
+
+    def speed(
+        self, instance: InstanceType, grouping: Grouping, batch: int, busy: int
+    ) -> Performance:
+        key = (instance.core_shape, grouping, batch, busy)
+        found = self._speed.get(key)
+        if found is None:
+            found = estimate(self.profile, instance, grouping, batch, busy)
+            self._speed[key] = found
+        return found
+
+
 def _evaluate(
     spec: NeuronDeploymentSpec,
-    profile: ModelProfile,
+    memo: _Memo,
     instance: InstanceType,
     fit: FitJudgement,
     grouping: Grouping,
     batch: int,
 ) -> Candidate | Rejected:
     name, cores = instance.name, grouping.cores
-    memory = check_memory(profile, instance, grouping.degree, grouping.copies, batch)
+    memory = memo.memory(instance, grouping, batch)
     if not memory.fits:
-        m = memory.memory
+        m = memory.per_replica()
         return Rejected(
             name,
             "ExceedsMemory",
@@ -175,15 +201,15 @@ def _evaluate(
     capacity = instance.allocatable_neuroncore // cores
     if instance.max_pods is not None:
         capacity = min(capacity, instance.max_pods)
-    # Size conservatively with a fully packed node, then estimate at the planned occupancy.
-    full = estimate(
-        profile, instance, grouping, batch, _busy_cores_per_chip(instance, grouping, capacity)
-    )
-    replicas = _replicas(spec, full.throughput_per_replica)
+    # Size conservatively with a fully packed node, then estimate at the planned occupancy
+    # (which only changes the figures where cores share bandwidth: Inf1).
+    busy_full = _busy_cores_per_chip(instance, grouping, capacity)
+    performance = memo.speed(instance, grouping, batch, busy_full)
+    replicas = _replicas(spec, performance.throughput_per_replica)
     on_node = min(replicas, capacity)
-    performance = estimate(
-        profile, instance, grouping, batch, _busy_cores_per_chip(instance, grouping, on_node)
-    )
+    busy = _busy_cores_per_chip(instance, grouping, on_node)
+    if busy != busy_full and instance.generation.bandwidth_shared_by_chip:
+        performance = memo.speed(instance, grouping, batch, busy)
     ceiling = spec.slo.latency_ms
     if ceiling is not None and performance.latency_p95_ms > ceiling:
         return Rejected(
@@ -215,7 +241,7 @@ def _evaluate(
         replicas_per_node=on_node,
         nodes=math.ceil(replicas / capacity),
         performance=performance,
-        memory=memory.memory,
+        memory=memory,
         fit=fit,
     )
     budget = spec.budget.max_hourly_cost
@@ -234,9 +260,11 @@ def _evaluate(
 
 
 def _options(
-    spec: NeuronDeploymentSpec, profile: ModelProfile, instance: InstanceType, fit: FitJudgement
+    spec: NeuronDeploymentSpec, memo: _Memo, instance: InstanceType, fit: FitJudgement
 ) -> Iterator[Candidate | Rejected]:
-    groupings, problems = enumerate_groupings(profile, instance, spec.overrides.cores_per_replica)
+    groupings, problems = enumerate_groupings(
+        memo.profile, instance, spec.overrides.cores_per_replica
+    )
     for problem in problems:
         yield Rejected(instance.name, problem.reason, problem.message, problem.cores, stage=2)
     if not groupings and not problems:
@@ -249,21 +277,25 @@ def _options(
         )
     for grouping in groupings:
         for batch in _batches(spec):
-            outcome = _evaluate(spec, profile, instance, fit, grouping, batch)
+            outcome = _evaluate(spec, memo, instance, fit, grouping, batch)
             yield outcome
-            # Larger batches only need more memory.
-            if isinstance(outcome, Rejected) and outcome.reason == "ExceedsMemory":
+            # Larger batches only need more memory and take longer.
+            if isinstance(outcome, Rejected) and outcome.reason in (
+                "ExceedsMemory",
+                "LatencyUnreachable",
+            ):
                 break
 
 
 def search(spec: NeuronDeploymentSpec, profile: ModelProfile, catalog: Catalog) -> Search:
     result = Search(candidates=[], rejected=[])
+    memo = _Memo(profile)
     for instance in catalog.instances:
         fit, problem = _instance_problem(spec, profile, instance)
         if problem is not None:
             result.rejected.append(problem)
             continue
-        for outcome in _options(spec, profile, instance, fit):
+        for outcome in _options(spec, memo, instance, fit):
             if isinstance(outcome, Candidate):
                 result.candidates.append(outcome)
             else:
@@ -282,14 +314,14 @@ def score(spec: NeuronDeploymentSpec, candidate: Candidate) -> tuple[float, ...]
     hourly = INFINITY if cost is None else cost
     performance = candidate.performance
     if spec.objective == Objective.LATENCY:
-        primary = round(performance.latency_p95_ms, 6)
+        primary = performance.latency_p95_ms
     elif spec.objective == Objective.THROUGHPUT:
-        primary = -round(candidate.throughput / candidate.nodes, 6)
+        primary = -candidate.throughput / candidate.nodes
     elif spec.slo.throughput is not None or spec.overrides.replicas is not None:
         primary = hourly
     else:
         per_million = candidate.cost_per_million
-        primary = INFINITY if per_million is None else round(per_million, 9)
+        primary = INFINITY if per_million is None else per_million
     mode_rank = 0 if candidate.grouping.mode == ParallelismMode.DATA else 1
     return (
         primary,

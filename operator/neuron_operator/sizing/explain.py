@@ -48,7 +48,7 @@ def to_option(candidate: Candidate) -> Option:
             time_per_output_token_ms=_round(p.tpot_ms),
             output_tokens_per_second=_round(p.output_tokens_per_second),
         ),
-        memory=candidate.memory,
+        memory=candidate.memory.per_replica(),
         fit=candidate.fit_model,
     )
 

@@ -26,8 +26,35 @@ INF1_MAX_COMPILED_WEIGHTS = 2e9  # bytes
 
 @dataclass(frozen=True)
 class MemoryFit:
-    memory: Memory  # per replica
-    fits: bool
+    """Bytes one model copy needs, the bytes its cores own, and how many copies a replica runs."""
+
+    weights: float
+    kv_cache: float
+    activations: float
+    reserve: float
+    available: float
+    copies: int
+
+    @property
+    def required(self) -> float:
+        return self.weights + self.kv_cache + self.activations + self.reserve
+
+    @property
+    def fits(self) -> bool:
+        return self.required <= self.available
+
+    def per_replica(self) -> Memory:
+        def gib(value: float) -> float:
+            return round(value * self.copies / GIB, 3)
+
+        return Memory(
+            weights_gib=gib(self.weights),
+            kv_cache_gib=gib(self.kv_cache),
+            activations_gib=gib(self.activations),
+            runtime_reserve_gib=gib(self.reserve),
+            required_gib=gib(self.required),
+            available_gib=gib(self.available),
+        )
 
 
 def copy_requirement(
@@ -56,17 +83,8 @@ def check_memory(
     profile: ModelProfile, instance: InstanceType, degree: int, copies: int, batch: int
 ) -> MemoryFit:
     weights, kv, activations, reserve = copy_requirement(profile, instance, degree, batch)
-    required = weights + kv + activations + reserve
     available = instance.memory_gib_per_core * degree * GIB
-    memory = Memory(
-        weights_gib=round(weights * copies / GIB, 3),
-        kv_cache_gib=round(kv * copies / GIB, 3),
-        activations_gib=round(activations * copies / GIB, 3),
-        runtime_reserve_gib=round(reserve * copies / GIB, 3),
-        required_gib=round(required * copies / GIB, 3),
-        available_gib=round(available * copies / GIB, 3),
-    )
-    return MemoryFit(memory=memory, fits=required <= available)
+    return MemoryFit(weights, kv, activations, reserve, available, copies)
 
 
 def exceeds_inf1_compile_limit(profile: ModelProfile, instance: InstanceType) -> bool:

@@ -2,15 +2,18 @@
 
 The model (explained in docs/sizing.md) is a roofline with a fixed cost per execution:
 
-    t = overhead + max(compute, memory) + overlap · min(compute, memory) + collectives
+    t = family factor · (overhead + max(compute, memory) + overlap · min(compute, memory)
+                         + collectives)
 
-- compute = FLOPs / (cores · peak FLOP/s · compute efficiency · family factor)
+- compute = FLOPs / (cores · peak FLOP/s · compute efficiency)
 - memory  = weight (and KV-cache) bytes read / (cores · bandwidth per core · memory efficiency);
   on Inf1 a chip's 50 GiB/s is shared by its busy cores, so it is divided by how many of the
   chip's cores the plan keeps busy at full use. NeuronCore Pipeline keeps weights in on-chip
   memory (about 5 M weights per core: Neuron's rule of thumb of 4 cores per 2e7 weights), so
   only the uncached share is read from DRAM.
 - collectives = per-layer all-reduce cost · log2(tensor-parallel degree).
+- family factor: how much longer a family's compiled graphs take than a transformer encoder's
+  of the same FLOPs and bytes (1 for encoders, and for families without published data).
 Generative models: a prefill of the prompt, then one step per generated token that reads the
 weights and the KV cache. Training: forward + backward = 3 × the forward FLOPs.
 
@@ -37,6 +40,7 @@ PIPELINE_CACHED_WEIGHTS_PER_CORE = 5e6
 @dataclass(frozen=True)
 class GenerationConstants:
     compute_efficiency: float  # share of peak FLOP/s that compiled graphs reach
+    prefill_efficiency: float  # the same for generative prefill (context encoding)
     memory_efficiency: float  # share of the memory bandwidth
     overhead_ms: float  # fixed cost of one model execution
     overlap_penalty: float  # 0: compute and memory overlap fully; 1: not at all
@@ -48,10 +52,39 @@ class GenerationConstants:
 
 # --- fitted by calibration/fit.py (see docs/sizing.md for the error per family) ---
 CONSTANTS: dict[str, GenerationConstants] = {
-    "v1": GenerationConstants(0.5, 0.6, 1.0, 0.5, 0.0, 0.3, 0.75, 1.05),
-    "v2": GenerationConstants(0.4, 0.5, 0.2, 0.5, 0.1, 0.3, 1.0, 1.03),
+    "v1": GenerationConstants(
+        compute_efficiency=1,
+        prefill_efficiency=0.1257,
+        memory_efficiency=0.7462,
+        overhead_ms=3.697,
+        overlap_penalty=5.148e-13,
+        collective_ms_per_layer=0.04635,
+        training_efficiency=0.3219,
+        pipeline_efficiency=1,
+        p95_over_p50=1.072,
+    ),
+    "v2": GenerationConstants(
+        compute_efficiency=0.5724,
+        prefill_efficiency=0.1257,
+        memory_efficiency=0.5444,
+        overhead_ms=0.1986,
+        overlap_penalty=9.358e-14,
+        collective_ms_per_layer=0.04635,
+        training_efficiency=0.3219,
+        pipeline_efficiency=0.8,
+        p95_over_p50=1.013,
+    ),
 }
-FAMILY_COMPUTE_FACTOR: dict[ModelFamily, float] = dict.fromkeys(ModelFamily, 1.0)
+FAMILY_COMPUTE_FACTOR: dict[ModelFamily, float] = {
+    ModelFamily.TRANSFORMER_ENCODER: 1,
+    ModelFamily.TRANSFORMER_DECODER: 1.091,
+    ModelFamily.TRANSFORMER_ENCODER_DECODER: 4,
+    ModelFamily.CNN: 2.418,
+    ModelFamily.RCNN: 1,
+    ModelFamily.LSTM: 1,
+    ModelFamily.VISION_TRANSFORMER: 2.208,
+    ModelFamily.DIFFUSION: 0.4408,
+}
 # --- end of fitted constants ---
 
 
@@ -74,6 +107,7 @@ class _Rates:
     flops: float  # FLOP/s one copy can use
     bytes: float  # bytes/s one copy can read
     constants: GenerationConstants
+    family_factor: float  # how much longer than an encoder's this family's executions take
 
 
 def _rates(
@@ -83,18 +117,25 @@ def _rates(
     busy_cores_per_chip: int,
     constants: GenerationConstants,
     family_factor: float,
+    *,
+    prefill: bool = False,
 ) -> _Rates:
     generation = instance.generation
     training = profile.workload == Workload.TRAINING
-    efficiency = constants.training_efficiency if training else constants.compute_efficiency
+    efficiency = constants.compute_efficiency
+    if training:
+        efficiency = constants.training_efficiency
+    elif prefill:
+        efficiency = constants.prefill_efficiency
     peak = generation.peak_flops(profile.dtype, training=training)
     bandwidth = instance.bandwidth_gib_per_core * GIB
     if generation.bandwidth_shared_by_chip:
         bandwidth = instance.bandwidth_gib_per_device * GIB / max(1, busy_cores_per_chip)
     return _Rates(
-        flops=degree * peak * efficiency * family_factor,
+        flops=degree * peak * efficiency,
         bytes=degree * bandwidth * constants.memory_efficiency,
         constants=constants,
+        family_factor=family_factor,
     )
 
 
@@ -102,7 +143,7 @@ def _execution_ms(flops: float, read_bytes: float, rates: _Rates, collectives_ms
     compute = 1e3 * flops / rates.flops
     memory = 1e3 * read_bytes / rates.bytes
     c = rates.constants
-    return (
+    return rates.family_factor * (
         c.overhead_ms
         + max(compute, memory)
         + c.overlap_penalty * min(compute, memory)
@@ -135,9 +176,12 @@ def estimate(
             throughput_per_replica=grouping.copies * batch * 1e3 / step,
         )
 
-    if profile.family.generative:
+    if profile.generative:
+        prefill_rates = _rates(
+            profile, instance, degree, busy_cores_per_chip, c, factor, prefill=True
+        )
         prefill = _execution_ms(
-            batch * profile.flops_per_sample, profile.weight_bytes, rates, collectives
+            batch * profile.flops_per_sample, profile.weight_bytes, prefill_rates, collectives
         )
         context = profile.input_tokens + profile.output_tokens / 2
         step_bytes = (

@@ -39,6 +39,7 @@ DIFFUSION_STEPS = 50
 
 @dataclass(frozen=True)
 class ModelProfile:
+    generative: bool = field(init=False)
     family: ModelFamily
     workload: Workload
     parameters: int
@@ -55,6 +56,10 @@ class ModelProfile:
     flops_per_sample: float  # forward pass, one sample (generative: the prefill)
     assumptions: tuple[str, ...] = field(default=())
 
+    def __post_init__(self) -> None:
+        # Read on every evaluation of the search: computed once.
+        object.__setattr__(self, "generative", self.family.generative)
+
     @property
     def weight_bytes(self) -> float:
         return float(self.parameters * self.bytes_per_weight)
@@ -70,7 +75,7 @@ class ModelProfile:
 
     def kv_cache_bytes(self, batch: int) -> float:
         """K and V for every layer and position of `batch` sequences (0 for non-generative)."""
-        if not self.family.generative:
+        if not self.generative:
             return 0.0
         positions = self.sequence_length
         if self.family == F.TRANSFORMER_ENCODER_DECODER:
@@ -108,7 +113,7 @@ class ModelProfile:
 def _estimate_layers(parameters: int) -> int:
     # A power law through well-known shapes: 7 B→32 layers (Llama-2-7B), 110 M→9 (BERT-base
     # has 12), 70 B→64 (Llama-2-70B has 80); only used when the spec gives no layer count.
-    layers = round(32 * float(parameters / 7e9) ** 0.3)
+    layers = round(32 * math.pow(parameters / 7e9, 0.3))
     return max(4, min(128, layers))
 
 
