@@ -114,6 +114,8 @@ def _case(source: str, row: dict[str, str]) -> Case | None:
         spec["sequenceLength"] = _latent_positions(row["Image Size"])
     elif sequence:
         spec["sequenceLength"] = int(sequence)
+    elif "ph2" in lowered:
+        spec["sequenceLength"] = 512  # BERT pre-training phase 2 runs 512-token sequences
     elif family == ModelFamily.TRANSFORMER_ENCODER:
         spec["sequenceLength"] = 128  # rows without the column are the 128-token runs
     elif training and "llama2" in lowered:

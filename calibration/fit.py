@@ -119,7 +119,7 @@ def nelder_mead(
         simplex.append(point)
     values = [f(p) for p in simplex]
     for _ in range(iterations):
-        order = sorted(range(n + 1), key=values.__getitem__)
+        order = sorted(range(n + 1), key=lambda i: values[i])
         simplex = [simplex[i] for i in order]
         values = [values[i] for i in order]
         centroid = [sum(p[i] for p in simplex[:-1]) / n for i in range(n)]
@@ -144,8 +144,8 @@ def nelder_mead(
                     for point in simplex[1:]
                 ]
                 values = [values[0]] + [f(p) for p in simplex[1:]]
-    best = min(range(n + 1), key=values.__getitem__)
-    return simplex[best], values[best]
+    winner = min(range(n + 1), key=lambda i: values[i])
+    return simplex[winner], values[winner]
 
 
 def p95_ratio(generation_dirs: Sequence[str]) -> float:

@@ -70,6 +70,14 @@ class DType(StrEnum):
     INT8 = "int8"
 
 
+class InstanceFamily(StrEnum):
+    INF1 = "inf1"
+    INF2 = "inf2"
+    TRN1 = "trn1"
+    TRN1N = "trn1n"
+    TRN2 = "trn2"
+
+
 class Objective(StrEnum):
     LATENCY = "latency"
     THROUGHPUT = "throughput"
@@ -219,12 +227,13 @@ class Budget(ApiModel):
 
 
 class Constraints(ApiModel):
-    instance_families: list[str] | None = Field(
+    instance_families: list[InstanceFamily] | None = Field(
         default=None,
+        min_length=1,
         description="Only these instance families (inf1, inf2, trn1, trn1n, trn2).",
     )
     instance_types: list[str] | None = Field(
-        default=None, description="Only these instance types, e.g. inf2.xlarge."
+        default=None, min_length=1, description="Only these instance types, e.g. inf2.xlarge."
     )
     max_replicas: int | None = Field(
         default=None, ge=1, description="Never plan more replicas than this."

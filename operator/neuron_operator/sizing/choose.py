@@ -86,7 +86,7 @@ def _constraint_problem(spec: NeuronDeploymentSpec, instance: InstanceType) -> s
         return f"overrides.instanceType pins {pinned}"
     families = spec.constraints.instance_families
     if families is not None and instance.family not in families:
-        return f"constraints.instanceFamilies allows only {', '.join(families)}"
+        return f"constraints.instanceFamilies allows only {', '.join(f.value for f in families)}"
     types = spec.constraints.instance_types
     if types is not None and instance.name not in types:
         return f"constraints.instanceTypes allows only {', '.join(types)}"
@@ -287,8 +287,25 @@ def _options(
                 break
 
 
+def _unknown_instance_types(spec: NeuronDeploymentSpec, catalog: Catalog) -> list[Rejected]:
+    named = list(spec.constraints.instance_types or [])
+    if spec.overrides.instance_type is not None:
+        named.append(spec.overrides.instance_type)
+    known = ", ".join(i.name for i in catalog.instances)
+    return [
+        Rejected(
+            name,
+            "UnknownInstanceType",
+            f"{name} is not a Neuron instance type in catalog {catalog.version}; known: {known}",
+            stage=0,
+        )
+        for name in dict.fromkeys(named)
+        if catalog.get(name) is None
+    ]
+
+
 def search(spec: NeuronDeploymentSpec, profile: ModelProfile, catalog: Catalog) -> Search:
-    result = Search(candidates=[], rejected=[])
+    result = Search(candidates=[], rejected=_unknown_instance_types(spec, catalog))
     memo = _Memo(profile)
     for instance in catalog.instances:
         fit, problem = _instance_problem(spec, profile, instance)

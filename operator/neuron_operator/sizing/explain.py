@@ -21,8 +21,17 @@ from neuron_operator.sizing.profile import ModelProfile
 MAX_ALTERNATIVES = 5
 
 
-def _round(value: float | None, digits: int = 3) -> float | None:
-    return None if value is None else round(value, digits)
+def _round(value: float | None, significant: int = 6) -> float | None:
+    """Round to significant digits: figures span 0.001 req/s to 100,000 inferences/s."""
+    if value is None or value == 0:
+        return value
+    return round(value, significant - 1 - math.floor(math.log10(abs(value))))
+
+
+def _sig(value: float) -> float:
+    rounded = _round(value)
+    assert rounded is not None
+    return rounded
 
 
 def to_option(candidate: Candidate) -> Option:
@@ -38,12 +47,12 @@ def to_option(candidate: Candidate) -> Option:
         replicas_per_node=candidate.replicas_per_node,
         nodes=candidate.nodes,
         estimate=Estimate(
-            latency_ms=round(p.latency_p95_ms, 3),
-            latency_p50_ms=round(p.latency_p50_ms, 3),
-            throughput_per_replica=round(p.throughput_per_replica, 3),
-            throughput=round(candidate.throughput, 3),
-            hourly_cost=_round(candidate.hourly_cost, 4),
-            cost_per_million=_round(candidate.cost_per_million, 4),
+            latency_ms=_sig(p.latency_p95_ms),
+            latency_p50_ms=_sig(p.latency_p50_ms),
+            throughput_per_replica=_sig(p.throughput_per_replica),
+            throughput=_sig(candidate.throughput),
+            hourly_cost=_round(candidate.hourly_cost),
+            cost_per_million=_round(candidate.cost_per_million),
             time_to_first_token_ms=_round(p.ttft_ms),
             time_per_output_token_ms=_round(p.tpot_ms),
             output_tokens_per_second=_round(p.output_tokens_per_second),
@@ -106,8 +115,11 @@ def _suggestion(code: str, group: list[Rejected]) -> str:
             "sequenceLength"
         )
     if code == "ExcludedByConstraints":
-        names = ", ".join(sorted({r.instance for r in group}))
-        return f"excluded by constraints or overrides: {names}"
+        names = ", ".join(r.instance for r in group)
+        return (
+            f"constraints or overrides exclude {names}: widen constraints.instanceFamilies / "
+            "constraints.instanceTypes or drop overrides.instanceType to consider them"
+        )
     messages = list(dict.fromkeys(r.message for r in group))
     return "; ".join(messages)
 

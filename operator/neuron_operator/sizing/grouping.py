@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from neuron_operator.api.plan import ParallelismMode
 from neuron_operator.api.v1alpha1 import ModelFamily, Workload
-from neuron_operator.sizing.catalog import InstanceType
+from neuron_operator.sizing.catalog import GIB, InstanceType
 from neuron_operator.sizing.profile import ModelProfile
 
 F = ModelFamily
@@ -84,6 +84,26 @@ def pipeline_degrees(parameters: int, node_cores: int) -> list[int]:
     return sorted(d for d in candidates if d <= node_cores)
 
 
+# Published tensor-parallel runs of non-generative models stop at 8 cores (FLUX.1 on
+# inf2.24xlarge, optimum-neuron); beyond that the engine has no evidence TP keeps scaling.
+MAX_NON_GENERATIVE_TP = 8
+
+
+def _tensor_degrees(profile: ModelProfile, instance: InstanceType) -> list[int]:
+    """TP degrees worth trying. Generative models and training: every supported degree.
+    Encoders and vision transformers are served data parallel (every Neuron benchmark of
+    them is), so TP is tried only when a copy would not fit one core; diffusion pipelines are
+    split over up to 8 cores."""
+    degrees = [d for d in instance.tensor_parallel_degrees if d >= 2]
+    if profile.generative or profile.workload == Workload.TRAINING:
+        return degrees
+    if profile.family == ModelFamily.DIFFUSION:
+        return [d for d in degrees if d <= MAX_NON_GENERATIVE_TP]
+    if profile.weight_bytes < instance.memory_gib_per_core * GIB / 2:
+        return []
+    return [d for d in degrees if d <= MAX_NON_GENERATIVE_TP]
+
+
 def _candidates(profile: ModelProfile, instance: InstanceType) -> list[Grouping]:
     per_device = instance.cores_per_device
     node_cores = instance.allocatable_neuroncore
@@ -97,9 +117,7 @@ def _candidates(profile: ModelProfile, instance: InstanceType) -> list[Grouping]
             for d in pipeline_degrees(profile.parameters, node_cores)
         ]
     elif profile.family in _TENSOR_FAMILIES:
-        for degree in instance.tensor_parallel_degrees:
-            if degree < 2:
-                continue
+        for degree in _tensor_degrees(profile, instance):
             groupings.append(Grouping(ParallelismMode.TENSOR, degree, 1))
             if profile.workload == Workload.TRAINING and node_cores // degree > 1:
                 groupings.append(Grouping(ParallelismMode.TENSOR, degree, node_cores // degree))

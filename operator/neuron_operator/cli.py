@@ -1,0 +1,247 @@
+"""Command line: `neuron-operator plan -f FILE`, `version` (and, later, `run`, `crd`).
+
+Exit status of `plan`: 0 a plan was found for every NeuronDeployment in FILE; 3 at least one
+has no feasible plan (the plan, with its reasons, is still printed); 2 invalid input, with a
+message naming the offending field. No user mistake produces a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+import yaml
+from pydantic import ValidationError
+
+from neuron_operator import __version__
+from neuron_operator.api.plan import Option, Plan
+from neuron_operator.api.v1alpha1 import API_VERSION, KIND, NeuronDeploymentSpec
+from neuron_operator.sizing import plan
+
+EXIT_OK = 0
+EXIT_INVALID = 2
+EXIT_INFEASIBLE = 3
+
+
+class InputError(Exception):
+    """A user mistake in the input; the message says what and where."""
+
+
+def format_validation_error(error: ValidationError, prefix: str) -> str:
+    lines = []
+    for item in error.errors():
+        location = ".".join([prefix, *(str(part) for part in item["loc"])])
+        message = item["msg"].removeprefix("Value error, ")
+        if item["type"] == "enum":
+            expected = item.get("ctx", {}).get("expected", "")
+            message = f"{item['input']!r} is not one of {expected}"
+        elif item["type"] == "extra_forbidden":
+            message = "unknown field (check the spelling; see `kubectl explain neurondeployment`)"
+        elif item["type"] == "missing":
+            message = "required field is missing"
+        elif item["type"] != "value_error" and not isinstance(item.get("input"), dict | list):
+            message = f"{message} (got {item['input']!r})"
+        lines.append(f"{location}: {message}")
+    return "\n".join(lines)
+
+
+def load_manifests(source: str, stdin: TextIO) -> list[tuple[str, NeuronDeploymentSpec]]:
+    """Read NeuronDeployment manifests from a file (or '-' for stdin); return (name, spec)."""
+    try:
+        text = stdin.read() if source == "-" else Path(source).read_text()
+    except OSError as error:
+        raise InputError(f"cannot read {source}: {error.strerror}") from error
+    if source == "-":
+        source = "standard input"
+    try:
+        documents = [d for d in yaml.safe_load_all(text) if d is not None]
+    except yaml.YAMLError as error:
+        raise InputError(f"{source} is not valid YAML: {error}") from error
+    manifests = []
+    for index, document in enumerate(documents):
+        if not isinstance(document, dict):
+            raise InputError(f"{source}: document {index + 1} is not a mapping")
+        if document.get("kind") != KIND:
+            continue
+        where = f"document {index + 1}" if len(documents) > 1 else source
+        if document.get("apiVersion") != API_VERSION:
+            raise InputError(
+                f"{where}: apiVersion: {document.get('apiVersion')!r} is not supported; "
+                f"use {API_VERSION}"
+            )
+        metadata = document.get("metadata") or {}
+        name = str(metadata.get("name", "(unnamed)")) if isinstance(metadata, dict) else "?"
+        spec = document.get("spec")
+        if not isinstance(spec, dict):
+            raise InputError(f"{where}: spec: required mapping is missing")
+        try:
+            manifests.append((name, NeuronDeploymentSpec.model_validate(spec)))
+        except ValidationError as error:
+            raise InputError(format_validation_error(error, "spec")) from error
+    if not manifests:
+        raise InputError(f"{source} holds no {KIND} (apiVersion {API_VERSION})")
+    return manifests
+
+
+def _money(value: float | None, digits: int = 3) -> str:
+    return "n/a" if value is None else f"${value:,.{digits}f}"
+
+
+def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
+
+    def line(cells: Sequence[str]) -> str:
+        return "  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip()
+
+    return [line(headers), *(line(r) for r in rows)]
+
+
+def _describe(option: Option | Plan) -> str:
+    p = option.parallelism
+    assert p is not None
+    if p.mode.value == "data":
+        shape = f"data parallel, {p.copies} cop{'y' if p.copies == 1 else 'ies'}"
+    elif p.mode.value == "pipeline":
+        shape = f"NeuronCore Pipeline over {p.degree} cores"
+    else:
+        shape = f"tensor parallel degree {p.degree}" + (f" × {p.copies}" if p.copies > 1 else "")
+    return shape
+
+
+def render_table(name: str, result: Plan) -> str:
+    out = [f"NeuronDeployment {name} — objective: {result.objective}"]
+    if result.feasible and result.estimate and result.memory and result.fit:
+        e, m = result.estimate, result.memory
+        out += [
+            f"  Instance     {result.instance_type} × {result.nodes} node(s)",
+            f"  Replicas     {result.replicas} ({result.replicas_per_node} per node), "
+            f"{result.cores_per_replica} NeuronCore(s) each on {result.devices_per_replica} "
+            f"device(s): {_describe(result)}",
+            f"  Batch        {result.batch_size}",
+            f"  Latency      p95 {e.latency_ms:,.2f} ms (p50 {e.latency_p50_ms:,.2f} ms)",
+        ]
+        if e.time_per_output_token_ms is not None:
+            out.append(
+                f"  Tokens       TTFT {e.time_to_first_token_ms:,.1f} ms, "
+                f"TPOT {e.time_per_output_token_ms:,.2f} ms, "
+                f"{e.output_tokens_per_second:,.1f} output tokens/s per replica"
+            )
+        out += [
+            f"  Throughput   {e.throughput:,.2f}/s ({e.throughput_per_replica:,.2f}/s per replica)",
+            f"  Cost         {_money(e.hourly_cost)}/h, {_money(e.cost_per_million, 4)} "
+            "per million at full use",
+            f"  Memory       {m.required_gib:,.2f} of {m.available_gib:,.2f} GiB per replica "
+            f"(weights {m.weights_gib:,.2f}, KV cache {m.kv_cache_gib:,.2f})",
+            f"  Fit          {result.fit.verdict.value}: {result.fit.message}",
+            f"  Why          {result.why}",
+        ]
+    else:
+        out.append("  No feasible plan:")
+        out += [f"  - {r.reason}: {r.message}" for r in result.reasons]
+    if result.assumptions:
+        out.append("  Assumptions")
+        out += [f"  - {a}" for a in result.assumptions]
+    if result.alternatives:
+        out += ["", "Alternatives"]
+        rows = [
+            [
+                a.instance_type,
+                str(a.cores_per_replica),
+                _describe(a),
+                str(a.batch_size),
+                str(a.replicas),
+                str(a.nodes),
+                f"{a.estimate.latency_ms:,.2f}",
+                f"{a.estimate.throughput:,.1f}",
+                _money(a.estimate.hourly_cost),
+            ]
+            for a in result.alternatives
+        ]
+        headers = [
+            "INSTANCE",
+            "CORES",
+            "GROUPING",
+            "BATCH",
+            "REPLICAS",
+            "NODES",
+            "P95 MS",
+            "THROUGHPUT/S",
+            "$/H",
+        ]
+        out += ["  " + line for line in _table(headers, rows)]
+    if result.rejected:
+        out += ["", f"Rejected ({len(result.rejected)})"]
+        rows = [
+            [
+                r.instance_type,
+                "" if r.cores_per_replica is None else str(r.cores_per_replica),
+                "" if r.batch_size is None else str(r.batch_size),
+                r.reason,
+                r.message,
+            ]
+            for r in result.rejected
+        ]
+        out += [
+            "  " + line
+            for line in _table(["INSTANCE", "CORES", "BATCH", "REASON", "MESSAGE"], rows)
+        ]
+    return "\n".join(out)
+
+
+def plan_document(result: Plan) -> dict[str, Any]:
+    return result.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+def command_plan(args: argparse.Namespace, stdout: TextIO, stdin: TextIO) -> int:
+    manifests = load_manifests(args.filename, stdin)
+    results = [(name, plan(spec)) for name, spec in manifests]
+    if args.output == "table":
+        stdout.write("\n\n".join(render_table(name, r) for name, r in results) + "\n")
+    else:
+        documents = [plan_document(r) for _, r in results]
+        payload: Any = documents[0] if len(documents) == 1 else documents
+        if args.output == "json":
+            stdout.write(json.dumps(payload, indent=2) + "\n")
+        else:
+            stdout.write(yaml.safe_dump(payload, sort_keys=False))
+    return EXIT_OK if all(r.feasible for _, r in results) else EXIT_INFEASIBLE
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="neuron-operator",
+        description="Size and place ML models on AWS Inferentia and Trainium.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    plan_parser = commands.add_parser(
+        "plan", help="size a NeuronDeployment manifest offline (no cluster needed)"
+    )
+    plan_parser.add_argument(
+        "-f", "--filename", required=True, help="manifest file, or - for standard input"
+    )
+    plan_parser.add_argument(
+        "-o", "--output", choices=("table", "json", "yaml"), default="table", help="output format"
+    )
+    commands.add_parser("version", help="print the version")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "plan":
+            return command_plan(args, sys.stdout, sys.stdin)
+        sys.stdout.write(f"neuron-operator {__version__}\n")
+        return EXIT_OK
+    except InputError as error:
+        sys.stderr.write(f"error: {error}\n")
+        return EXIT_INVALID
+
+
+if __name__ == "__main__":
+    sys.exit(main())

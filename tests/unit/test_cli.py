@@ -1,0 +1,150 @@
+"""The plan command through a subprocess, for each exit status."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "neuron_operator", *args],
+        capture_output=True,
+        text=True,
+        input=stdin,
+        timeout=60,
+        check=False,
+    )
+
+
+def manifest(spec: Mapping[str, object], name: str = "demo") -> str:
+    return yaml.safe_dump(
+        {
+            "apiVersion": "neuron.dev/v1alpha1",
+            "kind": "NeuronDeployment",
+            "metadata": {"name": name},
+            "spec": spec,
+        }
+    )
+
+
+BERT = {"model": {"family": "transformer-encoder", "parameters": "110M", "sequenceLength": 128}}
+
+
+def test_feasible_plan_exits_0_with_the_json_contract(tmp_path: Path) -> None:
+    path = tmp_path / "bert.yaml"
+    path.write_text(manifest(BERT))
+    done = run("plan", "-f", str(path), "-o", "json")
+    assert done.returncode == 0, done.stderr
+    document = json.loads(done.stdout)
+    for key in (
+        "feasible",
+        "instanceType",
+        "coresPerReplica",
+        "devicesPerReplica",
+        "batchSize",
+        "replicas",
+        "replicasPerNode",
+        "nodes",
+        "alternatives",
+        "rejected",
+    ):
+        assert key in document
+    assert document["feasible"] is True
+    assert document["parallelism"]["mode"] in ("data", "pipeline", "tensor")
+    assert isinstance(document["parallelism"]["degree"], int)
+    for key in ("latencyMs", "throughputPerReplica", "throughput", "hourlyCost", "costPerMillion"):
+        assert key in document["estimate"]
+    assert {"verdict", "message"} <= document["fit"].keys()
+    for rejection in document["rejected"]:
+        assert rejection["reason"] and rejection["message"]
+
+
+def test_table_and_yaml_outputs(tmp_path: Path) -> None:
+    path = tmp_path / "bert.yaml"
+    path.write_text(manifest(BERT))
+    table = run("plan", "-f", str(path))
+    assert table.returncode == 0
+    assert "NeuronDeployment demo" in table.stdout and "Alternatives" in table.stdout
+    as_yaml = run("plan", "-f", str(path), "-o", "yaml")
+    assert yaml.safe_load(as_yaml.stdout)["feasible"] is True
+
+
+def test_infeasible_plan_exits_3_and_still_prints_reasons(tmp_path: Path) -> None:
+    path = tmp_path / "llm.yaml"
+    path.write_text(
+        manifest(
+            {
+                "model": {"family": "transformer-decoder", "parameters": "7B"},
+                "constraints": {"instanceFamilies": ["inf1"]},
+            }
+        )
+    )
+    done = run("plan", "-f", str(path), "-o", "json")
+    assert done.returncode == 3
+    document = json.loads(done.stdout)
+    assert document["feasible"] is False
+    assert document["reasons"][0]["reason"] == "ArchitectureNotAGoodFit"
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (
+            manifest({"model": {"family": "banana", "parameters": "7B"}}),
+            "spec.model.family: 'banana' is not one of",
+        ),
+        (
+            manifest({"model": {"family": "cnn", "parameters": "7Q"}}),
+            "spec.model.parameters: '7Q' is not a parameter count",
+        ),
+        (
+            manifest({"model": {"family": "cnn", "parameters": 5, "sequenceLenght": 3}}),
+            "spec.model.sequenceLenght: unknown field",
+        ),
+        (manifest({"model": {"family": "cnn"}}), "spec.model.parameters: required field"),
+        (
+            manifest({"model": {"family": "cnn", "parameters": 5}, "slo": {"latencyMs": -1}}),
+            "spec.slo.latencyMs: Input should be greater than 0",
+        ),
+        (
+            "apiVersion: neuron.dev/v1\nkind: NeuronDeployment\nspec: {}\n",
+            "apiVersion: 'neuron.dev/v1' is not supported",
+        ),
+        ("apiVersion: neuron.dev/v1alpha1\nkind: NeuronDeployment\n", "spec: required"),
+        ("kind: Deployment\napiVersion: apps/v1\n", "holds no NeuronDeployment"),
+        ("a: [", "is not valid YAML"),
+    ],
+)
+def test_invalid_input_exits_2_naming_the_field(content: str, expected: str) -> None:
+    done = run("plan", "-f", "-", stdin=content)
+    assert done.returncode == 2, done.stdout
+    assert expected in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_missing_file_exits_2(tmp_path: Path) -> None:
+    done = run("plan", "-f", str(tmp_path / "absent.yaml"))
+    assert done.returncode == 2
+    assert "cannot read" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_examples_all_plan(tmp_path: Path) -> None:
+    for path in sorted((ROOT / "examples").glob("*.yaml")):
+        done = run("plan", "-f", str(path), "-o", "json")
+        assert done.returncode == 0, (path.name, done.stdout[-500:], done.stderr)
+
+
+def test_console_script_is_installed() -> None:
+    script = Path(sys.executable).parent / "neuron-operator"
+    done = subprocess.run([str(script), "version"], capture_output=True, text=True, check=False)
+    assert done.returncode == 0
+    assert done.stdout.startswith("neuron-operator ")
