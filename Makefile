@@ -47,7 +47,8 @@ catalog: setup
 
 # Refit the performance model's constants on the published benchmarks in calibration/data.
 calibrate: setup
-	$(BIN)/python calibration/fit.py
+	$(BIN)/python calibration/fit.py --write
+	$(BIN)/python calibration/report.py --write docs/sizing.md
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

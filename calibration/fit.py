@@ -178,7 +178,7 @@ def render_constants(
             lines.append(f"        {name}={getattr(c, name):.4g},")
         lines.append("    ),")
     lines.append("}")
-    lines.append("FAMILY_COMPUTE_FACTOR: dict[ModelFamily, float] = {")
+    lines.append("FAMILY_TIME_FACTOR: dict[ModelFamily, float] = {")
     for family in ModelFamily:
         lines.append(f"    ModelFamily.{family.name}: {factors[family]:.4g},")
     lines.append("}")

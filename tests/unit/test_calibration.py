@@ -39,3 +39,12 @@ def test_published_figures_are_compared_not_copied() -> None:
     case = next(c for c in FITTED if c.batch == 1 and "latency_ms" in c.observed)
     bigger = replace(case, batch=8)
     assert predict(bigger)["latency_ms"] > predict(case)["latency_ms"]
+
+
+def test_docs_show_the_current_error_table() -> None:
+    from calibration.report import section_of
+    from tests.conftest import ROOT
+
+    assert section_of(ROOT / "docs" / "sizing.md") == markdown(), (
+        "docs/sizing.md is stale: run `make calibrate` (or calibration/report.py --write)"
+    )

@@ -324,9 +324,9 @@ INFINITY = float("inf")
 
 
 def score(spec: NeuronDeploymentSpec, candidate: Candidate) -> tuple[float, ...]:
-    """Lower is better. Ties break toward lower hourly cost, then fewer cores per replica,
-    data parallelism, a smaller batch and a smaller instance; the sort is stable over the
-    catalog order, so the answer is deterministic."""
+    """Lower is better. Ties on the objective break toward lower hourly cost, then lower p95
+    latency, higher throughput, fewer cores per replica, data parallelism and a smaller batch;
+    the sort is stable over the catalog order, so the answer is deterministic."""
     cost = candidate.hourly_cost
     hourly = INFINITY if cost is None else cost
     performance = candidate.performance
@@ -343,8 +343,9 @@ def score(spec: NeuronDeploymentSpec, candidate: Candidate) -> tuple[float, ...]
     return (
         primary,
         hourly,
+        performance.latency_p95_ms,
+        -candidate.throughput,
         candidate.grouping.cores,
         mode_rank,
         candidate.batch,
-        candidate.instance.cores,
     )

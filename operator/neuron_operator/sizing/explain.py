@@ -157,11 +157,12 @@ def build_plan(
         return Plan(feasible=False, reasons=infeasible_reasons(rejected), **common)
     ranked = sorted(found.candidates, key=lambda c: score(spec, c))
     winner = ranked[0]
-    # Alternatives: the best of each other instance type and core grouping.
-    seen = {(winner.instance.name, winner.grouping)}
+    # Alternatives: the best of each other instance family and core grouping (a bigger size
+    # of the same family with the same grouping is the same option at a higher price).
+    seen = {(winner.instance.family, winner.grouping)}
     alternatives: list[Option] = []
     for candidate in ranked[1:]:
-        key = (candidate.instance.name, candidate.grouping)
+        key = (candidate.instance.family, candidate.grouping)
         if key in seen:
             continue
         seen.add(key)

@@ -75,7 +75,7 @@ CONSTANTS: dict[str, GenerationConstants] = {
         p95_over_p50=1.013,
     ),
 }
-FAMILY_COMPUTE_FACTOR: dict[ModelFamily, float] = {
+FAMILY_TIME_FACTOR: dict[ModelFamily, float] = {
     ModelFamily.TRANSFORMER_ENCODER: 1,
     ModelFamily.TRANSFORMER_DECODER: 1.055,
     ModelFamily.TRANSFORMER_ENCODER_DECODER: 4,
@@ -161,7 +161,7 @@ def estimate(
     family_factors: dict[ModelFamily, float] | None = None,
 ) -> Performance:
     c = constants or constants_for(instance)
-    factor = (family_factors or FAMILY_COMPUTE_FACTOR)[profile.family]
+    factor = (family_factors or FAMILY_TIME_FACTOR)[profile.family]
     degree = grouping.degree
     rates = _rates(profile, instance, degree, busy_cores_per_chip, c, factor)
     collectives = 0.0
