@@ -75,6 +75,11 @@ def convert(entry: dict[str, Any]) -> dict[str, Any]:
         "deviceGroups": device_groups(entry),
         "notes": entry.get("notes") or [],
         "sources": entry["source"],
+        "asOf": {
+            "hardware": DATA_AS_OF["hardware"][:10],
+            "price": DATA_AS_OF["prices"][:10],
+            "kubernetes": DATA_AS_OF["kubernetes"][:10],
+        },
     }
 
 

@@ -72,3 +72,15 @@ def test_torus_topologies_place_only_1_4_8_16_devices() -> None:
 
 def test_catalog_version_is_stamped() -> None:
     assert CATALOG.version.startswith("2026-08-21.")
+
+
+def test_every_entry_carries_its_sources_and_dates() -> None:
+    import json
+    from importlib import resources
+
+    raw = json.loads(
+        resources.files("neuron_operator.sizing").joinpath("data/catalog.json").read_text()
+    )
+    for entry in raw["instances"]:
+        assert entry["sources"], entry["name"]
+        assert set(entry["asOf"]) == {"hardware", "price", "kubernetes"}, entry["name"]
