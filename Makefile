@@ -6,7 +6,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup test lint typecheck unit bench demo catalog calibrate clean
+.PHONY: setup test lint typecheck unit bench demo catalog calibrate clean tools cluster-up \
+	cluster-down e2e-kind
 
 setup: $(STAMP)
 
@@ -28,8 +29,26 @@ typecheck: setup
 unit: setup
 	$(BIN)/pytest -m "not cluster"
 
-test: lint typecheck
-	$(BIN)/pytest
+# Kubernetes, etcd, kwok, helm and kind, built from the Go module proxy (cached per version).
+tools:
+	hack/tools.sh all
+
+cluster-up: setup tools
+	$(BIN)/python hack/cluster.py up
+
+cluster-down: setup
+	$(BIN)/python hack/cluster.py down
+
+# Everything, against a fresh local control plane that is torn down whatever the result.
+test: lint typecheck tools
+	$(BIN)/python hack/cluster.py up
+	status=0; $(BIN)/pytest || status=$$?; $(BIN)/python hack/cluster.py down; exit $$status
+
+# The e2e/ suite against kind, on a machine with Docker (see e2e/README.md).
+e2e-kind: setup tools
+	e2e/kind/up.sh
+	NEURON_E2E_KUBECONFIG=$(CURDIR)/.cluster/kind-kubeconfig KUBECTL=$(CURDIR)/.cluster/bin/kubectl \
+	  $(BIN)/pytest e2e
 
 bench: setup
 	$(BIN)/python bench/plan_bench.py --write docs/benchmarks.md

@@ -1,0 +1,513 @@
+"""A real Kubernetes control plane on 127.0.0.1 with simulated Neuron nodes.
+
+    python hack/cluster.py up       # idempotent: fast when already up
+    python hack/cluster.py down     # stops every process it started, removes the cluster state
+    python hack/cluster.py status
+
+etcd, kube-apiserver (client-certificate and service-account authentication, Node+RBAC
+authorization, the default admission plugins including PodSecurity), kube-controller-manager
+and kube-scheduler (each with its own identity), and kwok simulating the nodes' kubelets: pods
+the real scheduler binds to a simulated node become Running. Binaries come from .cluster/bin
+(hack/tools.sh). Everything listens on 127.0.0.1 only. State lives in .cluster/: the admin
+kubeconfig at .cluster/kubeconfig, logs in .cluster/logs/, process ids in .cluster/run/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import os
+import shutil
+import signal
+import ssl
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from hack.simnodes import all_nodes  # noqa: E402
+
+STATE = Path(os.environ.get("NEURON_CLUSTER_DIR", ROOT / ".cluster"))
+BIN = STATE / "bin"
+RUN = STATE / "run"
+PKI = STATE / "pki"
+LOGS = STATE / "logs"
+KUBECONFIG = STATE / "kubeconfig"
+HOST = "127.0.0.1"
+PORT_BASE = int(os.environ.get("NEURON_CLUSTER_PORT_BASE", "16440"))
+PORTS = {
+    "apiserver": PORT_BASE + 3,
+    "etcd": PORT_BASE + 10,
+    "etcd-peer": PORT_BASE + 11,
+    "controller-manager": PORT_BASE + 20,
+    "scheduler": PORT_BASE + 21,
+    "kwok": PORT_BASE + 30,
+}
+COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
+SERVICE_CIDR = "10.96.0.0/16"
+
+
+def log(message: str) -> None:
+    print(f"==> {message}", flush=True)
+
+
+def fail(message: str) -> None:
+    raise SystemExit(f"error: {message} (logs: {LOGS})")
+
+
+# --- certificates -------------------------------------------------------------------------
+
+
+def openssl(*args: str) -> None:
+    subprocess.run(["openssl", *args], check=True, capture_output=True, cwd=PKI)
+
+
+def issue(name: str, subject: str, extensions: list[str]) -> None:
+    """An EC P-256 key and a certificate for it signed by the cluster CA."""
+    openssl(
+        "req",
+        "-new",
+        "-nodes",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-keyout",
+        f"{name}.key",
+        "-out",
+        f"{name}.csr",
+        "-subj",
+        subject,
+    )
+    (PKI / f"{name}.ext").write_text("\n".join(extensions) + "\n")
+    openssl(
+        "x509",
+        "-req",
+        "-in",
+        f"{name}.csr",
+        "-CA",
+        "ca.crt",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "365",
+        "-out",
+        f"{name}.crt",
+        "-extfile",
+        f"{name}.ext",
+    )
+
+
+CLIENT = ["extendedKeyUsage=clientAuth", "keyUsage=critical,digitalSignature"]
+IDENTITIES = {
+    # file name: subject (O = groups, CN = user) — the bootstrap RBAC roles bind these users
+    "admin": "/O=system:masters/CN=neuron-operator-admin",
+    "controller-manager": "/CN=system:kube-controller-manager",
+    "scheduler": "/CN=system:kube-scheduler",
+    "kwok": "/O=system:masters/CN=kwok",  # kwok acts as every node's kubelet
+}
+
+
+def ensure_pki() -> None:
+    if (PKI / "done").exists():
+        return
+    shutil.rmtree(PKI, ignore_errors=True)
+    PKI.mkdir(parents=True)
+    openssl(
+        "req",
+        "-x509",
+        "-nodes",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.crt",
+        "-days",
+        "3650",
+        "-subj",
+        "/CN=neuron-operator-ca",
+    )
+    issue(
+        "apiserver",
+        "/CN=kube-apiserver",
+        [
+            "subjectAltName=IP:127.0.0.1,IP:10.96.0.1,DNS:localhost,DNS:kubernetes,"
+            "DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local",
+            "extendedKeyUsage=serverAuth",
+            "keyUsage=critical,digitalSignature",
+        ],
+    )
+    for name, subject in IDENTITIES.items():
+        issue(name, subject, CLIENT)
+    openssl("genrsa", "-out", "sa.key", "2048")
+    openssl("rsa", "-in", "sa.key", "-pubout", "-out", "sa.pub")
+    (PKI / "done").write_text("ok\n")
+
+
+def kubeconfig(identity: str) -> dict[str, Any]:
+    def b64(name: str) -> str:
+        return base64.b64encode((PKI / name).read_bytes()).decode()
+
+    return {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [
+            {
+                "name": "neuron-local",
+                "cluster": {
+                    "server": f"https://{HOST}:{PORTS['apiserver']}",
+                    "certificate-authority-data": b64("ca.crt"),
+                },
+            }
+        ],
+        "users": [
+            {
+                "name": identity,
+                "user": {
+                    "client-certificate-data": b64(f"{identity}.crt"),
+                    "client-key-data": b64(f"{identity}.key"),
+                },
+            }
+        ],
+        "contexts": [
+            {"name": "neuron-local", "context": {"cluster": "neuron-local", "user": identity}}
+        ],
+        "current-context": "neuron-local",
+    }
+
+
+def write_kubeconfigs() -> None:
+    RUN.mkdir(parents=True, exist_ok=True)
+    for identity in IDENTITIES:
+        path = RUN / f"{identity}.kubeconfig"
+        path.write_text(yaml.safe_dump(kubeconfig(identity)))
+        path.chmod(0o600)
+    shutil.copy(RUN / "admin.kubeconfig", KUBECONFIG)
+    KUBECONFIG.chmod(0o600)
+
+
+# --- processes ----------------------------------------------------------------------------
+
+
+def command_lines() -> dict[str, list[str]]:
+    p, run = PKI, RUN
+    client_auth = ["--authentication-kubeconfig", "--authorization-kubeconfig", "--kubeconfig"]
+
+    def identity_flags(identity: str) -> list[str]:
+        return [f"{flag}={run / f'{identity}.kubeconfig'}" for flag in client_auth]
+
+    return {
+        "etcd": [
+            str(BIN / "etcd"),
+            "--name=neuron-local",
+            f"--data-dir={run / 'etcd'}",
+            "--unsafe-no-fsync=true",
+            "--log-level=warn",
+            f"--listen-client-urls=http://{HOST}:{PORTS['etcd']}",
+            f"--advertise-client-urls=http://{HOST}:{PORTS['etcd']}",
+            f"--listen-peer-urls=http://{HOST}:{PORTS['etcd-peer']}",
+            f"--initial-advertise-peer-urls=http://{HOST}:{PORTS['etcd-peer']}",
+            f"--initial-cluster=neuron-local=http://{HOST}:{PORTS['etcd-peer']}",
+        ],
+        "kube-apiserver": [
+            str(BIN / "kube-apiserver"),
+            f"--etcd-servers=http://{HOST}:{PORTS['etcd']}",
+            f"--bind-address={HOST}",
+            f"--advertise-address={HOST}",
+            f"--secure-port={PORTS['apiserver']}",
+            # The `kubernetes` Service endpoints cannot be a loopback address; nothing here
+            # needs them (kubernetes#28723).
+            "--endpoint-reconciler-type=none",
+            f"--tls-cert-file={p / 'apiserver.crt'}",
+            f"--tls-private-key-file={p / 'apiserver.key'}",
+            f"--client-ca-file={p / 'ca.crt'}",
+            "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+            f"--service-account-key-file={p / 'sa.pub'}",
+            f"--service-account-signing-key-file={p / 'sa.key'}",
+            f"--service-cluster-ip-range={SERVICE_CIDR}",
+            "--authorization-mode=Node,RBAC",
+            "--allow-privileged=true",
+            "--profiling=false",
+        ],
+        "kube-controller-manager": [
+            str(BIN / "kube-controller-manager"),
+            *identity_flags("controller-manager"),
+            f"--bind-address={HOST}",
+            f"--secure-port={PORTS['controller-manager']}",
+            "--leader-elect=false",
+            f"--root-ca-file={p / 'ca.crt'}",
+            f"--service-account-private-key-file={p / 'sa.key'}",
+            "--use-service-account-credentials=true",
+            f"--cluster-signing-cert-file={p / 'ca.crt'}",
+            f"--cluster-signing-key-file={p / 'ca.key'}",
+            f"--service-cluster-ip-range={SERVICE_CIDR}",
+            "--profiling=false",
+        ],
+        "kube-scheduler": [
+            str(BIN / "kube-scheduler"),
+            *identity_flags("scheduler"),
+            f"--bind-address={HOST}",
+            f"--secure-port={PORTS['scheduler']}",
+            "--leader-elect=false",
+            "--profiling=false",
+        ],
+        "kwok": [
+            str(BIN / "kwok"),
+            f"--kubeconfig={run / 'kwok.kubeconfig'}",
+            "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
+            f"--config={BIN / 'kwok-stages.yaml'}",
+            f"--server-address={HOST}:{PORTS['kwok']}",
+            "--node-ip=10.0.0.1",
+            "--cidr=10.244.0.0/16",
+        ],
+    }
+
+
+def pid_file(component: str) -> Path:
+    return RUN / f"{component}.pid"
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie of ours counts as dead.
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
+    except OSError:
+        return True
+    return state != "Z"
+
+
+def running(component: str) -> int | None:
+    try:
+        pid = int(pid_file(component).read_text())
+    except (OSError, ValueError):
+        return None
+    return pid if alive(pid) else None
+
+
+def start(component: str, argv: list[str]) -> None:
+    LOGS.mkdir(parents=True, exist_ok=True)
+    with (LOGS / f"{component}.log").open("w") as out:
+        # Its own session, so `down` can stop it and every child it has, and so it outlives
+        # the shell that ran `make cluster-up`.
+        process = subprocess.Popen(
+            argv,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    pid_file(component).write_text(f"{process.pid}\n")
+
+
+def wait_for(what: str, check: Callable[[], bool], timeout: float, component: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if running(component) is None:
+            fail(f"{component} exited while waiting for {what}; see {LOGS / (component + '.log')}")
+        try:
+            if check():
+                return
+        except (OSError, ValueError, subprocess.SubprocessError):
+            pass
+        time.sleep(0.25)
+    fail(f"timed out after {timeout:.0f}s waiting for {what}")
+
+
+def https_ok(url: str, client: bool) -> bool:
+    context = ssl.create_default_context(cafile=str(PKI / "ca.crt"))
+    if client:
+        context.load_cert_chain(str(PKI / "admin.crt"), str(PKI / "admin.key"))
+    else:  # component health endpoints serve self-signed certificates
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    with urllib.request.urlopen(url, context=context, timeout=2) as response:
+        return bool(response.status == 200)
+
+
+def http_ok(url: str) -> bool:
+    with urllib.request.urlopen(url, timeout=2) as response:
+        return bool(response.status == 200)
+
+
+def kubectl(*args: str, stdin: str | None = None) -> str:
+    done = subprocess.run(
+        [str(BIN / "kubectl"), f"--kubeconfig={KUBECONFIG}", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    if done.returncode:
+        raise subprocess.SubprocessError(done.stderr.strip())
+    return done.stdout
+
+
+def api_ready() -> bool:
+    return https_ok(f"https://{HOST}:{PORTS['apiserver']}/readyz", client=True)
+
+
+def nodes_ready() -> bool:
+    items = json.loads(kubectl("get", "nodes", "-o", "json"))["items"]
+    expected = {n["metadata"]["name"] for n in all_nodes()}
+    ready = {
+        n["metadata"]["name"]
+        for n in items
+        if any(
+            c["type"] == "Ready" and c["status"] == "True"
+            for c in n.get("status", {}).get("conditions", [])
+        )
+    }
+    return expected <= ready
+
+
+def create_nodes() -> bool:
+    nodes = all_nodes()
+    kubectl(
+        "apply",
+        "--server-side",
+        "--field-manager=neuron-cluster",
+        "-f",
+        "-",
+        stdin=yaml.safe_dump_all(nodes),
+    )
+    # Status is a subresource: write capacity/allocatable there as a node's kubelet would.
+    for node in nodes:
+        status = {"status": {k: node["status"][k] for k in ("capacity", "allocatable", "nodeInfo")}}
+        kubectl(
+            "patch",
+            "node",
+            node["metadata"]["name"],
+            "--subresource=status",
+            "--type=merge",
+            "-p",
+            json.dumps(status),
+        )
+    return True
+
+
+def is_up() -> bool:
+    if any(running(c) is None for c in COMPONENTS):
+        return False
+    try:
+        return api_ready() and nodes_ready()
+    except (OSError, ValueError, subprocess.SubprocessError):
+        return False
+
+
+def up() -> None:
+    started = time.monotonic()
+    missing = [c for c in COMPONENTS if not (BIN / c).exists()]
+    if missing:
+        fail(f"missing binaries {', '.join(missing)} in {BIN}: run `make tools`")
+    if is_up():
+        log(f"cluster already up: KUBECONFIG={KUBECONFIG}")
+        return
+    down(quiet=True)
+    try:
+        start_cluster(started)
+    except BaseException:
+        down(quiet=True)  # no half-started cluster is left behind; logs stay in .cluster/logs
+        raise
+
+
+def start_cluster(started: float) -> None:
+    ensure_pki()
+    write_kubeconfigs()
+    argv = command_lines()
+    log(f"starting etcd on {HOST}:{PORTS['etcd']}")
+    start("etcd", argv["etcd"])
+    wait_for("etcd", lambda: http_ok(f"http://{HOST}:{PORTS['etcd']}/health"), 30, "etcd")
+    log(f"starting kube-apiserver on https://{HOST}:{PORTS['apiserver']}")
+    start("kube-apiserver", argv["kube-apiserver"])
+    wait_for("kube-apiserver /readyz", api_ready, 90, "kube-apiserver")
+    for component in ("kube-controller-manager", "kube-scheduler", "kwok"):
+        log(f"starting {component}")
+        start(component, argv[component])
+    health = {
+        "kube-controller-manager": f"https://{HOST}:{PORTS['controller-manager']}/healthz",
+        "kube-scheduler": f"https://{HOST}:{PORTS['scheduler']}/healthz",
+    }
+    for component, url in health.items():
+        wait_for(f"{component} /healthz", partial(https_ok, url, client=False), 60, component)
+    log("creating simulated Neuron nodes from the instance catalog")
+    wait_for("node creation", create_nodes, 60, "kube-apiserver")
+    wait_for("all nodes Ready", nodes_ready, 60, "kwok")
+    # The service-account controller must have made the default ServiceAccount, or pods
+    # cannot be admitted.
+    wait_for(
+        "serviceaccount default/default",
+        lambda: bool(kubectl("get", "serviceaccount", "default", "-o", "name")),
+        60,
+        "kube-controller-manager",
+    )
+    log(f"cluster up in {time.monotonic() - started:.1f}s: export KUBECONFIG={KUBECONFIG}")
+
+
+def down(quiet: bool = False) -> None:
+    pids = {c: running(c) for c in COMPONENTS}
+    # Reverse start order: the API server outlives its clients, etcd outlives the API server.
+    for component in reversed(COMPONENTS):
+        pid = pids[component]
+        if pid is None:
+            continue
+        try:
+            os.killpg(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            continue
+        deadline = time.monotonic() + 15
+        while alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if alive(pid):
+            os.killpg(pid, signal.SIGKILL)
+    shutil.rmtree(RUN, ignore_errors=True)
+    KUBECONFIG.unlink(missing_ok=True)
+    if not quiet:
+        log("cluster down")
+
+
+def status() -> int:
+    for component in COMPONENTS:
+        pid = running(component)
+        print(f"{component:24s} {'running, pid ' + str(pid) if pid else 'stopped'}")
+    up_now = is_up()
+    print(f"{'cluster':24s} {'up' if up_now else 'not ready'}")
+    return 0 if up_now else 1
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("command", choices=("up", "down", "status"))
+    args = parser.parse_args()
+    if args.command == "up":
+        up()
+    elif args.command == "down":
+        down()
+    else:
+        raise SystemExit(status())
+
+
+if __name__ == "__main__":
+    main()

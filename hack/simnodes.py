@@ -1,0 +1,145 @@
+"""Simulated Neuron nodes for the local control plane, generated from the engine's catalog.
+
+One Node per instance type, as a real EKS node with the Neuron device plugin reports it (facts
+§2.1, §2.2): capacity and allocatable of `aws.amazon.com/neuron` (devices) and
+`aws.amazon.com/neuroncore` (cores), CPU, memory and pods; the labels EKS and Karpenter put on
+it; the `aws.amazon.com/neuron=true:NoSchedule` taint Neuron node pools carry. Plus one plain
+CPU node. kwok (annotation `kwok.x-k8s.io/node: fake`) then keeps them Ready and runs their pods.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from neuron_operator.sizing.catalog import InstanceType, load_catalog
+
+NEURON_TAINT = {"key": "aws.amazon.com/neuron", "value": "true", "effect": "NoSchedule"}
+KWOK_ANNOTATION = {"kwok.x-k8s.io/node": "fake", "node.alpha.kubernetes.io/ttl": "0"}
+ZONE = "us-east-1a"
+EVICTION_HARD_MIB = 100  # kubelet default memory.available<100Mi, as on the EKS AMI
+# The plain CPU node: an m5.xlarge (4 vCPUs, 16 GiB, 58 pods on EKS).
+CPU_NODE_NAME = "cpu-m5-xlarge-0"
+CPU_NODE_TYPE = "m5.xlarge"
+CPU_NODE_VCPUS = 4
+CPU_NODE_MEMORY_GIB = 16.0
+CPU_NODE_MAX_PODS = 58
+
+
+def kube_reserved_cpu_millicores(vcpus: int) -> int:
+    """EKS AMI / Bottlerocket kube-reserved CPU: 6 % of the first core, 1 % of the second,
+    0.5 % of the next two, 0.25 % of every core above four."""
+    reserved = 0.0
+    for core in range(vcpus):
+        reserved += 60 if core == 0 else 10 if core == 1 else 5 if core < 4 else 2.5
+    return round(reserved)
+
+
+def kube_reserved_memory_mib(max_pods: int) -> int:
+    """EKS AMI / Bottlerocket kube-reserved memory: 11 MiB per pod the node can run + 255 MiB."""
+    return 11 * max_pods + 255
+
+
+def node_name(instance_type: str, index: int = 0) -> str:
+    return f"{instance_type.replace('.', '-')}-{index}"
+
+
+def _resources(
+    vcpus: int, memory_gib: float, max_pods: int
+) -> tuple[dict[str, str], dict[str, str]]:
+    memory_mib = int(memory_gib * 1024)
+    capacity = {
+        "cpu": str(vcpus),
+        "memory": f"{memory_mib}Mi",
+        "pods": str(max_pods),
+        "ephemeral-storage": "100Gi",
+    }
+    allocatable = {
+        "cpu": f"{vcpus * 1000 - kube_reserved_cpu_millicores(vcpus)}m",
+        "memory": f"{memory_mib - kube_reserved_memory_mib(max_pods) - EVICTION_HARD_MIB}Mi",
+        "pods": str(max_pods),
+        "ephemeral-storage": "90Gi",
+    }
+    return capacity, allocatable
+
+
+def _node(
+    name: str,
+    labels: dict[str, str],
+    capacity: dict[str, str],
+    allocatable: dict[str, str],
+    taints: list[dict[str, str]],
+) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {"name": name, "annotations": dict(KWOK_ANNOTATION), "labels": labels},
+        "spec": {"taints": taints} if taints else {},
+        "status": {
+            "capacity": capacity,
+            "allocatable": allocatable,
+            "nodeInfo": {
+                "architecture": "amd64",
+                "operatingSystem": "linux",
+                "kubeletVersion": "fake",
+                "kubeProxyVersion": "fake",
+                "osImage": "kwok",
+                "kernelVersion": "",
+                "containerRuntimeVersion": "",
+                "machineID": "",
+                "systemUUID": "",
+                "bootID": "",
+            },
+        },
+    }
+
+
+def _common_labels(name: str, instance_type: str) -> dict[str, str]:
+    return {
+        "kubernetes.io/arch": "amd64",
+        "kubernetes.io/os": "linux",
+        "kubernetes.io/hostname": name,
+        "node.kubernetes.io/instance-type": instance_type,
+        "topology.kubernetes.io/region": "us-east-1",
+        "topology.kubernetes.io/zone": ZONE,
+        "karpenter.sh/capacity-type": "on-demand",
+        "type": "kwok",
+    }
+
+
+def neuron_node(instance: InstanceType, index: int = 0) -> dict[str, Any]:
+    name = node_name(instance.name, index)
+    family = instance.family
+    labels = _common_labels(name, instance.name) | {
+        "karpenter.k8s.aws/instance-family": family,
+        "karpenter.k8s.aws/instance-category": family[:3],
+        "karpenter.k8s.aws/instance-generation": family[3],
+        "karpenter.k8s.aws/instance-size": instance.name.split(".", 1)[1],
+        "karpenter.k8s.aws/instance-cpu": str(instance.vcpus),
+        "karpenter.k8s.aws/instance-memory": str(int(instance.host_memory_gib * 1024)),
+        "karpenter.k8s.aws/instance-accelerator-manufacturer": "aws",
+        "karpenter.k8s.aws/instance-accelerator-count": str(instance.devices),
+    }
+    if instance.accelerator_name:
+        labels["karpenter.k8s.aws/instance-accelerator-name"] = instance.accelerator_name
+    max_pods = instance.max_pods or 110
+    capacity, allocatable = _resources(instance.vcpus, instance.host_memory_gib, max_pods)
+    neuron = {
+        "aws.amazon.com/neuron": str(instance.allocatable_neuron),
+        "aws.amazon.com/neuroncore": str(instance.allocatable_neuroncore),
+    }
+    return _node(name, labels, capacity | neuron, allocatable | neuron, [dict(NEURON_TAINT)])
+
+
+def cpu_node() -> dict[str, Any]:
+    name, instance_type = CPU_NODE_NAME, CPU_NODE_TYPE
+    labels = _common_labels(name, instance_type) | {
+        "karpenter.k8s.aws/instance-family": instance_type.split(".")[0],
+        "karpenter.k8s.aws/instance-category": instance_type[0],
+    }
+    capacity, allocatable = _resources(CPU_NODE_VCPUS, CPU_NODE_MEMORY_GIB, CPU_NODE_MAX_PODS)
+    return _node(name, labels, capacity, allocatable, [])
+
+
+def all_nodes() -> list[dict[str, Any]]:
+    """One node per catalog instance type, then the CPU node."""
+    return [neuron_node(instance) for instance in load_catalog().instances] + [cpu_node()]

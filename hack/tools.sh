@@ -1,0 +1,141 @@
+#!/usr/bin/env bash
+# Build the pinned tools (hack/versions.env) from the Go module proxy into
+# ${NEURON_OPERATOR_CACHE:-~/.cache/neuron-operator}/<tool>-<version>/bin, skipping any that is
+# already there, and link them under .cluster/bin. Each build happens in a scratch directory and
+# is moved into place only when complete, so an interrupted build is simply redone.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+# shellcheck source=versions.env
+source hack/versions.env
+
+CACHE=${NEURON_OPERATOR_CACHE:-$HOME/.cache/neuron-operator}
+LINKS=.cluster/bin
+export GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS=-trimpath
+mkdir -p "$CACHE" "$LINKS"
+
+log() { printf '==> %s\n' "$*"; }
+
+# go build with a visible pulse: one line per 100 packages compiled, not minutes of silence.
+go_build() {
+  local start=$SECONDS
+  go build -v "$@" 2>&1 | awk -v start="$start" '
+    /^(go: |#|.*error)/ { print "    " $0; next }
+    { n++ } n % 100 == 0 { printf "    ... %d packages compiled\n", n; fflush() }
+    END { printf "    %d packages compiled\n", n }'
+  return "${PIPESTATUS[0]}"
+}
+
+# install_tool NAME VERSION BUILD_FUNCTION BINARY...: run BUILD_FUNCTION in a scratch dir
+# (it must leave the binaries in ./bin) unless every BINARY is already cached.
+install_tool() {
+  local name=$1 version=$2 build=$3; shift 3
+  local dest="$CACHE/$name-$version" missing=0 bin
+  for bin in "$@"; do [ -x "$dest/bin/$bin" ] || missing=1; done
+  if [ "$missing" = 1 ]; then
+    log "building $name $version ($*) — first time on this machine only"
+    local scratch start=$SECONDS
+    scratch=$(mktemp -d "$CACHE/.build-$name.XXXXXX")
+    (cd "$scratch" && "$build" "$version")
+    rm -rf "$dest" && mv "$scratch" "$dest"
+    log "built $name $version in $((SECONDS - start))s"
+  fi
+  for bin in "$@"; do ln -sf "$dest/bin/$bin" "$LINKS/$bin"; done
+}
+
+build_kubernetes() {
+  local version=$1 minor proxy
+  minor=${version#1.}; minor=${minor%%.*}
+  proxy=$(go env GOPROXY | cut -d, -f1)
+  # k8s.io/kubernetes requires its staging modules at v0.0.0 and replaces them with ./staging;
+  # a wrapper module must replace each with its published v0.<minor>.<patch>. The list comes
+  # from the release's own go.mod, so it is right for whatever version is pinned.
+  curl -fsSL "$proxy/k8s.io/kubernetes/@v/v$version.mod" -o kubernetes.mod
+  local go_line godebug
+  go_line=$(sed -n 's/^go \(.*\)$/\1/p' kubernetes.mod)
+  godebug=$(sed -n 's/^godebug \(.*\)$/\1/p' kubernetes.mod)
+  {
+    printf 'module local/kubernetes-tools\n\ngo %s\n\n' "$go_line"
+    [ -n "$godebug" ] && printf 'godebug %s\n\n' "$godebug"
+    printf 'require k8s.io/kubernetes v%s\n\nreplace (\n' "$version"
+    sed -n 's#^[[:space:]]*\(k8s.io/[a-z0-9-]*\) => ./staging/.*#\1#p' kubernetes.mod |
+      while read -r module; do printf '\t%s => %s v0.%s\n' "$module" "$module" "${version#1.}"; done
+    printf ')\n'
+  } > go.mod
+  cat > tools.go <<'GO'
+//go:build tools
+
+package tools
+
+import (
+	_ "k8s.io/kubernetes/cmd/kube-apiserver"
+	_ "k8s.io/kubernetes/cmd/kube-controller-manager"
+	_ "k8s.io/kubernetes/cmd/kube-scheduler"
+	_ "k8s.io/kubernetes/cmd/kubectl"
+)
+GO
+  go mod tidy
+  local ldflags="-s -w" pkg
+  for pkg in client-go/pkg/version component-base/version; do
+    ldflags+=" -X k8s.io/$pkg.gitVersion=v$version -X k8s.io/$pkg.gitMajor=1"
+    ldflags+=" -X k8s.io/$pkg.gitMinor=$minor -X k8s.io/$pkg.gitTreeState=clean"
+  done
+  go_build -ldflags "$ldflags" -o bin/ k8s.io/kubernetes/cmd/kube-apiserver \
+    k8s.io/kubernetes/cmd/kube-controller-manager k8s.io/kubernetes/cmd/kube-scheduler \
+    k8s.io/kubernetes/cmd/kubectl
+  ./bin/kube-apiserver --version
+}
+
+build_etcd() {
+  local version=$1
+  # Its own wrapper: inside the Kubernetes one, MVS would pin etcd to Kubernetes' client version.
+  cat > go.mod <<MOD
+module local/etcd-tools
+
+go 1.25.0
+
+require go.etcd.io/etcd/server/v3 v$version
+MOD
+  printf '//go:build tools\n\npackage tools\n\nimport _ "go.etcd.io/etcd/server/v3"\n' > tools.go
+  go mod tidy
+  go_build -ldflags "-s -w" -o bin/etcd go.etcd.io/etcd/server/v3
+  ./bin/etcd --version | head -1
+}
+
+build_kwok() {
+  local version=$1
+  GOBIN=$PWD/bin go install -ldflags "-s -w" "sigs.k8s.io/kwok/cmd/kwok@v$version" \
+    "sigs.k8s.io/kwok/cmd/kwokctl@v$version"
+  # kwok needs stages to act on nodes and pods: the same set kwokctl uses by default (fast node
+  # initialization, heartbeats through leases, pods ready/complete/deleted), from the module.
+  local stages
+  stages="$(go env GOMODCACHE)/sigs.k8s.io/kwok@v$version/kustomize/stage"
+  for file in node/fast/node-initialize.yaml node/heartbeat-with-lease/node-heartbeat-with-lease.yaml \
+    pod/fast/pod-ready.yaml pod/fast/pod-complete.yaml pod/fast/pod-delete.yaml; do
+    printf -- '---\n'; cat "$stages/$file"
+  done > bin/kwok-stages.yaml
+}
+
+build_helm() {
+  local version=$1
+  GOBIN=$PWD/bin go install \
+    -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=v$version" \
+    "helm.sh/helm/v3/cmd/helm@v$version"
+}
+
+build_kind() {
+  GOBIN=$PWD/bin go install -ldflags "-s -w" "sigs.k8s.io/kind@v$1"
+}
+
+only=${1:-all}
+case "$only" in
+  all|cluster)
+    install_tool kubernetes "$K8S_VERSION" build_kubernetes \
+      kube-apiserver kube-controller-manager kube-scheduler kubectl
+    install_tool etcd "$ETCD_VERSION" build_etcd etcd
+    install_tool kwok "$KWOK_VERSION" build_kwok kwok kwokctl kwok-stages.yaml
+    ;;&
+  all|helm) install_tool helm "$HELM_VERSION" build_helm helm ;;&
+  all|kind) install_tool kind "$KIND_VERSION" build_kind kind ;;
+  cluster|helm) ;;
+  *) echo "usage: hack/tools.sh [all|cluster|helm|kind]" >&2; exit 2 ;;
+esac
