@@ -15,6 +15,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,7 @@ sys.path.insert(0, str(ROOT))
 
 from tests.kube import Cluster, wait_until  # noqa: E402
 
-CLUSTER_FIXTURES = {"cluster", "kube", "namespace"}
+CLUSTER_FIXTURES = {"cluster", "kube", "namespace", "operator", "crd_installed"}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -93,3 +94,61 @@ def namespace(kube: Any) -> Iterator[str]:
             lambda: not core.list_namespaced_pod(name).items,
             timeout=60,
         )
+
+
+@dataclass(frozen=True)
+class Operator:
+    """The operator running as a subprocess against the cluster, and its log."""
+
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    def tail(self, lines: int = 40) -> str:
+        return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+
+
+@pytest.fixture(scope="session")
+def crd_installed(cluster: Cluster) -> None:
+    cluster.run(
+        "apply",
+        "--server-side",
+        "--force-conflicts",
+        "-f",
+        str(ROOT / "crds" / "neuron.dev_neurondeployments.yaml"),
+    )
+    cluster.run(
+        "wait", "--for=condition=Established", "--timeout=60s", "crd/neurondeployments.neuron.dev"
+    )
+
+
+@pytest.fixture(scope="session")
+def operator(
+    cluster: Cluster, crd_installed: None, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Operator]:
+    """`neuron-operator run` as a subprocess, watching every namespace."""
+    log = tmp_path_factory.mktemp("operator") / "operator.log"
+    env = {**os.environ, "KUBECONFIG": str(cluster.kubeconfig)}
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "neuron_operator", "run", "--liveness-port", "18081"],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
+    running = Operator(process, log)
+    try:
+        wait_until(
+            "the operator to start watching",
+            lambda: (
+                process.poll() is not None
+                or "Initial authentication has finished" in log.read_text(errors="replace")
+            ),
+        )
+        assert process.poll() is None, f"operator exited:\n{running.tail()}"
+        yield running
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from kubernetes import client
-from tests.kube import wait_until
+from tests.kube import plain, wait_until
 
 # Simulated nodes never pull it; on kind it must exist, so the default is the pause image.
 POD_IMAGE = os.environ.get("E2E_POD_IMAGE", "registry.k8s.io/pause:3.10")
@@ -48,11 +48,12 @@ def create(kube: Any, namespace: str, pod: Any) -> None:
 
 
 def read_pod(kube: Any, namespace: str, name: str) -> dict[str, Any]:
-    return client.CoreV1Api(kube).read_namespaced_pod(name, namespace).to_dict(serialize=True)
+    result: dict[str, Any] = plain(client.CoreV1Api(kube).read_namespaced_pod(name, namespace))
+    return result
 
 
 def node_labels(kube: Any, node: str) -> dict[str, str]:
-    labels = client.CoreV1Api(kube).read_node(node).to_dict(serialize=True)["metadata"]["labels"]
+    labels = plain(client.CoreV1Api(kube).read_node(node))["metadata"]["labels"]
     return dict(labels or {})
 
 

@@ -11,32 +11,18 @@ from __future__ import annotations
 
 from typing import Any
 
+from neuron_operator.controller.render import node_allocatable
 from neuron_operator.sizing.catalog import InstanceType, load_catalog
 
 NEURON_TAINT = {"key": "aws.amazon.com/neuron", "value": "true", "effect": "NoSchedule"}
 KWOK_ANNOTATION = {"kwok.x-k8s.io/node": "fake", "node.alpha.kubernetes.io/ttl": "0"}
 ZONE = "us-east-1a"
-EVICTION_HARD_MIB = 100  # kubelet default memory.available<100Mi, as on the EKS AMI
 # The plain CPU node: an m5.xlarge (4 vCPUs, 16 GiB, 58 pods on EKS).
 CPU_NODE_NAME = "cpu-m5-xlarge-0"
 CPU_NODE_TYPE = "m5.xlarge"
 CPU_NODE_VCPUS = 4
 CPU_NODE_MEMORY_GIB = 16.0
 CPU_NODE_MAX_PODS = 58
-
-
-def kube_reserved_cpu_millicores(vcpus: int) -> int:
-    """EKS AMI / Bottlerocket kube-reserved CPU: 6 % of the first core, 1 % of the second,
-    0.5 % of the next two, 0.25 % of every core above four."""
-    reserved = 0.0
-    for core in range(vcpus):
-        reserved += 60 if core == 0 else 10 if core == 1 else 5 if core < 4 else 2.5
-    return round(reserved)
-
-
-def kube_reserved_memory_mib(max_pods: int) -> int:
-    """EKS AMI / Bottlerocket kube-reserved memory: 11 MiB per pod the node can run + 255 MiB."""
-    return 11 * max_pods + 255
 
 
 def node_name(instance_type: str, index: int = 0) -> str:
@@ -46,20 +32,19 @@ def node_name(instance_type: str, index: int = 0) -> str:
 def _resources(
     vcpus: int, memory_gib: float, max_pods: int
 ) -> tuple[dict[str, str], dict[str, str]]:
-    memory_mib = int(memory_gib * 1024)
+    allocatable = node_allocatable(vcpus, memory_gib, max_pods)
     capacity = {
         "cpu": str(vcpus),
-        "memory": f"{memory_mib}Mi",
+        "memory": f"{int(memory_gib * 1024)}Mi",
         "pods": str(max_pods),
         "ephemeral-storage": "100Gi",
     }
-    allocatable = {
-        "cpu": f"{vcpus * 1000 - kube_reserved_cpu_millicores(vcpus)}m",
-        "memory": f"{memory_mib - kube_reserved_memory_mib(max_pods) - EVICTION_HARD_MIB}Mi",
+    return capacity, {
+        "cpu": f"{allocatable.cpu_millicores}m",
+        "memory": f"{allocatable.memory_mib}Mi",
         "pods": str(max_pods),
         "ephemeral-storage": "90Gi",
     }
-    return capacity, allocatable
 
 
 def _node(

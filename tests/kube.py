@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import pytest
 
@@ -18,6 +18,18 @@ T = TypeVar("T")
 class Cluster:
     kubeconfig: Path
     kubectl: Path
+
+    def attempt(self, *args: str, stdin: str | None = None) -> tuple[int, str]:
+        """Run kubectl; return its exit status and everything it printed."""
+        done = subprocess.run(
+            [str(self.kubectl), f"--kubeconfig={self.kubeconfig}", *args],
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        return done.returncode, done.stdout + done.stderr
 
     def run(self, *args: str, stdin: str | None = None, check: bool = True) -> str:
         done = subprocess.run(
@@ -45,3 +57,114 @@ def wait_until(
         if time.monotonic() > deadline:
             pytest.fail(f"timed out after {timeout:.0f}s waiting for {what} (last seen: {last!r})")
         time.sleep(interval)
+
+
+# --- NeuronDeployments and their Deployments, as plain dicts ---------------------------------
+
+
+def plain(obj: Any) -> Any:
+    """An API object as the API server's JSON: camelCase keys, no nulls."""
+    from kubernetes import client
+
+    return client.ApiClient().sanitize_for_serialization(obj)  # type: ignore[no-untyped-call]
+
+
+GROUP, VERSION, PLURAL = "neuron.dev", "v1alpha1", "neurondeployments"
+
+
+def neurondeployment(name: str, spec: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "NeuronDeployment",
+        "metadata": {"name": name},
+        "spec": spec,
+    }
+
+
+def create_ndep(kube: Any, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
+    from kubernetes import client
+
+    result = client.CustomObjectsApi(kube).create_namespaced_custom_object(
+        GROUP, VERSION, namespace, PLURAL, body
+    )
+    assert isinstance(result, dict)
+    return result
+
+
+def get_ndep(kube: Any, namespace: str, name: str) -> dict[str, Any] | None:
+    from kubernetes import client
+    from kubernetes.client.exceptions import ApiException
+
+    try:
+        result = client.CustomObjectsApi(kube).get_namespaced_custom_object(
+            GROUP, VERSION, namespace, PLURAL, name
+        )
+        assert isinstance(result, dict)
+        return result
+    except ApiException as error:
+        if error.status == 404:
+            return None
+        raise
+
+
+def patch_ndep_spec(kube: Any, namespace: str, name: str, spec: dict[str, Any]) -> None:
+    from kubernetes import client
+
+    client.CustomObjectsApi(kube).patch_namespaced_custom_object(
+        GROUP,
+        VERSION,
+        namespace,
+        PLURAL,
+        name,
+        {"spec": spec},
+        _content_type="application/merge-patch+json",
+    )
+
+
+def condition(body: dict[str, Any] | None, kind: str) -> dict[str, Any]:
+    for item in ((body or {}).get("status") or {}).get("conditions") or []:
+        if item.get("type") == kind:
+            return dict(item)
+    return {}
+
+
+def get_deployment(kube: Any, namespace: str, name: str) -> dict[str, Any] | None:
+    from kubernetes import client
+    from kubernetes.client.exceptions import ApiException
+
+    try:
+        deployment = client.AppsV1Api(kube).read_namespaced_deployment(name, namespace)
+    except ApiException as error:
+        if error.status == 404:
+            return None
+        raise
+    result: dict[str, Any] = plain(deployment)
+    return result
+
+
+def pods(kube: Any, namespace: str, selector: str) -> list[dict[str, Any]]:
+    from kubernetes import client
+
+    items = client.CoreV1Api(kube).list_namespaced_pod(namespace, label_selector=selector).items
+    return [plain(pod) for pod in items]
+
+
+def node_instance_type(kube: Any, node: str) -> str:
+    from kubernetes import client
+
+    labels = plain(client.CoreV1Api(kube).read_node(node))["metadata"]["labels"]
+    return str(labels["node.kubernetes.io/instance-type"])
+
+
+def events_for(kube: Any, namespace: str, name: str) -> list[dict[str, Any]]:
+    from kubernetes import client
+
+    items = (
+        client.CoreV1Api(kube)
+        .list_namespaced_event(
+            namespace,
+            field_selector=f"involvedObject.kind=NeuronDeployment,involvedObject.name={name}",
+        )
+        .items
+    )
+    return [plain(event) for event in items]

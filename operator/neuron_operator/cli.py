@@ -18,6 +18,7 @@ import yaml
 from pydantic import ValidationError
 
 from neuron_operator import __version__
+from neuron_operator.api.errors import format_validation_error
 from neuron_operator.api.plan import Option, Plan
 from neuron_operator.api.v1alpha1 import API_VERSION, KIND, NeuronDeploymentSpec
 from neuron_operator.sizing import plan
@@ -29,24 +30,6 @@ EXIT_INFEASIBLE = 3
 
 class InputError(Exception):
     """A user mistake in the input; the message says what and where."""
-
-
-def format_validation_error(error: ValidationError, prefix: str) -> str:
-    lines = []
-    for item in error.errors():
-        location = ".".join([prefix, *(str(part) for part in item["loc"])])
-        message = item["msg"].removeprefix("Value error, ")
-        if item["type"] == "enum":
-            expected = item.get("ctx", {}).get("expected", "")
-            message = f"{item['input']!r} is not one of {expected}"
-        elif item["type"] == "extra_forbidden":
-            message = "unknown field (check the spelling; see `kubectl explain neurondeployment`)"
-        elif item["type"] == "missing":
-            message = "required field is missing"
-        elif item["type"] != "value_error" and not isinstance(item.get("input"), dict | list):
-            message = f"{message} (got {item['input']!r})"
-        lines.append(f"{location}: {message}")
-    return "\n".join(lines)
 
 
 def load_manifests(source: str, stdin: TextIO) -> list[tuple[str, NeuronDeploymentSpec]]:
@@ -226,6 +209,24 @@ def build_parser() -> argparse.ArgumentParser:
     plan_parser.add_argument(
         "-o", "--output", choices=("table", "json", "yaml"), default="table", help="output format"
     )
+    crd_parser = commands.add_parser("crd", help="print the NeuronDeployment CRD (YAML)")
+    crd_parser.add_argument("--write", metavar="FILE", help="write it to FILE instead")
+    run_parser = commands.add_parser("run", help="run the operator (kopf)")
+    run_parser.add_argument(
+        "-n",
+        "--namespace",
+        action="append",
+        default=None,
+        help="watch only this namespace (repeatable); default: every namespace, or "
+        "$NEURON_OPERATOR_NAMESPACES (comma-separated)",
+    )
+    run_parser.add_argument(
+        "--scheduler-name",
+        default=None,
+        help="schedulerName for pods (the Neuron scheduler extension)",
+    )
+    run_parser.add_argument("--log-format", choices=("text", "json"), default=None)
+    run_parser.add_argument("--liveness-port", type=int, default=None)
     commands.add_parser("version", help="print the version")
     return parser
 
@@ -236,6 +237,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "plan":
             return command_plan(args, sys.stdout, sys.stdin)
+        if args.command == "run":
+            from neuron_operator.controller.run import run
+
+            return run(args.namespace, args.scheduler_name, args.log_format, args.liveness_port)
+        if args.command == "crd":
+            from neuron_operator.crdgen import crd_yaml
+
+            if args.write:
+                Path(args.write).write_text(crd_yaml())
+            else:
+                sys.stdout.write(crd_yaml())
+            return EXIT_OK
         sys.stdout.write(f"neuron-operator {__version__}\n")
         return EXIT_OK
     except InputError as error:

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from hack.simnodes import (
-    all_nodes,
+from hack.simnodes import all_nodes, neuron_node
+
+from neuron_operator.controller.render import (
     kube_reserved_cpu_millicores,
     kube_reserved_memory_mib,
-    neuron_node,
 )
-
 from neuron_operator.sizing.catalog import load_catalog
 
 

@@ -12,6 +12,17 @@ from pydantic import Field
 
 from neuron_operator.api.v1alpha1 import ApiModel
 
+D_INSTANCE_TYPE = "EC2 instance type the replicas run on."
+D_CORES = "NeuronCores each replica (pod) requests."
+D_PARALLELISM = "How each replica uses its cores."
+D_BATCH = "Batch size the model is compiled and served with."
+D_REPLICAS = "Number of replicas (pods)."
+D_PER_NODE = "Replicas placed on one node."
+D_NODES = "Nodes the replicas need."
+D_ESTIMATE = "Predicted latency, throughput and cost at full use."
+D_MEMORY = "Device memory each replica needs and owns."
+D_FIT = "How well the architecture fits the chosen NeuronCore generation."
+
 
 class ParallelismMode(StrEnum):
     DATA = "data"  # one model copy per NeuronCore
@@ -42,7 +53,7 @@ class Rejection(Reason):
 
 
 class Parallelism(ApiModel):
-    mode: ParallelismMode
+    mode: ParallelismMode = Field(description="data, pipeline (Inf1) or tensor (Inf2/Trn).")
     degree: int = Field(
         description=(
             "NeuronCores one model copy spans: 1 for data parallel, the pipeline length for "
@@ -88,47 +99,57 @@ class Memory(ApiModel):
 
 
 class Fit(ApiModel):
-    verdict: FitVerdict
-    message: str
+    verdict: FitVerdict = Field(description="good, limited, poor or unsupported.")
+    message: str = Field(description="The fit rule that applies, for people.")
 
 
 class Option(ApiModel):
     """One fully sized configuration."""
 
-    instance_type: str
-    cores_per_replica: int
+    instance_type: str = Field(description=D_INSTANCE_TYPE)
+    cores_per_replica: int = Field(description=D_CORES)
     devices_per_replica: int = Field(
         description="Neuron devices the replica's cores span (cores may share a device)."
     )
-    parallelism: Parallelism
-    batch_size: int
-    replicas: int
-    replicas_per_node: int
-    nodes: int
-    estimate: Estimate
-    memory: Memory
-    fit: Fit
+    parallelism: Parallelism = Field(description=D_PARALLELISM)
+    batch_size: int = Field(description=D_BATCH)
+    replicas: int = Field(description=D_REPLICAS)
+    replicas_per_node: int = Field(description=D_PER_NODE)
+    nodes: int = Field(description=D_NODES)
+    estimate: Estimate = Field(description=D_ESTIMATE)
+    memory: Memory = Field(description=D_MEMORY)
+    fit: Fit = Field(description=D_FIT)
 
 
 class Plan(ApiModel):
-    feasible: bool
-    objective: str
-    catalog_version: str
-    instance_type: str | None = None
-    cores_per_replica: int | None = None
-    devices_per_replica: int | None = None
-    parallelism: Parallelism | None = None
-    batch_size: int | None = None
-    replicas: int | None = None
-    replicas_per_node: int | None = None
-    nodes: int | None = None
-    estimate: Estimate | None = None
-    memory: Memory | None = None
-    fit: Fit | None = None
+    """The decision: the chosen option's fields at the top level, then the explanation."""
+
+    feasible: bool = Field(description="Whether any option meets the request.")
+    objective: str = Field(description="The objective the plan optimised.")
+    catalog_version: str = Field(description="Version of the instance catalog used.")
+    instance_type: str | None = Field(default=None, description=D_INSTANCE_TYPE)
+    cores_per_replica: int | None = Field(default=None, description=D_CORES)
+    devices_per_replica: int | None = Field(
+        default=None, description="Neuron devices the replica's cores span."
+    )
+    parallelism: Parallelism | None = Field(default=None, description=D_PARALLELISM)
+    batch_size: int | None = Field(default=None, description=D_BATCH)
+    replicas: int | None = Field(default=None, description=D_REPLICAS)
+    replicas_per_node: int | None = Field(default=None, description=D_PER_NODE)
+    nodes: int | None = Field(default=None, description=D_NODES)
+    estimate: Estimate | None = Field(default=None, description=D_ESTIMATE)
+    memory: Memory | None = Field(default=None, description=D_MEMORY)
+    fit: Fit | None = Field(default=None, description=D_FIT)
     why: str = Field(default="", description="One line on why this option won.")
-    assumptions: list[str] = Field(default_factory=list)
-    alternatives: list[Option] = Field(default_factory=list)
-    rejected: list[Rejection] = Field(default_factory=list)
+    assumptions: list[str] = Field(
+        default_factory=list, description="Estimates the engine made for what the spec lacks."
+    )
+    alternatives: list[Option] = Field(
+        default_factory=list, description="The next best options, best first."
+    )
+    rejected: list[Rejection] = Field(
+        default_factory=list, description="Every instance type or configuration ruled out, and why."
+    )
     reasons: list[Reason] = Field(
         default_factory=list, description="When infeasible: why, and what to change."
     )

@@ -219,6 +219,8 @@ class Slo(ApiModel):
 
 
 class Budget(ApiModel):
+    """Spending limits."""
+
     max_hourly_cost: float | None = Field(
         default=None,
         gt=0,
@@ -227,6 +229,8 @@ class Budget(ApiModel):
 
 
 class Constraints(ApiModel):
+    """Limits on where the model may run."""
+
     instance_families: list[InstanceFamily] | None = Field(
         default=None,
         min_length=1,
@@ -252,6 +256,9 @@ class Overrides(ApiModel):
 
 
 class NeuronDeploymentSpec(ApiModel):
+    """What to run and what matters: the model, the objective, SLOs, budget, constraints,
+    overrides and the model server's pod template."""
+
     workload: Workload = Field(
         default=Workload.INFERENCE,
         description="inference (a model server) or training (a training worker).",

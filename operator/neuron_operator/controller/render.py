@@ -1,0 +1,302 @@
+"""The Deployment a NeuronDeployment runs as — a pure function of the object, its plan and the
+operator's settings — and the checks that keep the user's pod template from borrowing power.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from neuron_operator.api.plan import Plan
+from neuron_operator.api.v1alpha1 import API_VERSION, KIND
+from neuron_operator.sizing.catalog import InstanceType, load_catalog
+
+NEURONCORE = "aws.amazon.com/neuroncore"
+NEURON_DEVICE = "aws.amazon.com/neuron"
+NEURON_TAINT_KEY = "aws.amazon.com/neuron"
+INSTANCE_TYPE_LABEL = "node.kubernetes.io/instance-type"
+SELECTOR_LABEL = "neuron.dev/neurondeployment"
+MANAGED_BY = {"app.kubernetes.io/managed-by": "neuron-operator"}
+# Share of a replica's slice of node CPU and memory it requests: the rest stays for the node's
+# DaemonSets (device plugin, CNI, kube-proxy, monitoring).
+REQUEST_SHARE = 0.9
+EVICTION_HARD_MIB = 100
+
+
+# --- node capacity ------------------------------------------------------------------------
+
+
+def kube_reserved_cpu_millicores(vcpus: int) -> int:
+    """EKS AMI (and Bottlerocket) kube-reserved CPU: 6 % of the first core, 1 % of the second,
+    0.5 % of the next two, 0.25 % of every core above four."""
+    reserved = 0.0
+    for core in range(vcpus):
+        reserved += 60 if core == 0 else 10 if core == 1 else 5 if core < 4 else 2.5
+    return round(reserved)
+
+
+def kube_reserved_memory_mib(max_pods: int) -> int:
+    """EKS AMI (and Bottlerocket) kube-reserved memory: 11 MiB per pod + 255 MiB."""
+    return 11 * max_pods + 255
+
+
+@dataclass(frozen=True)
+class Allocatable:
+    cpu_millicores: int
+    memory_mib: int
+
+
+def node_allocatable(vcpus: int, memory_gib: float, max_pods: int) -> Allocatable:
+    """What the kubelet of an EKS node offers pods: capacity less kube-reserved and the
+    100 MiB hard-eviction threshold."""
+    return Allocatable(
+        cpu_millicores=vcpus * 1000 - kube_reserved_cpu_millicores(vcpus),
+        memory_mib=int(memory_gib * 1024) - kube_reserved_memory_mib(max_pods) - EVICTION_HARD_MIB,
+    )
+
+
+def replica_resources(instance: InstanceType, cores: int) -> dict[str, str]:
+    """CPU and memory a replica requests: its cores' share of the node, less headroom."""
+    node = node_allocatable(instance.vcpus, instance.host_memory_gib, instance.max_pods or 110)
+    share = cores / instance.allocatable_neuroncore * REQUEST_SHARE
+    return {
+        "cpu": f"{max(100, math.floor(node.cpu_millicores * share))}m",
+        "memory": f"{max(256, math.floor(node.memory_mib * share))}Mi",
+    }
+
+
+# --- the user's template ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TemplateProblem:
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.message}"
+
+
+ALLOWED_CAPABILITIES = {"NET_BIND_SERVICE"}
+
+
+def _container_problems(path: str, container: dict[str, Any]) -> list[TemplateProblem]:
+    problems = []
+    security = container.get("securityContext") or {}
+    if security.get("privileged"):
+        problems.append(
+            TemplateProblem(
+                f"{path}.securityContext.privileged",
+                "privileged containers are not allowed; remove it",
+            )
+        )
+    added = set((security.get("capabilities") or {}).get("add") or []) - ALLOWED_CAPABILITIES
+    if added:
+        problems.append(
+            TemplateProblem(
+                f"{path}.securityContext.capabilities.add",
+                f"{', '.join(sorted(added))} not allowed; only NET_BIND_SERVICE may be added",
+            )
+        )
+    for index, port in enumerate(container.get("ports") or []):
+        if port.get("hostPort"):
+            problems.append(
+                TemplateProblem(
+                    f"{path}.ports[{index}].hostPort", "host ports are not allowed; use a Service"
+                )
+            )
+    return problems
+
+
+def template_problems(template: dict[str, Any] | None) -> list[TemplateProblem]:
+    """Why the pod template cannot be run as given. The operator creates pods with its own
+    rights, so the template may not ask for what the baseline Pod Security Standard forbids,
+    nor another service account's identity."""
+    prefix = "spec.template"
+    if not template or not (template.get("spec") or {}).get("containers"):
+        return [
+            TemplateProblem(
+                f"{prefix}.spec.containers", "at least one container (the model server) is required"
+            )
+        ]
+    spec = template["spec"]
+    problems = []
+    for key in ("hostNetwork", "hostPID", "hostIPC"):
+        if spec.get(key):
+            problems.append(
+                TemplateProblem(
+                    f"{prefix}.spec.{key}", "host namespaces are not allowed; remove it"
+                )
+            )
+    for key in ("serviceAccountName", "serviceAccount"):
+        if spec.get(key) not in (None, "", "default"):
+            problems.append(
+                TemplateProblem(
+                    f"{prefix}.spec.{key}",
+                    "pods run as the namespace's default service account; another service "
+                    "account's token is not handed out through a NeuronDeployment",
+                )
+            )
+    if spec.get("nodeName"):
+        problems.append(
+            TemplateProblem(f"{prefix}.spec.nodeName", "the operator places pods; remove nodeName")
+        )
+    for index, volume in enumerate(spec.get("volumes") or []):
+        if "hostPath" in volume:
+            problems.append(
+                TemplateProblem(
+                    f"{prefix}.spec.volumes[{index}].hostPath", "hostPath volumes are not allowed"
+                )
+            )
+        for source in (volume.get("projected") or {}).get("sources") or []:
+            if "serviceAccountToken" in source:
+                problems.append(
+                    TemplateProblem(
+                        f"{prefix}.spec.volumes[{index}].projected",
+                        "service account token projections are not allowed",
+                    )
+                )
+    for kind in ("containers", "initContainers", "ephemeralContainers"):
+        for index, container in enumerate(spec.get(kind) or []):
+            problems += _container_problems(f"{prefix}.spec.{kind}[{index}]", container)
+    return problems
+
+
+# --- the Deployment -----------------------------------------------------------------------
+
+
+def selector_labels(name: str) -> dict[str, str]:
+    """The pods' selector: set once, never changed (a Deployment's selector is immutable)."""
+    return {SELECTOR_LABEL: name}
+
+
+def standard_labels(name: str) -> dict[str, str]:
+    return {
+        "app.kubernetes.io/name": name,
+        "app.kubernetes.io/instance": name,
+        "app.kubernetes.io/component": "model-server",
+        **MANAGED_BY,
+    }
+
+
+def plan_labels(plan: Plan) -> dict[str, str]:
+    return {
+        "neuron.dev/instance-type": str(plan.instance_type),
+        "neuron.dev/cores-per-replica": str(plan.cores_per_replica),
+    }
+
+
+def plan_env(plan: Plan) -> list[dict[str, str]]:
+    """What the model server needs to know to match the plan (Neuron shapes are static)."""
+    assert plan.parallelism is not None
+    return [
+        # The device plugin sets NEURON_RT_VISIBLE_CORES to the cores it allocated; this tells
+        # the runtime how many to take.
+        {"name": "NEURON_RT_NUM_CORES", "value": str(plan.cores_per_replica)},
+        {"name": "NEURON_PLAN_INSTANCE_TYPE", "value": str(plan.instance_type)},
+        {"name": "NEURON_PLAN_CORES", "value": str(plan.cores_per_replica)},
+        {"name": "NEURON_PLAN_PARALLELISM", "value": plan.parallelism.mode.value},
+        {"name": "NEURON_PLAN_DEGREE", "value": str(plan.parallelism.degree)},
+        {"name": "NEURON_PLAN_COPIES", "value": str(plan.parallelism.copies)},
+        {"name": "NEURON_PLAN_BATCH_SIZE", "value": str(plan.batch_size)},
+    ]
+
+
+def _merge_env(user: list[dict[str, Any]], ours: list[dict[str, str]]) -> list[dict[str, Any]]:
+    names = {item["name"] for item in ours}
+    return [item for item in user if item.get("name") not in names] + ours
+
+
+def _node_affinity(affinity: dict[str, Any] | None, instance_type: str) -> dict[str, Any]:
+    """Require the chosen instance type, within every node-selector term the user gave."""
+    affinity = copy.deepcopy(affinity or {})
+    node = affinity.setdefault("nodeAffinity", {})
+    required = node.setdefault("requiredDuringSchedulingIgnoredDuringExecution", {})
+    terms = required.get("nodeSelectorTerms") or [{}]
+    ours = {"key": INSTANCE_TYPE_LABEL, "operator": "In", "values": [instance_type]}
+    for term in terms:
+        expressions = [
+            e for e in term.get("matchExpressions") or [] if e.get("key") != INSTANCE_TYPE_LABEL
+        ]
+        term["matchExpressions"] = [*expressions, ours]
+    required["nodeSelectorTerms"] = terms
+    return affinity
+
+
+def _model_server(container: dict[str, Any], plan: Plan, instance: InstanceType) -> dict[str, Any]:
+    container = copy.deepcopy(container)
+    resources = container.setdefault("resources", {})
+    sized = replica_resources(instance, int(plan.cores_per_replica or 0))
+    requests = {**sized, **(resources.get("requests") or {})}  # the user's figures win
+    limits = dict(resources.get("limits") or {})
+    limits.pop(NEURON_DEVICE, None)  # one unit per pod: cores (see docs/operator.md)
+    limits.setdefault("memory", requests["memory"])
+    limits[NEURONCORE] = str(plan.cores_per_replica)
+    requests.pop(NEURON_DEVICE, None)
+    requests[NEURONCORE] = str(plan.cores_per_replica)
+    resources["requests"], resources["limits"] = requests, limits
+    container["env"] = _merge_env(container.get("env") or [], plan_env(plan))
+    security = container.setdefault("securityContext", {})
+    security.setdefault("allowPrivilegeEscalation", False)
+    return container
+
+
+def render_deployment(
+    body: dict[str, Any], template: dict[str, Any], plan: Plan, scheduler_name: str | None
+) -> dict[str, Any]:
+    """The desired Deployment for a NeuronDeployment `body` whose `plan` is feasible."""
+    metadata = body["metadata"]
+    name, namespace = metadata["name"], metadata["namespace"]
+    instance = load_catalog().get(str(plan.instance_type))
+    if instance is None:  # a plan always names a catalog instance
+        raise ValueError(f"plan names unknown instance type {plan.instance_type}")
+    template = copy.deepcopy(template)
+    pod_meta = template.setdefault("metadata", {})
+    labels = {
+        **(pod_meta.get("labels") or {}),
+        **standard_labels(name),
+        **selector_labels(name),
+        **plan_labels(plan),
+    }
+    pod_meta["labels"] = labels
+    pod_meta.pop("name", None)
+    pod_meta.pop("namespace", None)
+    spec = template["spec"]
+    containers = spec["containers"]
+    spec["containers"] = [_model_server(containers[0], plan, instance), *containers[1:]]
+    spec["affinity"] = _node_affinity(spec.get("affinity"), instance.name)
+    tolerations = [t for t in spec.get("tolerations") or [] if t.get("key") != NEURON_TAINT_KEY]
+    spec["tolerations"] = [
+        *tolerations,
+        {"key": NEURON_TAINT_KEY, "operator": "Exists", "effect": "NoSchedule"},
+    ]
+    if scheduler_name:
+        spec["schedulerName"] = scheduler_name
+    pod_security = spec.setdefault("securityContext", {})
+    pod_security.setdefault("seccompProfile", {"type": "RuntimeDefault"})
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {
+            "name": name,
+            "namespace": namespace,
+            "labels": {**standard_labels(name), **plan_labels(plan)},
+            "ownerReferences": [
+                {
+                    "apiVersion": API_VERSION,
+                    "kind": KIND,
+                    "name": name,
+                    "uid": metadata["uid"],
+                    "controller": True,
+                    "blockOwnerDeletion": True,
+                }
+            ],
+        },
+        "spec": {
+            "replicas": plan.replicas,
+            "selector": {"matchLabels": selector_labels(name)},
+            "template": template,
+        },
+    }

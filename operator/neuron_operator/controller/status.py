@@ -1,0 +1,225 @@
+"""The status a NeuronDeployment should have, and the events that announce its changes — pure
+functions of what the reconcile decided and observed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from neuron_operator.api.plan import Plan
+from neuron_operator.api.status import (
+    CONDITION_AVAILABLE,
+    CONDITION_PLANNED,
+    CONDITION_READY,
+    Condition,
+    NeuronDeploymentStatus,
+)
+from neuron_operator.controller.render import selector_labels
+
+ConditionStatus = Literal["True", "False", "Unknown"]
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The Planned condition's content: whether the current spec is the one running."""
+
+    planned: bool
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Event:
+    type: Literal["Normal", "Warning"]
+    reason: str
+    message: str
+
+
+def _condition(
+    previous: dict[str, Condition],
+    kind: str,
+    status: ConditionStatus,
+    reason: str,
+    message: str,
+    generation: int | None,
+    now: str,
+) -> Condition:
+    old = previous.get(kind)
+    # lastTransitionTime moves only when the status flips (Kubernetes API conventions).
+    since = old.last_transition_time if old is not None and old.status == status else now
+    return Condition(
+        type=kind,
+        status=status,
+        reason=reason,
+        message=message,
+        last_transition_time=since,
+        observed_generation=generation,
+    )
+
+
+def _deployment_condition(deployment: dict[str, Any] | None, kind: str) -> dict[str, Any]:
+    for condition in ((deployment or {}).get("status") or {}).get("conditions") or []:
+        if condition.get("type") == kind:
+            return dict(condition)
+    return {}
+
+
+def rolled_out(deployment: dict[str, Any] | None) -> bool:
+    """The Deployment's controller has seen its latest spec and every pod runs it and is ready."""
+    if not deployment:
+        return False
+    status = deployment.get("status") or {}
+    desired = (deployment.get("spec") or {}).get("replicas", 1)
+    return bool(
+        status.get("observedGeneration", 0) >= deployment["metadata"].get("generation", 0)
+        and status.get("updatedReplicas", 0) == desired
+        and status.get("readyReplicas", 0) == desired
+        and status.get("replicas", 0) == desired
+    )
+
+
+def compute_status(
+    body: dict[str, Any],
+    verdict: Verdict,
+    plan_in_effect: Plan | None,
+    deployment: dict[str, Any] | None,
+    now: str,
+) -> NeuronDeploymentStatus:
+    metadata = body["metadata"]
+    generation = metadata.get("generation")
+    old = NeuronDeploymentStatus.model_validate(body.get("status") or {})
+    previous = {c.type: c for c in old.conditions}
+
+    planned = _condition(
+        previous,
+        CONDITION_PLANNED,
+        "True" if verdict.planned else "False",
+        verdict.reason,
+        verdict.message,
+        generation,
+        now,
+    )
+    available_source = _deployment_condition(deployment, "Available")
+    if deployment is None:
+        available = _condition(
+            previous,
+            CONDITION_AVAILABLE,
+            "False",
+            "NoDeployment",
+            "no Deployment exists yet",
+            generation,
+            now,
+        )
+    elif available_source.get("status") == "True":
+        available = _condition(
+            previous,
+            CONDITION_AVAILABLE,
+            "True",
+            available_source.get("reason", "MinimumReplicasAvailable"),
+            available_source.get("message", ""),
+            generation,
+            now,
+        )
+    else:
+        available = _condition(
+            previous,
+            CONDITION_AVAILABLE,
+            "False",
+            available_source.get("reason", "DeploymentUnavailable"),
+            available_source.get("message", "pods are not available yet"),
+            generation,
+            now,
+        )
+    if not verdict.planned:
+        ready_args: tuple[ConditionStatus, str, str] = (
+            "False",
+            "NotPlanned",
+            f"the current spec is not running: {verdict.message}",
+        )
+    elif _deployment_condition(deployment, "Progressing").get("reason") == (
+        "ProgressDeadlineExceeded"
+    ):
+        stuck = _deployment_condition(deployment, "Progressing")
+        ready_args = ("False", "ProgressDeadlineExceeded", stuck.get("message", ""))
+    elif available.status != "True":
+        ready_args = ("False", "Unavailable", available.message)
+    elif not rolled_out(deployment):
+        ready_args = ("False", "RollingOut", "the Deployment is rolling out the current plan")
+    else:
+        ready_args = ("True", "Ready", "the current plan is running and available")
+    ready = _condition(previous, CONDITION_READY, *ready_args, generation, now)
+
+    dep_status = (deployment or {}).get("status") or {}
+    desired = plan_in_effect.replicas if plan_in_effect else None
+    ready_replicas = dep_status.get("readyReplicas", 0) if deployment else None
+    return NeuronDeploymentStatus(
+        observed_generation=generation,
+        plan=plan_in_effect,
+        replicas=dep_status.get("replicas", 0) if deployment else None,
+        ready_replicas=ready_replicas,
+        available_replicas=dep_status.get("availableReplicas", 0) if deployment else None,
+        ready_summary=f"{ready_replicas or 0}/{desired}" if desired is not None else None,
+        selector=",".join(f"{k}={v}" for k, v in selector_labels(metadata["name"]).items()),
+        deployment=metadata["name"] if deployment else None,
+        conditions=[planned, available, ready],
+    )
+
+
+def events_between(old: NeuronDeploymentStatus, new: NeuronDeploymentStatus) -> list[Event]:
+    """One event per change of a condition's status or reason, or of the plan in effect —
+    never one per retry of the same outcome."""
+    events: list[Event] = []
+    before = {c.type: c for c in old.conditions}
+    for condition in new.conditions:
+        previous = before.get(condition.type)
+        if previous is not None and (previous.status, previous.reason) == (
+            condition.status,
+            condition.reason,
+        ):
+            continue
+        if condition.type == CONDITION_AVAILABLE and previous is None:
+            continue  # the first Available=False (no Deployment yet) is no news
+        events.append(Event(_severity(condition, previous), condition.reason, condition.message))
+    if new.plan is not None and old.plan is not None and _decision(new.plan) != _decision(old.plan):
+        events.append(
+            Event("Normal", "PlanChanged", f"now {describe(new.plan)} (was {describe(old.plan)})")
+        )
+    return events
+
+
+def _severity(condition: Condition, previous: Condition | None) -> Literal["Normal", "Warning"]:
+    """Warnings are for what needs a person: a spec that cannot run, a workload that lost
+    availability or is stuck. Pods starting up after a change are normal."""
+    if condition.status == "True":
+        return "Normal"
+    if condition.type == CONDITION_PLANNED or condition.reason == "NotPlanned":
+        return "Warning"
+    if previous is not None and previous.status == "True" and condition.type == CONDITION_AVAILABLE:
+        return "Warning"
+    if condition.reason == "ProgressDeadlineExceeded":
+        return "Warning"
+    return "Normal"
+
+
+def _decision(plan: Plan) -> tuple[Any, ...]:
+    return (
+        plan.instance_type,
+        plan.cores_per_replica,
+        plan.parallelism,
+        plan.batch_size,
+        plan.replicas,
+    )
+
+
+def describe(plan: Plan) -> str:
+    mode = plan.parallelism.mode.value if plan.parallelism else "?"
+    return (
+        f"{plan.replicas} × {plan.cores_per_replica} NeuronCore(s) on {plan.instance_type}, "
+        f"{mode} parallel, batch {plan.batch_size}"
+    )
+
+
+def status_document(status: NeuronDeploymentStatus) -> dict[str, Any]:
+    """The status as the API stores it (camelCase, no nulls)."""
+    document: dict[str, Any] = status.model_dump(mode="json", by_alias=True, exclude_none=True)
+    return document

@@ -1,0 +1,112 @@
+"""The reconcile's pure decisions, and the drift comparison."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from neuron_operator.controller.reconcile import decide, matches
+from neuron_operator.controller.settings import Settings
+from neuron_operator.controller.status import Verdict, compute_status, status_document
+from neuron_operator.sizing import plan
+
+SERVER = {"spec": {"containers": [{"name": "server", "image": "s:1"}]}}
+SPEC: dict[str, Any] = {
+    "model": {"family": "cnn", "parameters": "25M"},
+    "overrides": {"instanceType": "inf2.xlarge", "replicas": 1},
+    "template": SERVER,
+}
+
+
+def body(spec: dict[str, Any], status: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {
+        "metadata": {"name": "r", "namespace": "ns", "uid": "u", "generation": 2},
+        "spec": spec,
+        "status": status or {},
+    }
+
+
+def test_a_feasible_spec_yields_the_deployment_to_apply() -> None:
+    decision = decide(body(SPEC), Settings())
+    assert decision.verdict.planned
+    assert decision.desired is not None
+    assert decision.plan_in_effect == plan(SPEC)
+
+
+def running_status() -> dict[str, Any]:
+    status = compute_status(body(SPEC), Verdict(True, "Planned", "ok"), plan(SPEC), None, "t")
+    return status_document(status)
+
+
+def test_an_infeasible_edit_keeps_the_running_plan_and_applies_nothing() -> None:
+    spec = copy.deepcopy(SPEC)
+    spec["overrides"]["instanceType"] = "inf2.96xlarge"
+    decision = decide(body(spec, running_status()), Settings())
+    assert decision.desired is None
+    assert not decision.verdict.planned
+    assert decision.verdict.reason == "UnknownInstanceType"
+    assert decision.plan_in_effect == plan(SPEC)
+    assert "spec generation 2 not applied" in decision.verdict.message
+
+
+def test_invalid_and_refused_specs_are_conditions_not_exceptions() -> None:
+    invalid = decide(body({"model": {"family": "cnn", "parameters": "7Q"}}), Settings())
+    assert (invalid.verdict.planned, invalid.verdict.reason) == (False, "InvalidSpec")
+    assert "spec.model.parameters" in invalid.verdict.message
+    refused = copy.deepcopy(SPEC)
+    refused["template"] = {"spec": {"hostNetwork": True, "containers": [{"name": "s"}]}}
+    decision = decide(body(refused), Settings())
+    assert (decision.verdict.reason, decision.desired) == ("TemplateNotAllowed", None)
+
+
+def test_matches_ignores_defaults_and_compares_quantities_by_value() -> None:
+    desired = {
+        "spec": {
+            "replicas": 2,
+            "template": {
+                "spec": {
+                    "containers": [
+                        {"name": "s", "resources": {"limits": {"memory": "2048Mi", "cpu": "1000m"}}}
+                    ]
+                }
+            },
+        }
+    }
+    actual = {
+        "spec": {
+            "replicas": 2,
+            "progressDeadlineSeconds": 600,
+            "template": {
+                "spec": {
+                    "containers": [
+                        {"name": "sidecar"},
+                        {
+                            "name": "s",
+                            "imagePullPolicy": "IfNotPresent",
+                            "resources": {"limits": {"memory": "2Gi", "cpu": "1"}},
+                        },
+                    ]
+                }
+            },
+        }
+    }
+    assert matches(actual, desired)
+    drifted = copy.deepcopy(actual)
+    drifted["spec"]["replicas"] = 5
+    assert not matches(drifted, desired)
+    assert not matches(None, desired)
+    assert not matches(
+        {
+            "spec": {
+                "replicas": 2,
+                "template": {
+                    "spec": {
+                        "containers": [
+                            {"name": "s", "resources": {"limits": {"memory": "3Gi", "cpu": "1"}}}
+                        ]
+                    }
+                },
+            }
+        },
+        desired,
+    )

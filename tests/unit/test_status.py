@@ -1,0 +1,131 @@
+"""Status, conditions and events (pure)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from neuron_operator.api.status import NeuronDeploymentStatus
+from neuron_operator.controller.status import (
+    Verdict,
+    compute_status,
+    events_between,
+    rolled_out,
+    status_document,
+)
+from neuron_operator.sizing import plan
+
+PLAN = plan(
+    {
+        "model": {"family": "cnn", "parameters": "25M"},
+        "overrides": {"instanceType": "inf2.xlarge", "replicas": 2},
+    }
+)
+BODY: dict[str, Any] = {"metadata": {"name": "r", "namespace": "ns", "generation": 3}}
+PLANNED = Verdict(True, "Planned", "ok")
+
+
+def deployment(ready: int, available: bool = True, generation: int = 1) -> dict[str, Any]:
+    return {
+        "metadata": {"generation": generation},
+        "spec": {"replicas": 2},
+        "status": {
+            "observedGeneration": generation,
+            "replicas": 2,
+            "updatedReplicas": 2,
+            "readyReplicas": ready,
+            "availableReplicas": ready,
+            "conditions": [
+                {
+                    "type": "Available",
+                    "status": "True" if available else "False",
+                    "reason": "MinimumReplicasAvailable"
+                    if available
+                    else "MinimumReplicasUnavailable",
+                    "message": "m",
+                }
+            ],
+        },
+    }
+
+
+def conditions(status: NeuronDeploymentStatus) -> dict[str, tuple[str, str]]:
+    return {c.type: (c.status, c.reason) for c in status.conditions}
+
+
+def test_ready_when_planned_available_and_rolled_out() -> None:
+    status = compute_status(BODY, PLANNED, PLAN, deployment(ready=2), "t1")
+    assert conditions(status) == {
+        "Planned": ("True", "Planned"),
+        "Available": ("True", "MinimumReplicasAvailable"),
+        "Ready": ("True", "Ready"),
+    }
+    assert status.observed_generation == 3
+    assert all(c.observed_generation == 3 for c in status.conditions)
+    assert status.ready_summary == "2/2"
+    assert status.selector == "neuron.dev/neurondeployment=r"
+
+
+def test_not_ready_while_rolling_out_or_without_a_deployment() -> None:
+    rolling = compute_status(BODY, PLANNED, PLAN, deployment(ready=1), "t1")
+    assert conditions(rolling)["Ready"] == ("False", "RollingOut")
+    missing = compute_status(BODY, PLANNED, PLAN, None, "t1")
+    assert conditions(missing)["Available"] == ("False", "NoDeployment")
+    assert missing.replicas is None and missing.ready_summary == "0/2"
+
+
+def test_an_unplanned_spec_is_never_ready_even_if_the_old_pods_serve() -> None:
+    verdict = Verdict(False, "OverBudget", "spec generation 3 not applied")
+    status = compute_status(BODY, verdict, PLAN, deployment(ready=2), "t1")
+    assert conditions(status)["Planned"] == ("False", "OverBudget")
+    assert conditions(status)["Available"][0] == "True"
+    assert conditions(status)["Ready"] == ("False", "NotPlanned")
+    assert status.plan == PLAN
+
+
+def test_transition_time_moves_only_when_the_status_flips() -> None:
+    first = compute_status(BODY, PLANNED, PLAN, deployment(ready=1), "t1")
+    body = {**BODY, "status": status_document(first)}
+    second = compute_status(body, PLANNED, PLAN, deployment(ready=1), "t2")
+    third = compute_status(body, PLANNED, PLAN, deployment(ready=2), "t3")
+    by_type = {c.type: c for c in second.conditions}
+    assert by_type["Planned"].last_transition_time == "t1"
+    assert by_type["Ready"].last_transition_time == "t1"
+    assert {c.type: c for c in third.conditions}["Ready"].last_transition_time == "t3"
+
+
+def test_events_once_per_change() -> None:
+    empty = NeuronDeploymentStatus()
+    first = compute_status(BODY, PLANNED, PLAN, deployment(ready=2), "t1")
+    events = events_between(empty, first)
+    assert [(e.type, e.reason) for e in events] == [("Normal", "Planned"), ("Normal", "Ready")]
+    assert events_between(first, first) == []
+    lost = compute_status(
+        {**BODY, "status": status_document(first)},
+        PLANNED,
+        PLAN,
+        deployment(ready=0, available=False),
+        "t2",
+    )
+    reasons = {(e.type, e.reason) for e in events_between(first, lost)}
+    assert ("Warning", "MinimumReplicasUnavailable") in reasons
+
+
+def test_infeasible_is_a_warning_and_a_plan_change_is_announced() -> None:
+    first = compute_status(BODY, PLANNED, PLAN, deployment(ready=2), "t1")
+    bad = compute_status(BODY, Verdict(False, "OverBudget", "x"), PLAN, deployment(2), "t2")
+    assert ("Warning", "OverBudget") in {(e.type, e.reason) for e in events_between(first, bad)}
+    other = plan(
+        {
+            "model": {"family": "cnn", "parameters": "25M"},
+            "overrides": {"instanceType": "trn1.2xlarge", "replicas": 2},
+        }
+    )
+    moved = compute_status(BODY, PLANNED, other, deployment(ready=2), "t3")
+    assert "PlanChanged" in {e.reason for e in events_between(first, moved)}
+
+
+def test_rolled_out_needs_the_latest_generation_observed() -> None:
+    stale = deployment(ready=2)
+    stale["metadata"]["generation"] = 2
+    assert not rolled_out(stale)
+    assert rolled_out(deployment(ready=2))
