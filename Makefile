@@ -50,8 +50,10 @@ e2e-kind: setup tools
 	NEURON_E2E_KUBECONFIG=$(CURDIR)/.cluster/kind-kubeconfig KUBECTL=$(CURDIR)/.cluster/bin/kubectl \
 	  $(BIN)/pytest e2e
 
-bench: setup
+bench: setup tools
 	$(BIN)/python bench/plan_bench.py --write docs/benchmarks.md
+	$(BIN)/python bench/cluster_bench.py --write docs/benchmarks.md
+	$(BIN)/python bench/operator_bench.py --write docs/benchmarks.md
 
 # Offline demo: size every example in examples/ with the engine.
 demo: setup

@@ -144,12 +144,13 @@ def section(result: dict[str, Any]) -> str:
     )
 
 
-def write(path: Path, text: str) -> None:
+def write_section(path: Path, markers: tuple[str, str], text: str) -> None:
+    """Replace the section between `markers` in a Markdown file (append it if absent)."""
+    start, end = markers
     existing = path.read_text() if path.exists() else "# Benchmarks\n"
-    if SECTION_START in existing:
-        before, rest = existing.split(SECTION_START, 1)
-        after = rest.split(SECTION_END, 1)[1]
-        path.write_text(before + text + after)
+    if start in existing:
+        before, rest = existing.split(start, 1)
+        path.write_text(before + text + rest.split(end, 1)[1])
     else:
         path.write_text(existing.rstrip("\n") + "\n\n" + text + "\n")
 
@@ -163,7 +164,7 @@ def main() -> None:
     text = section(result)
     print(text)
     if args.write:
-        write(args.write, text)
+        write_section(args.write, (SECTION_START, SECTION_END), text)
 
 
 if __name__ == "__main__":

@@ -116,11 +116,24 @@ IDENTITIES = {
     "controller-manager": "/CN=system:kube-controller-manager",
     "scheduler": "/CN=system:kube-scheduler",
     "kwok": "/O=system:masters/CN=kwok",  # kwok acts as every node's kubelet
+    # The operator when tests and benchmarks run it as a process of its own; the audit log
+    # tells its requests apart by this name. (The Helm chart's ServiceAccount is the least-
+    # privilege identity; see tests/e2e.)
+    "operator": "/O=system:masters/CN=neuron-operator-dev",
 }
+AUDIT_POLICY = """apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: [RequestReceived]
+rules:
+  - level: Metadata
+"""
+
+
+PKI_STAMP = "pki-v2"  # bump when IDENTITIES or the files below change
 
 
 def ensure_pki() -> None:
-    if (PKI / "done").exists():
+    if (PKI / PKI_STAMP).exists():
         return
     shutil.rmtree(PKI, ignore_errors=True)
     PKI.mkdir(parents=True)
@@ -153,9 +166,10 @@ def ensure_pki() -> None:
     )
     for name, subject in IDENTITIES.items():
         issue(name, subject, CLIENT)
+    (PKI / "audit-policy.yaml").write_text(AUDIT_POLICY)
     openssl("genrsa", "-out", "sa.key", "2048")
     openssl("rsa", "-in", "sa.key", "-pubout", "-out", "sa.pub")
-    (PKI / "done").write_text("ok\n")
+    (PKI / PKI_STAMP).write_text("ok\n")
 
 
 def kubeconfig(identity: str) -> dict[str, Any]:
@@ -242,6 +256,11 @@ def command_lines() -> dict[str, list[str]]:
             "--authorization-mode=Node,RBAC",
             "--allow-privileged=true",
             "--profiling=false",
+            # Who wrote what: benchmarks count the operator's writes from this log.
+            f"--audit-policy-file={p / 'audit-policy.yaml'}",
+            f"--audit-log-path={LOGS / 'audit.log'}",
+            "--audit-log-maxsize=200",
+            "--audit-log-maxbackup=1",
         ],
         "kube-controller-manager": [
             str(BIN / "kube-controller-manager"),

@@ -30,7 +30,7 @@ go_build() {
 install_tool() {
   local name=$1 version=$2 build=$3; shift 3
   local dest="$CACHE/$name-$version" missing=0 bin
-  for bin in "$@"; do [ -x "$dest/bin/$bin" ] || missing=1; done
+  for bin in "$@"; do [ -e "$dest/bin/$bin" ] || missing=1; done
   if [ "$missing" = 1 ]; then
     log "building $name $version ($*) — first time on this machine only"
     local scratch start=$SECONDS

@@ -261,3 +261,38 @@ def test_events_are_posted_once_per_change_not_per_retry(
         counts[event["reason"]] = counts.get(event["reason"], 0) + int(event.get("count") or 1)
     assert counts.get("Planned") == 1
     assert counts.get("DeploymentCreated") == 1
+
+
+def test_kubectl_get_shows_the_plan_and_scale_pins_replicas(
+    cluster: Cluster, kube: Any, namespace: str, operator: Any
+) -> None:
+    create_ndep(kube, namespace, neurondeployment("resnet", RESNET))
+    wait_until("Ready", partial(ready, kube, namespace, "resnet"), timeout=90)
+    table = cluster.run("get", "ndep", "-n", namespace)
+    header, row = table.splitlines()[:2]
+    assert header.split() == [
+        "NAME",
+        "INSTANCE",
+        "CORES/REPLICA",
+        "REPLICAS",
+        "COST/H",
+        "READY",
+        "AGE",
+    ]
+    assert row.split()[:6] == [
+        "resnet",
+        "inf2.xlarge",
+        str(plan(RESNET).cores_per_replica),
+        "1/1",
+        "0.7582",
+        "True",
+    ]
+    cluster.run("scale", "ndep/resnet", "-n", namespace, "--replicas=2")
+
+    def scaled() -> dict[str, Any] | None:
+        deployment = get_deployment(kube, namespace, "resnet")
+        return deployment if deployment and deployment["spec"]["replicas"] == 2 else None
+
+    wait_until("the Deployment scaled to 2", scaled)
+    body = get_ndep(kube, namespace, "resnet")
+    assert body is not None and body["spec"]["overrides"]["replicas"] == 2

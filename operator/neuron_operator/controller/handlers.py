@@ -65,6 +65,9 @@ def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
         prefix=GROUP, key="last-handled-configuration"
     )
     settings.posting.level = logging.INFO
+    # kopf waits this long for more events of an object before handling it; our reconcile reads
+    # the object fresh anyway, so only a short window is useful.
+    settings.batching.batch_window = 0.01
     settings.networking.request_timeout = 30
     settings.execution.max_workers = 16
     _kube()

@@ -1,0 +1,312 @@
+"""Benchmark the operator on the local control plane and write the figures to a Markdown file.
+
+    python bench/operator_bench.py [--write docs/benchmarks.md] [--objects 1000]
+
+Measures, with the operator running as its own process (identity `neuron-operator-dev`):
+1. latency: from `kubectl apply` of a NeuronDeployment to its Deployment existing with the
+   status written (Planned condition for generation 1), p50/p95 over sequential applies,
+   beside the floor: `kubectl apply` of an equivalent Deployment until it exists, observed
+   the same way (the same 5 ms polling);
+2. scale: N NeuronDeployments created at once (16 threads), time until every one is Planned
+   and has its Deployment;
+3. quiet: API writes by the operator (from the API server's audit log) during 60 s after
+   everything converged;
+4. memory: the operator's resident set size with N objects.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from kubernetes import client, config  # noqa: E402
+from kubernetes.client.exceptions import ApiException  # noqa: E402
+
+from bench.plan_bench import machine, write_section  # noqa: E402
+
+STATE = ROOT / ".cluster"
+AUDIT = STATE / "logs" / "audit.log"
+OPERATOR_USER = "neuron-operator-dev"
+POLL = 0.005
+SPEC: dict[str, Any] = {
+    "model": {"family": "cnn", "parameters": "25.6M", "gflopsPerInference": 8.2},
+    "overrides": {"instanceType": "inf2.xlarge", "replicas": 1},
+    "template": {
+        "spec": {"containers": [{"name": "server", "image": "registry.k8s.io/pause:3.10"}]}
+    },
+}
+SECTION = ("<!-- operator-bench:start -->", "<!-- operator-bench:end -->")
+
+
+def api() -> client.ApiClient:
+    made: client.ApiClient = config.new_client_from_config(  # type: ignore[no-untyped-call]
+        config_file=str(STATE / "kubeconfig")
+    )
+    return made
+
+
+def ndep(name: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "neuron.dev/v1alpha1",
+        "kind": "NeuronDeployment",
+        "metadata": {"name": name},
+        "spec": SPEC,
+    }
+
+
+def planned(custom: client.CustomObjectsApi, namespace: str, name: str) -> bool:
+    body: Any = custom.get_namespaced_custom_object(
+        "neuron.dev", "v1alpha1", namespace, "neurondeployments", name
+    )
+    status = body.get("status") or {}
+    return status.get("observedGeneration") == 1 and any(
+        c["type"] == "Planned" and c["status"] == "True" for c in status.get("conditions", [])
+    )
+
+
+def deployment_exists(apps: client.AppsV1Api, namespace: str, name: str) -> bool:
+    try:
+        apps.read_namespaced_deployment(name, namespace)
+        return True
+    except ApiException as error:
+        if error.status == 404:
+            return False
+        raise
+
+
+def wait(check: Any, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise TimeoutError("condition not reached")
+        time.sleep(POLL)
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def kubectl_apply(document: dict[str, Any], namespace: str) -> None:
+    subprocess.run(
+        [
+            str(STATE / "bin" / "kubectl"),
+            f"--kubeconfig={STATE / 'kubeconfig'}",
+            "apply",
+            "-n",
+            namespace,
+            "-f",
+            "-",
+        ],
+        input=json.dumps(document),
+        text=True,
+        check=True,
+        capture_output=True,
+    )
+
+
+def latency(kube: client.ApiClient, namespace: str, samples: int) -> dict[str, float]:
+    """Both paths start with `kubectl apply` (the client users have) and end when the result
+    is visible through the API, polled the same way."""
+    custom, apps = client.CustomObjectsApi(kube), client.AppsV1Api(kube)
+    operator_ms, floor_ms = [], []
+    for index in range(samples):
+        name = f"lat-{index}"
+        start = time.perf_counter()
+        kubectl_apply(ndep(name), namespace)
+        wait(lambda n=name: deployment_exists(apps, namespace, n) and planned(custom, namespace, n))
+        operator_ms.append((time.perf_counter() - start) * 1e3)
+
+        floor_name = f"floor-{index}"
+        deployment = {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": floor_name},
+            "spec": {
+                "replicas": 0,
+                "selector": {"matchLabels": {"b": floor_name}},
+                "template": {
+                    "metadata": {"labels": {"b": floor_name}},
+                    "spec": SPEC["template"]["spec"],
+                },
+            },
+        }
+        start = time.perf_counter()
+        kubectl_apply(deployment, namespace)
+        wait(lambda n=floor_name: deployment_exists(apps, namespace, n))
+        floor_ms.append((time.perf_counter() - start) * 1e3)
+    return {
+        "p50": statistics.median(operator_ms),
+        "p95": percentile(operator_ms, 0.95),
+        "floor_p50": statistics.median(floor_ms),
+        "floor_p95": percentile(floor_ms, 0.95),
+    }
+
+
+def scale(kube: client.ApiClient, namespace: str, objects: int) -> float:
+    custom, apps = client.CustomObjectsApi(kube), client.AppsV1Api(kube)
+    names = [f"scale-{i}" for i in range(objects)]
+    start = time.perf_counter()
+    with ThreadPoolExecutor(16) as pool:
+        list(
+            pool.map(
+                lambda n: custom.create_namespaced_custom_object(
+                    "neuron.dev", "v1alpha1", namespace, "neurondeployments", ndep(n)
+                ),
+                names,
+            )
+        )
+    pending = set(names)
+    deadline = time.monotonic() + 600
+    while pending and time.monotonic() < deadline:
+        listed = kube.sanitize_for_serialization(  # type: ignore[no-untyped-call]
+            apps.list_namespaced_deployment(namespace)
+        )
+        deployments = {d["metadata"]["name"] for d in listed["items"]}
+        found: Any = custom.list_namespaced_custom_object(
+            "neuron.dev", "v1alpha1", namespace, "neurondeployments"
+        )
+        bodies = found["items"]
+        for body in bodies:
+            name = body["metadata"]["name"]
+            conditions = (body.get("status") or {}).get("conditions") or []
+            if name in deployments and any(
+                c["type"] == "Planned" and c["status"] == "True" for c in conditions
+            ):
+                pending.discard(name)
+        time.sleep(0.2)
+    if pending:
+        raise TimeoutError(f"{len(pending)} of {objects} never converged")
+    return time.perf_counter() - start
+
+
+def operator_writes(since: str, until: str) -> int:
+    writes = 0
+    for line in AUDIT.read_text().splitlines():
+        entry = json.loads(line)
+        when = entry.get("requestReceivedTimestamp", "")
+        if (
+            entry.get("user", {}).get("username") == OPERATOR_USER
+            and since <= when <= until
+            and entry.get("verb") in ("create", "update", "patch", "delete")
+        ):
+            writes += 1
+    return writes
+
+
+def rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--write", type=Path)
+    parser.add_argument("--objects", type=int, default=1000)
+    parser.add_argument("--samples", type=int, default=40)
+    parser.add_argument("--quiet-seconds", type=int, default=60)
+    args = parser.parse_args()
+
+    subprocess.run([sys.executable, str(ROOT / "hack" / "cluster.py"), "up"], check=True)
+    kubectl = [str(STATE / "bin" / "kubectl"), f"--kubeconfig={STATE / 'kubeconfig'}"]
+    subprocess.run(
+        [
+            *kubectl,
+            "apply",
+            "--server-side",
+            "-f",
+            str(ROOT / "crds" / "neuron.dev_neurondeployments.yaml"),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    subprocess.run(
+        [*kubectl, "wait", "--for=condition=Established", "crd/neurondeployments.neuron.dev"],
+        check=True,
+        capture_output=True,
+    )
+    kube = api()
+    core = client.CoreV1Api(kube)
+    namespaces = [f"bench-{uuid.uuid4().hex[:6]}" for _ in range(2)]
+    for name in namespaces:
+        core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
+    log = open(STATE / "logs" / "operator-bench.log", "w")  # noqa: SIM115
+    env = {**os.environ, "KUBECONFIG": str(STATE / "run" / "operator.kubeconfig")}
+    operator = subprocess.Popen(
+        [sys.executable, "-m", "neuron_operator", "run", "--liveness-port", "18082"],
+        stdout=log,
+        stderr=log,
+        env=env,
+    )
+    try:
+        time.sleep(3)  # startup; the first measurement waits for the operator anyway
+        lat = latency(kube, namespaces[0], args.samples)
+        print(f"latency: {lat}", flush=True)
+        seconds = scale(kube, namespaces[1], args.objects)
+        print(f"{args.objects} objects converged in {seconds:.1f}s", flush=True)
+        time.sleep(10)  # let the last Deployment status updates settle
+        since = now()
+        time.sleep(args.quiet_seconds)
+        until = now()
+        writes = operator_writes(since, until)
+        memory = rss_mib(operator.pid)
+        print(f"writes in {args.quiet_seconds}s after convergence: {writes}; RSS {memory:.0f} MiB")
+    finally:
+        operator.terminate()
+        operator.wait(timeout=30)
+        for name in namespaces:
+            core.delete_namespace(name)
+
+    ratio = lat["p50"] / lat["floor_p50"]
+    text = "\n".join(
+        [
+            SECTION[0],
+            "## Operator on the local control plane",
+            "",
+            f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M UTC} by `make bench` "
+            f"(bench/operator_bench.py) on {machine()}; control plane, kwok and operator on the "
+            "same 2 cores.",
+            "",
+            "| figure | measured | target |",
+            "|---|---|---|",
+            f"| `kubectl apply` → Deployment exists and status written, p50 / p95 "
+            f"({args.samples} sequential applies, {POLL * 1e3:.0f} ms polling) "
+            f"| {lat['p50']:.0f} ms / {lat['p95']:.0f} ms | |",
+            f"| floor: `kubectl apply` of an equivalent Deployment until it exists, p50 / p95 "
+            f"(same polling) | {lat['floor_p50']:.0f} ms / {lat['floor_p95']:.0f} ms | |",
+            f"| p50 ÷ floor p50 | {ratio:.2f}× | ≤ 1.5× |",
+            f"| {args.objects} NeuronDeployments created at once → all Planned with Deployments "
+            f"| {seconds:.1f} s | ≤ 60 s |",
+            f"| operator API writes in {args.quiet_seconds} s after convergence (audit log) "
+            f"| {writes} | 0 |",
+            f"| operator resident memory with {args.objects + args.samples} objects "
+            f"| {memory:.0f} MiB | ≤ 200 MiB |",
+            SECTION[1],
+        ]
+    )
+    print(text)
+    if args.write:
+        write_section(args.write, SECTION, text)
+
+
+if __name__ == "__main__":
+    main()
