@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from neuron_operator.api.status import NeuronDeploymentStatus
 from neuron_operator.controller.reconcile import decide, matches
 from neuron_operator.controller.settings import Settings
 from neuron_operator.controller.status import Verdict, compute_status, status_document
@@ -27,21 +28,27 @@ def body(spec: dict[str, Any], status: dict[str, Any] | None = None) -> dict[str
 
 
 def test_a_feasible_spec_yields_the_deployment_to_apply() -> None:
-    decision = decide(body(SPEC), Settings())
+    decision = decide(body(SPEC), NeuronDeploymentStatus(), Settings())
     assert decision.verdict.planned
     assert decision.desired is not None
     assert decision.plan_in_effect == plan(SPEC)
 
 
 def running_status() -> dict[str, Any]:
-    status = compute_status(body(SPEC), Verdict(True, "Planned", "ok"), plan(SPEC), None, "t")
+    status = compute_status(
+        body(SPEC), NeuronDeploymentStatus(), Verdict(True, "Planned", "ok"), plan(SPEC), None, "t"
+    )
     return status_document(status)
 
 
 def test_an_infeasible_edit_keeps_the_running_plan_and_applies_nothing() -> None:
     spec = copy.deepcopy(SPEC)
     spec["overrides"]["instanceType"] = "inf2.96xlarge"
-    decision = decide(body(spec, running_status()), Settings())
+    decision = decide(
+        body(spec, running_status()),
+        NeuronDeploymentStatus.model_validate(running_status()),
+        Settings(),
+    )
     assert decision.desired is None
     assert not decision.verdict.planned
     assert decision.verdict.reason == "UnknownInstanceType"
@@ -50,12 +57,14 @@ def test_an_infeasible_edit_keeps_the_running_plan_and_applies_nothing() -> None
 
 
 def test_invalid_and_refused_specs_are_conditions_not_exceptions() -> None:
-    invalid = decide(body({"model": {"family": "cnn", "parameters": "7Q"}}), Settings())
+    invalid = decide(
+        body({"model": {"family": "cnn", "parameters": "7Q"}}), NeuronDeploymentStatus(), Settings()
+    )
     assert (invalid.verdict.planned, invalid.verdict.reason) == (False, "InvalidSpec")
     assert "spec.model.parameters" in invalid.verdict.message
     refused = copy.deepcopy(SPEC)
     refused["template"] = {"spec": {"hostNetwork": True, "containers": [{"name": "s"}]}}
-    decision = decide(body(refused), Settings())
+    decision = decide(body(refused), NeuronDeploymentStatus(), Settings())
     assert (decision.verdict.reason, decision.desired) == ("TemplateNotAllowed", None)
 
 

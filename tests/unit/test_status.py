@@ -53,7 +53,9 @@ def conditions(status: NeuronDeploymentStatus) -> dict[str, tuple[str, str]]:
 
 
 def test_ready_when_planned_available_and_rolled_out() -> None:
-    status = compute_status(BODY, PLANNED, PLAN, deployment(ready=2), "t1")
+    status = compute_status(
+        BODY, NeuronDeploymentStatus(), PLANNED, PLAN, deployment(ready=2), "t1"
+    )
     assert conditions(status) == {
         "Planned": ("True", "Planned"),
         "Available": ("True", "MinimumReplicasAvailable"),
@@ -66,16 +68,20 @@ def test_ready_when_planned_available_and_rolled_out() -> None:
 
 
 def test_not_ready_while_rolling_out_or_without_a_deployment() -> None:
-    rolling = compute_status(BODY, PLANNED, PLAN, deployment(ready=1), "t1")
+    rolling = compute_status(
+        BODY, NeuronDeploymentStatus(), PLANNED, PLAN, deployment(ready=1), "t1"
+    )
     assert conditions(rolling)["Ready"] == ("False", "RollingOut")
-    missing = compute_status(BODY, PLANNED, PLAN, None, "t1")
+    missing = compute_status(BODY, NeuronDeploymentStatus(), PLANNED, PLAN, None, "t1")
     assert conditions(missing)["Available"] == ("False", "NoDeployment")
     assert missing.replicas is None and missing.ready_summary == "0/2"
 
 
 def test_an_unplanned_spec_is_never_ready_even_if_the_old_pods_serve() -> None:
     verdict = Verdict(False, "OverBudget", "spec generation 3 not applied")
-    status = compute_status(BODY, verdict, PLAN, deployment(ready=2), "t1")
+    status = compute_status(
+        BODY, NeuronDeploymentStatus(), verdict, PLAN, deployment(ready=2), "t1"
+    )
     assert conditions(status)["Planned"] == ("False", "OverBudget")
     assert conditions(status)["Available"][0] == "True"
     assert conditions(status)["Ready"] == ("False", "NotPlanned")
@@ -83,10 +89,10 @@ def test_an_unplanned_spec_is_never_ready_even_if_the_old_pods_serve() -> None:
 
 
 def test_transition_time_moves_only_when_the_status_flips() -> None:
-    first = compute_status(BODY, PLANNED, PLAN, deployment(ready=1), "t1")
+    first = compute_status(BODY, NeuronDeploymentStatus(), PLANNED, PLAN, deployment(ready=1), "t1")
     body = {**BODY, "status": status_document(first)}
-    second = compute_status(body, PLANNED, PLAN, deployment(ready=1), "t2")
-    third = compute_status(body, PLANNED, PLAN, deployment(ready=2), "t3")
+    second = compute_status(body, first, PLANNED, PLAN, deployment(ready=1), "t2")
+    third = compute_status(body, first, PLANNED, PLAN, deployment(ready=2), "t3")
     by_type = {c.type: c for c in second.conditions}
     assert by_type["Planned"].last_transition_time == "t1"
     assert by_type["Ready"].last_transition_time == "t1"
@@ -95,12 +101,13 @@ def test_transition_time_moves_only_when_the_status_flips() -> None:
 
 def test_events_once_per_change() -> None:
     empty = NeuronDeploymentStatus()
-    first = compute_status(BODY, PLANNED, PLAN, deployment(ready=2), "t1")
+    first = compute_status(BODY, NeuronDeploymentStatus(), PLANNED, PLAN, deployment(ready=2), "t1")
     events = events_between(empty, first)
     assert [(e.type, e.reason) for e in events] == [("Normal", "Planned"), ("Normal", "Ready")]
     assert events_between(first, first) == []
     lost = compute_status(
         {**BODY, "status": status_document(first)},
+        first,
         PLANNED,
         PLAN,
         deployment(ready=0, available=False),
@@ -111,8 +118,10 @@ def test_events_once_per_change() -> None:
 
 
 def test_infeasible_is_a_warning_and_a_plan_change_is_announced() -> None:
-    first = compute_status(BODY, PLANNED, PLAN, deployment(ready=2), "t1")
-    bad = compute_status(BODY, Verdict(False, "OverBudget", "x"), PLAN, deployment(2), "t2")
+    first = compute_status(BODY, NeuronDeploymentStatus(), PLANNED, PLAN, deployment(ready=2), "t1")
+    bad = compute_status(
+        BODY, NeuronDeploymentStatus(), Verdict(False, "OverBudget", "x"), PLAN, deployment(2), "t2"
+    )
     assert ("Warning", "OverBudget") in {(e.type, e.reason) for e in events_between(first, bad)}
     other = plan(
         {
@@ -120,7 +129,9 @@ def test_infeasible_is_a_warning_and_a_plan_change_is_announced() -> None:
             "overrides": {"instanceType": "trn1.2xlarge", "replicas": 2},
         }
     )
-    moved = compute_status(BODY, PLANNED, other, deployment(ready=2), "t3")
+    moved = compute_status(
+        BODY, NeuronDeploymentStatus(), PLANNED, other, deployment(ready=2), "t3"
+    )
     assert "PlanChanged" in {e.reason for e in events_between(first, moved)}
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 from typing import Any
 
 from pydantic import ValidationError
@@ -51,9 +52,19 @@ def _not_applied(body: dict[str, Any], previous: Plan | None, why: str) -> str:
     return f"spec generation {generation} not applied ({why}); still running {describe(previous)}"
 
 
-def decide(body: dict[str, Any], settings: Settings) -> Decision:
+@lru_cache(maxsize=4096)
+def _plan_for(spec_json: str) -> Plan:
+    """plan() is pure and deterministic: a Deployment's many status events re-plan nothing."""
+    return make_plan(NeuronDeploymentSpec.model_validate_json(spec_json))
+
+
+def plan_cached(spec: NeuronDeploymentSpec) -> Plan:
+    return _plan_for(spec.model_dump_json(exclude={"template"}))
+
+
+def decide(body: dict[str, Any], old: NeuronDeploymentStatus, settings: Settings) -> Decision:
     """Pure: what the Deployment should be, or why the current spec cannot run."""
-    previous = NeuronDeploymentStatus.model_validate(body.get("status") or {}).plan
+    previous = old.plan
     try:
         spec = NeuronDeploymentSpec.model_validate(body.get("spec") or {})
     except ValidationError as error:
@@ -69,7 +80,7 @@ def decide(body: dict[str, Any], settings: Settings) -> Decision:
             previous,
             None,
         )
-    result = make_plan(spec)
+    result = plan_cached(spec)
     if not result.feasible:
         reason = result.reasons[0].reason if result.reasons else "NoFeasiblePlan"
         message = "; ".join(f"{r.reason}: {r.message}" for r in result.reasons)
@@ -160,7 +171,8 @@ def reconcile(
     metadata = body["metadata"]
     namespace, name = metadata["namespace"], metadata["name"]
     deployment = kube.get_deployment(namespace, name)
-    decision = decide(body, settings)
+    old = NeuronDeploymentStatus.model_validate(body.get("status") or {})
+    decision = decide(body, old, settings)
     verdict, plan_in_effect = decision.verdict, decision.plan_in_effect
     events: list[Event] = []
     applied = False
@@ -179,15 +191,10 @@ def reconcile(
                 )
             )
         except UserError as error:
-            previous = NeuronDeploymentStatus.model_validate(body.get("status") or {}).plan
-            verdict = Verdict(
-                False,
-                "DeploymentRejected",
-                _not_applied(body, previous, f"the API server refused the Deployment: {error}"),
-            )
-            plan_in_effect = previous
-    old = NeuronDeploymentStatus.model_validate(body.get("status") or {})
-    new = compute_status(body, verdict, plan_in_effect, deployment, now())
+            why = f"the API server refused the Deployment: {error}"
+            verdict = Verdict(False, "DeploymentRejected", _not_applied(body, old.plan, why))
+            plan_in_effect = old.plan
+    new = compute_status(body, old, verdict, plan_in_effect, deployment, now())
     document = status_document(new)
     current = body.get("status") or {}
     written = document != current

@@ -80,6 +80,7 @@ def rolled_out(deployment: dict[str, Any] | None) -> bool:
 
 def compute_status(
     body: dict[str, Any],
+    old: NeuronDeploymentStatus,
     verdict: Verdict,
     plan_in_effect: Plan | None,
     deployment: dict[str, Any] | None,
@@ -87,7 +88,6 @@ def compute_status(
 ) -> NeuronDeploymentStatus:
     metadata = body["metadata"]
     generation = metadata.get("generation")
-    old = NeuronDeploymentStatus.model_validate(body.get("status") or {})
     previous = {c.type: c for c in old.conditions}
 
     planned = _condition(
