@@ -103,7 +103,11 @@ def test_events_once_per_change() -> None:
     empty = NeuronDeploymentStatus()
     first = compute_status(BODY, NeuronDeploymentStatus(), PLANNED, PLAN, deployment(ready=2), "t1")
     events = events_between(empty, first)
-    assert [(e.type, e.reason) for e in events] == [("Normal", "Planned"), ("Normal", "Ready")]
+    assert [(e.type, e.reason) for e in events] == [
+        ("Normal", "Planned"),
+        ("Normal", "MinimumReplicasAvailable"),
+        ("Normal", "Ready"),
+    ]
     assert events_between(first, first) == []
     lost = compute_status(
         {**BODY, "status": status_document(first)},

@@ -69,7 +69,7 @@ def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
     # the object fresh anyway, so only a short window is useful.
     settings.batching.batch_window = 0.01
     settings.networking.request_timeout = 30
-    settings.execution.max_workers = 16
+    settings.execution.max_workers = 8
     _kube()
 
 

@@ -177,8 +177,12 @@ def events_between(old: NeuronDeploymentStatus, new: NeuronDeploymentStatus) -> 
             condition.reason,
         ):
             continue
-        if condition.type == CONDITION_AVAILABLE and previous is None:
-            continue  # the first Available=False (no Deployment yet) is no news
+        if (
+            condition.type in (CONDITION_AVAILABLE, CONDITION_READY)
+            and previous is None
+            and condition.status == "False"
+        ):
+            continue  # a new object is not available or ready yet: no news
         events.append(Event(_severity(condition, previous), condition.reason, condition.message))
     if new.plan is not None and old.plan is not None and _decision(new.plan) != _decision(old.plan):
         events.append(
