@@ -64,7 +64,9 @@ def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
         prefix=GROUP, key="last-handled-configuration"
     )
-    settings.posting.level = logging.INFO
+    # Our own events say what happened; kopf's "handler succeeded" notes would only add one
+    # API write per object and change. Its warnings and errors are still posted.
+    settings.posting.level = logging.WARNING
     # kopf waits this long for more events of an object before handling it; our reconcile reads
     # the object fresh anyway, so only a short window is useful.
     settings.batching.batch_window = 0.01
