@@ -19,9 +19,10 @@ class Cluster:
     kubeconfig: Path
     kubectl: Path
 
-    def attempt(self, *args: str, stdin: str | None = None) -> tuple[int, str]:
-        """Run kubectl; return its exit status and everything it printed."""
-        done = subprocess.run(
+    def _kubectl(
+        self, args: tuple[str, ...], stdin: str | None
+    ) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
             [str(self.kubectl), f"--kubeconfig={self.kubeconfig}", *args],
             input=stdin,
             capture_output=True,
@@ -29,17 +30,14 @@ class Cluster:
             timeout=120,
             check=False,
         )
+
+    def attempt(self, *args: str, stdin: str | None = None) -> tuple[int, str]:
+        """Run kubectl; return its exit status and everything it printed."""
+        done = self._kubectl(args, stdin)
         return done.returncode, done.stdout + done.stderr
 
     def run(self, *args: str, stdin: str | None = None, check: bool = True) -> str:
-        done = subprocess.run(
-            [str(self.kubectl), f"--kubeconfig={self.kubeconfig}", *args],
-            input=stdin,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
+        done = self._kubectl(args, stdin)
         if check and done.returncode:
             raise AssertionError(f"kubectl {' '.join(args)} failed: {done.stderr.strip()}")
         return done.stdout
