@@ -14,7 +14,6 @@ class Settings:
     scheduler_name: str | None = None  # the Neuron scheduler extension's scheduler, if any
     log_format: str = "text"  # text (people) or json (machines)
     liveness_port: int = 8080
-    metrics_port: int = 8000
     field_manager: str = FIELD_MANAGER
 
     @classmethod
@@ -25,5 +24,4 @@ class Settings:
             scheduler_name=os.environ.get("NEURON_OPERATOR_SCHEDULER_NAME") or None,
             log_format=os.environ.get("NEURON_OPERATOR_LOG_FORMAT", "text"),
             liveness_port=int(os.environ.get("NEURON_OPERATOR_LIVENESS_PORT", "8080")),
-            metrics_port=int(os.environ.get("NEURON_OPERATOR_METRICS_PORT", "8000")),
         )
