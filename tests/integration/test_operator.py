@@ -296,3 +296,27 @@ def test_kubectl_get_shows_the_plan_and_scale_pins_replicas(
     wait_until("the Deployment scaled to 2", scaled)
     body = get_ndep(kube, namespace, "resnet")
     assert body is not None and body["spec"]["overrides"]["replicas"] == 2
+
+
+def test_kubectl_neuron_explain_shows_the_live_plan(
+    cluster: Cluster, kube: Any, namespace: str, operator: Any
+) -> None:
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    create_ndep(kube, namespace, neurondeployment("resnet", RESNET))
+    wait_until("Ready", partial(ready, kube, namespace, "resnet"), timeout=90)
+    env = {**os.environ, "KUBECTL": str(cluster.kubectl), "KUBECONFIG": str(cluster.kubeconfig)}
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "kubectl-neuron"), "explain", "resnet", "-n", namespace],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "NeuronDeployment resnet" in done.stdout
+    assert "inf2.xlarge" in done.stdout and "Rejected" in done.stdout
+    assert "Ready      True" in done.stdout
