@@ -253,36 +253,16 @@ def test_alternatives_exclude_the_chosen_grouping() -> None:
 
 def test_inf1_shared_bandwidth_makes_packed_replicas_slower() -> None:
     # At full use four busy cores share an Inf1 chip's 50 GiB/s; one busy core has it all.
-    one = feasible(
-        plan(
-            spec(
-                "transformer-encoder",
-                "110M",
-                overrides={
-                    "instanceType": "inf1.xlarge",
-                    "coresPerReplica": 1,
-                    "batchSize": 1,
-                    "replicas": 1,
-                },
-                **BERT,
-            )
-        )
-    )
-    four = feasible(
-        plan(
-            spec(
-                "transformer-encoder",
-                "110M",
-                overrides={
-                    "instanceType": "inf1.xlarge",
-                    "coresPerReplica": 1,
-                    "batchSize": 1,
-                    "replicas": 4,
-                },
-                **BERT,
-            )
-        )
-    )
+    def single_core_bert(replicas: int) -> Plan:
+        overrides = {
+            "instanceType": "inf1.xlarge",
+            "coresPerReplica": 1,
+            "batchSize": 1,
+            "replicas": replicas,
+        }
+        return feasible(plan(spec("transformer-encoder", "110M", overrides=overrides, **BERT)))
+
+    one, four = single_core_bert(1), single_core_bert(4)
     assert one.estimate is not None and four.estimate is not None
     assert four.estimate.latency_ms > one.estimate.latency_ms
 

@@ -154,20 +154,13 @@ def matches(actual: Any, desired: Any) -> bool:
 # --- the reconcile ------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Result:
-    applied: bool  # the Deployment was created or changed
-    status_written: bool
-    events: list[Event]
-
-
 def reconcile(
     kube: Kube,
     body: dict[str, Any],
     settings: Settings,
     emit: Callable[[Event], None],
     now: Callable[[], str],
-) -> Result:
+) -> None:
     metadata = body["metadata"]
     namespace, name = metadata["namespace"], metadata["name"]
     deployment = kube.get_deployment(namespace, name)
@@ -175,12 +168,10 @@ def reconcile(
     decision = decide(body, old, settings)
     verdict, plan_in_effect = decision.verdict, decision.plan_in_effect
     events: list[Event] = []
-    applied = False
     if decision.desired is not None and not matches(deployment, decision.desired):
         try:
             existed = deployment is not None
             deployment = kube.apply_deployment(decision.desired)
-            applied = True
             action = "updated" if existed else "created"
             assert plan_in_effect is not None  # a desired Deployment comes with its plan
             events.append(
@@ -197,8 +188,7 @@ def reconcile(
     new = compute_status(body, old, verdict, plan_in_effect, deployment, now())
     document = status_document(new)
     current = body.get("status") or {}
-    written = document != current
-    if written:
+    if document != current:
         # A merge patch: keys we no longer set are removed explicitly.
         patch: dict[str, Any] = {key: None for key in current if key not in document}
         patch.update(document)
@@ -206,4 +196,3 @@ def reconcile(
     events = events_between(old, new) + events
     for event in events:
         emit(event)
-    return Result(applied=applied, status_written=written, events=events)
