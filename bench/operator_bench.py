@@ -279,6 +279,7 @@ def main() -> None:
         **os.environ,
         "KUBECONFIG": str(STATE / "run" / "operator.kubeconfig"),
         "MALLOC_ARENA_MAX": "2",
+        "PYTHONMALLOC": "malloc",
     }
     operator = subprocess.Popen(
         [sys.executable, "-m", "neuron_operator", "run", "--liveness-port", "18082"],

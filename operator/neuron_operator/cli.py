@@ -226,7 +226,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="schedulerName for pods (the Neuron scheduler extension)",
     )
     run_parser.add_argument("--log-format", choices=("text", "json"), default=None)
-    run_parser.add_argument("--liveness-port", type=int, default=None)
+    run_parser.add_argument(
+        "--liveness-port", type=int, default=None, help="port of /healthz (default 8080)"
+    )
+    run_parser.add_argument(
+        "--metrics-port",
+        type=int,
+        default=None,
+        help="port of /metrics and /readyz (default 8081)",
+    )
     commands.add_parser("version", help="print the version")
     return parser
 
@@ -239,8 +247,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             return command_plan(args, sys.stdout, sys.stdin)
         if args.command == "run":
             from neuron_operator.controller.run import run
+            from neuron_operator.controller.settings import Settings
 
-            return run(args.namespace, args.scheduler_name, args.log_format, args.liveness_port)
+            settings = Settings.from_env().overridden(
+                namespaces=args.namespace,
+                scheduler_name=args.scheduler_name,
+                log_format=args.log_format,
+                liveness_port=args.liveness_port,
+                metrics_port=args.metrics_port,
+            )
+            return run(settings)
         if args.command == "crd":
             from neuron_operator.crdgen import crd_yaml
 

@@ -12,7 +12,11 @@ def test_defaults_watch_everything() -> None:
     settings = Settings()
     assert settings.namespaces == ()
     assert settings.scheduler_name is None
-    assert (settings.log_format, settings.liveness_port) == ("text", 8080)
+    assert (settings.log_format, settings.liveness_port, settings.metrics_port) == (
+        "text",
+        8080,
+        8081,
+    )
 
 
 def test_environment(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -20,10 +24,20 @@ def test_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("NEURON_OPERATOR_SCHEDULER_NAME", "neuron-scheduler")
     monkeypatch.setenv("NEURON_OPERATOR_LOG_FORMAT", "json")
     monkeypatch.setenv("NEURON_OPERATOR_LIVENESS_PORT", "9090")
+    monkeypatch.setenv("NEURON_OPERATOR_METRICS_PORT", "9091")
+    monkeypatch.setenv("NEURON_OPERATOR_WATCH_STALL_SECONDS", "60")
     settings = Settings.from_env()
     assert settings.namespaces == ("ml", "serving")
     assert settings.scheduler_name == "neuron-scheduler"
     assert (settings.log_format, settings.liveness_port) == ("json", 9090)
+    assert (settings.metrics_port, settings.watch_stall_seconds) == (9091, 60.0)
+
+
+def test_flags_win_over_environment_and_absent_flags_change_nothing() -> None:
+    base = Settings(namespaces=("ml",), log_format="json", metrics_port=9091)
+    settings = base.overridden(namespaces=["a", "b"], log_format=None, metrics_port=7000)
+    assert settings.namespaces == ("a", "b")
+    assert (settings.log_format, settings.metrics_port) == ("json", 7000)
 
 
 def test_run_flags() -> None:

@@ -3,9 +3,11 @@
 - a NeuronDeployment is created, changed, or found when the operator starts: reconcile it;
 - a Deployment the operator manages changes or disappears: reconcile its owner, which reverts
   drift, recreates a deleted Deployment and refreshes the status.
-Handlers are synchronous: kopf runs them in its thread pool, so the blocking official client is
-fine. User mistakes never raise (they become conditions); API trouble raises kopf's
-TemporaryError so kopf retries with a delay.
+The reconcile reads both objects from stores kept by the watches and by our own writes (see
+store.py), falling back to a GET for an object the store has not seen. Handlers are synchronous:
+kopf runs them in its thread pool, so the blocking official client is fine. User mistakes never
+raise (they become conditions); API trouble raises kopf's TemporaryError so kopf retries with a
+delay.
 """
 
 from __future__ import annotations
@@ -13,21 +15,27 @@ from __future__ import annotations
 import datetime
 import logging
 import threading
+import time
+from collections.abc import Callable
 from typing import Any
 
 import kopf
 from kubernetes import client, config
 
 from neuron_operator.api.v1alpha1 import GROUP, VERSION
+from neuron_operator.controller import memory, metrics
 from neuron_operator.controller.kube import Kube, TransientError
 from neuron_operator.controller.reconcile import reconcile
 from neuron_operator.controller.render import MANAGED_BY
 from neuron_operator.controller.settings import Settings
 from neuron_operator.controller.status import Event
+from neuron_operator.controller.store import Store
 from neuron_operator.crdgen import PLURAL
 
-logger = logging.getLogger("neuron_operator")
+log = logging.getLogger("neuron_operator")
 _state: dict[str, Any] = {}
+_neurondeployments = Store(summarize=metrics.plan_summary)
+_deployments = Store()
 
 
 def configure(settings: Settings) -> None:
@@ -47,9 +55,33 @@ def _kube() -> Kube:
             config.load_incluster_config()  # type: ignore[no-untyped-call]
         except config.ConfigException:
             config.load_kube_config()  # type: ignore[no-untyped-call]
-        kube = Kube(client.ApiClient(), _settings().field_manager)
+        kube = Kube(client.ApiClient(), _settings().field_manager, _written)
         _state["kube"] = kube
     return kube
+
+
+def _written(body: dict[str, Any]) -> None:
+    store = {"Deployment": _deployments, "NeuronDeployment": _neurondeployments}.get(
+        str(body.get("kind"))
+    )
+    if store is not None:
+        store.wrote(body, time.monotonic())
+
+
+def _watch_lag() -> float:
+    """Seconds the oldest write of ours has waited for its watch event (0: none waits)."""
+    waiting = [
+        w for w in (_neurondeployments.oldest_unechoed(), _deployments.oldest_unechoed()) if w
+    ]
+    return max((time.monotonic() - at for _, at in waiting), default=0.0)
+
+
+def _seen(store: Store, event_type: str | None, body: kopf.Body) -> None:
+    raw = dict(body)
+    if event_type == "DELETED":
+        store.forget(raw)
+    else:
+        store.observe(raw)
 
 
 def _now() -> str:
@@ -72,7 +104,38 @@ def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.batching.batch_window = 0.01
     settings.networking.request_timeout = 30
     settings.execution.max_workers = 8
+    # A connection that silently stops delivering is closed by the server within 5 minutes and
+    # by us within 6, then resumed where it stopped.
+    settings.watching.server_timeout = 300
+    settings.watching.client_timeout = 360
     _kube()
+    if "metrics" not in _state:
+        _state["metrics"] = metrics.serve(
+            _settings().metrics_port, ready=lambda: bool(_state.get("ready"))
+        )
+        metrics.REGISTRY.register(metrics.PlanCollector(_neurondeployments, _watch_lag))
+        memory.start_trimming(metrics.reconciles_done)
+    _state["ready"] = True
+
+
+@kopf.on.cleanup()
+def cleanup(**_: Any) -> None:
+    _state["ready"] = False
+
+
+@kopf.on.probe(id="watch", errors=kopf.ErrorsMode.PERMANENT)
+def watch_delivers(**_: Any) -> dict[str, float]:
+    """Liveness: every write of ours must come back on its watch. A watch that stopped
+    delivering would leave the operator blind to every change, so the probe fails and the
+    kubelet restarts it."""
+    lag = _watch_lag()
+    limit = _settings().watch_stall_seconds
+    if lag > limit:
+        raise kopf.PermanentError(
+            f"a write of the operator has not come back on its watch for {lag:.0f} s "
+            f"(limit {limit:.0f} s): the watch has stalled"
+        )
+    return {"watchLagSeconds": round(lag, 3)}
 
 
 _locks: dict[tuple[str, str], threading.Lock] = {}
@@ -84,44 +147,79 @@ def _lock(namespace: str, name: str) -> threading.Lock:
         return _locks.setdefault((namespace, name), threading.Lock())
 
 
-def _run(namespace: str, name: str) -> None:
-    """Reconcile one NeuronDeployment from a fresh read, one reconcile at a time per object:
-    its own changes and its Deployment's changes arrive on different watches, and two
-    reconciles working from the same stale status would announce the same change twice."""
+def _run(namespace: str, name: str, logger: kopf.Logger) -> None:
+    """Reconcile one NeuronDeployment, one reconcile at a time per object: its own changes and
+    its Deployment's changes arrive on different watches, and two reconciles working from the
+    same status would announce the same change twice."""
     with _lock(namespace, name):
+        started = time.perf_counter()
         try:
-            body = _kube().get_neurondeployment(namespace, name)
+            body = _gather(_neurondeployments, namespace, name, _kube().get_neurondeployment)
+            if body is None or body["metadata"].get("deletionTimestamp"):
+                return  # gone or going: garbage collection takes the Deployment
+            deployment = _gather(_deployments, namespace, name, _kube().get_deployment)
+            outcome = reconcile(
+                _kube(), body, deployment, _settings(), _emitter(body, logger), _now
+            )
         except TransientError as error:
+            metrics.observe_reconcile("error", started)
             raise kopf.TemporaryError(str(error), delay=error.delay) from error
-        if body is None or body["metadata"].get("deletionTimestamp"):
-            return  # gone or going: garbage collection takes the Deployment
-        _reconcile(body)
+        metrics.observe_reconcile(outcome, started)
 
 
-def _reconcile(body: dict[str, Any]) -> None:
+def _gather(
+    store: Store,
+    namespace: str,
+    name: str,
+    read: Callable[[str, str], dict[str, Any] | None],
+) -> dict[str, Any] | None:
+    """The object from the store, or from the API server when the store has not seen it."""
+    known, body = store.get(namespace, name)
+    if not known:
+        body = read(namespace, name)
+        if body is not None:
+            store.observe(body, echo=False)
+    return body
+
+
+def _emitter(body: dict[str, Any], logger: kopf.Logger) -> Callable[[Event], None]:
     def emit(event: Event) -> None:
         # kopf accepts any mapping shaped like an object's body.
         target: Any = body
         kopf.event(target, type=event.type, reason=event.reason, message=event.message)
+        # INFO, whatever the event's type: kopf would post a WARNING log line as a second event.
+        logger.info("%s %s: %s", event.type, event.reason, event.message)
 
-    try:
-        reconcile(_kube(), body, _settings(), emit, _now)
-    except TransientError as error:
-        raise kopf.TemporaryError(str(error), delay=error.delay) from error
+    return emit
+
+
+@kopf.on.event(GROUP, VERSION, PLURAL)
+def neurondeployment_seen(type: str | None, body: kopf.Body, **_: Any) -> None:
+    # kopf runs watch handlers before change handlers for the same event, so the reconcile
+    # below finds this version in the store.
+    _seen(_neurondeployments, type, body)
 
 
 @kopf.on.resume(GROUP, VERSION, PLURAL)
 @kopf.on.create(GROUP, VERSION, PLURAL)
 @kopf.on.update(GROUP, VERSION, PLURAL)
-def neurondeployment_changed(name: str, namespace: str | None, **_: Any) -> None:
+def neurondeployment_changed(
+    name: str, namespace: str | None, logger: kopf.Logger, **_: Any
+) -> None:
     if namespace is not None:
-        _run(namespace, name)
+        _run(namespace, name, logger)
 
 
 @kopf.on.event("apps", "v1", "deployments", labels=dict(MANAGED_BY))
 def managed_deployment_changed(
-    type: str, name: str, namespace: str | None, body: kopf.Body, **_: Any
+    type: str | None,
+    name: str,
+    namespace: str | None,
+    body: kopf.Body,
+    logger: kopf.Logger,
+    **_: Any,
 ) -> None:
+    _seen(_deployments, type, body)
     if namespace is None:
         return
     owners = [
@@ -132,13 +230,14 @@ def managed_deployment_changed(
     if not owners:
         return
     try:
-        _run(namespace, owners[0]["name"])
+        _run(namespace, owners[0]["name"], logger)
     except kopf.TemporaryError as error:
         # Event handlers are not retried by kopf; the next event or a resume will converge.
-        logger.warning(
-            "reconcile of %s/%s after a Deployment %s event failed: %s",
-            namespace,
-            owners[0]["name"],
+        # Logged, not posted as an event: a retry-prone failure would post one per retry.
+        owner = {"kind": "NeuronDeployment", "namespace": namespace, "name": owners[0]["name"]}
+        log.warning(
+            "reconcile after a Deployment %s event failed: %s",
             type,
             error,
+            extra={"k8s_ref": owner},
         )

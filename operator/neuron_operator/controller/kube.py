@@ -4,6 +4,7 @@ reconcile should do about them."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from kubernetes import client
@@ -46,12 +47,23 @@ def classify(error: ApiException) -> Exception:
     return TransientError(f"API error {status}: {_api_message(error)}", delay)
 
 
+def _ignore(_: dict[str, Any]) -> None:
+    pass
+
+
 class Kube:
-    def __init__(self, api_client: client.ApiClient, field_manager: str) -> None:
+    def __init__(
+        self,
+        api_client: client.ApiClient,
+        field_manager: str,
+        written: Callable[[dict[str, Any]], None] = _ignore,
+    ) -> None:
+        """`written` is told every object as a write of ours left it (read-your-writes)."""
         self.api = api_client
         self.apps = client.AppsV1Api(api_client)
         self.custom = client.CustomObjectsApi(api_client)
         self.field_manager = field_manager
+        self.written = written
 
     def _plain(self, obj: Any) -> dict[str, Any]:
         result: dict[str, Any] = self.api.sanitize_for_serialization(obj)  # type: ignore[no-untyped-call]
@@ -81,7 +93,7 @@ class Kube:
         set (someone else's change to them is drift); fields others own are left alone."""
         metadata = desired["metadata"]
         try:
-            return self._plain(
+            applied = self._plain(
                 self.apps.patch_namespaced_deployment(
                     metadata["name"],
                     metadata["namespace"],
@@ -93,10 +105,12 @@ class Kube:
             )
         except ApiException as error:
             raise classify(error) from error
+        self.written(applied)
+        return applied
 
     def patch_status(self, namespace: str, name: str, patch: dict[str, Any]) -> None:
         try:
-            self.custom.patch_namespaced_custom_object_status(
+            patched = self.custom.patch_namespaced_custom_object_status(
                 GROUP,
                 VERSION,
                 namespace,
@@ -109,3 +123,5 @@ class Kube:
             if error.status == 404:
                 return  # deleted meanwhile: nothing to report on
             raise classify(error) from error
+        if isinstance(patched, dict):
+            self.written(patched)

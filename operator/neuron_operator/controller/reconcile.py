@@ -1,9 +1,10 @@
 """One level-triggered, idempotent reconcile of a NeuronDeployment.
 
-Gather (the object, its Deployment), decide with pure code (validate, check the template, plan,
-render), act only where the cluster differs from the decision (server-side apply of the
-Deployment, a status patch), and announce each change once. Whatever triggered it — the object
-changed, its Deployment changed or vanished, the operator restarted — the same function runs.
+The caller gathers the object and its Deployment; this decides with pure code (validate, check
+the template, plan, render), acts only where the cluster differs from the decision (server-side
+apply of the Deployment, a status patch), and announces each change once. Whatever triggered
+it — the object changed, its Deployment changed or vanished, the operator restarted — the same
+function runs.
 
 Bad input never reaches the running workload: a spec that cannot be planned, or a template
 that is refused, leaves an existing Deployment exactly as it was; the Planned condition says
@@ -16,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import ValidationError
 
@@ -153,25 +154,33 @@ def matches(actual: Any, desired: Any) -> bool:
 
 # --- the reconcile ------------------------------------------------------------------------
 
+# applied: the Deployment was created or changed; refused: the spec cannot run (an existing
+# Deployment was left as it was); unchanged: the cluster already matched.
+Outcome = Literal["applied", "unchanged", "refused"]
+
 
 def reconcile(
     kube: Kube,
     body: dict[str, Any],
+    deployment: dict[str, Any] | None,
     settings: Settings,
     emit: Callable[[Event], None],
     now: Callable[[], str],
-) -> None:
+) -> Outcome:
+    """`body` is the NeuronDeployment and `deployment` its Deployment (None: there is none),
+    as the caller gathered them."""
     metadata = body["metadata"]
     namespace, name = metadata["namespace"], metadata["name"]
-    deployment = kube.get_deployment(namespace, name)
     old = NeuronDeploymentStatus.model_validate(body.get("status") or {})
     decision = decide(body, old, settings)
     verdict, plan_in_effect = decision.verdict, decision.plan_in_effect
     events: list[Event] = []
+    outcome: Outcome = "unchanged"
     if decision.desired is not None and not matches(deployment, decision.desired):
         try:
             existed = deployment is not None
             deployment = kube.apply_deployment(decision.desired)
+            outcome = "applied"
             action = "updated" if existed else "created"
             assert plan_in_effect is not None  # a desired Deployment comes with its plan
             events.append(
@@ -196,3 +205,4 @@ def reconcile(
     events = events_between(old, new) + events
     for event in events:
         emit(event)
+    return outcome if verdict.planned else "refused"

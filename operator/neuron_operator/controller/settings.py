@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass
+from typing import Any
 
 FIELD_MANAGER = "neuron-operator"
 
@@ -13,15 +15,31 @@ class Settings:
     namespaces: tuple[str, ...] = ()  # empty: every namespace
     scheduler_name: str | None = None  # the Neuron scheduler extension's scheduler, if any
     log_format: str = "text"  # text (people) or json (machines)
-    liveness_port: int = 8080
+    liveness_port: int = 8080  # kopf's /healthz: fails when the watches stop delivering
+    metrics_port: int = 8081  # /metrics (Prometheus) and /readyz
+    # A write of ours not seen on its watch for this long means the watch has stalled.
+    watch_stall_seconds: float = 300.0
     field_manager: str = FIELD_MANAGER
 
     @classmethod
     def from_env(cls) -> Settings:
-        namespaces = os.environ.get("NEURON_OPERATOR_NAMESPACES", "")
+        env = os.environ.get
+        namespaces = env("NEURON_OPERATOR_NAMESPACES", "")
+        defaults = cls()
         return cls(
             namespaces=tuple(n.strip() for n in namespaces.split(",") if n.strip()),
-            scheduler_name=os.environ.get("NEURON_OPERATOR_SCHEDULER_NAME") or None,
-            log_format=os.environ.get("NEURON_OPERATOR_LOG_FORMAT", "text"),
-            liveness_port=int(os.environ.get("NEURON_OPERATOR_LIVENESS_PORT", "8080")),
+            scheduler_name=env("NEURON_OPERATOR_SCHEDULER_NAME") or None,
+            log_format=env("NEURON_OPERATOR_LOG_FORMAT", defaults.log_format),
+            liveness_port=int(env("NEURON_OPERATOR_LIVENESS_PORT", defaults.liveness_port)),
+            metrics_port=int(env("NEURON_OPERATOR_METRICS_PORT", defaults.metrics_port)),
+            watch_stall_seconds=float(
+                env("NEURON_OPERATOR_WATCH_STALL_SECONDS", defaults.watch_stall_seconds)
+            ),
         )
+
+    def overridden(self, **flags: Any) -> Settings:
+        """These settings with every flag that was given (not None) taking precedence."""
+        given = {key: value for key, value in flags.items() if value is not None}
+        if "namespaces" in given:
+            given["namespaces"] = tuple(given["namespaces"])
+        return dataclasses.replace(self, **given)

@@ -1,0 +1,155 @@
+"""The operator's view of the objects it reconciles, kept from its watches and its own writes.
+
+A reconcile used to read its NeuronDeployment and Deployment fresh from the API server: two
+GETs per trigger, and a Deployment triggers several times while its pods start. The watches
+already deliver every version, so the reconcile reads them from here. What makes this safe is
+read-your-writes: the response to each of our own writes is recorded too, and a version only
+replaces one that is not newer — so a watch event still in flight when we wrote cannot hand a
+reconcile the status it just replaced (which would announce the same change twice).
+
+Newer is decided by resourceVersion, which etcd makes a growing integer. The API asks clients
+to treat it as opaque, so where it does not parse as an integer the store answers "unknown"
+and the caller reads from the API server instead.
+
+The same bookkeeping tells whether the watch still delivers: every write of ours must come back
+on the watch. A write not echoed for minutes means the watch has stalled (the liveness probe
+fails on it) — a check that needs no traffic of its own.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import zlib
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+Key = tuple[str, str]
+# Deleted objects remembered at most; an object forgotten from here is read from the API server.
+DELETED_REMEMBERED = 10_000
+
+
+def _version(body: dict[str, Any]) -> int | None:
+    text = (body.get("metadata") or {}).get("resourceVersion")
+    try:
+        return int(text) if text is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _key(body: dict[str, Any]) -> Key | None:
+    metadata = body.get("metadata") or {}
+    namespace, name = metadata.get("namespace"), metadata.get("name")
+    if isinstance(namespace, str) and isinstance(name, str):
+        return namespace, name
+    return None
+
+
+class _Kept(NamedTuple):
+    version: int
+    # Compressed compact JSON: a thousand objects as nested dicts cost many times the memory
+    # (~1.5 KB each this way), and every reader gets its own copy to do with as it likes.
+    text: bytes
+    summary: Any
+
+
+class Store:
+    """The newest known version of each object of one kind, by namespace and name.
+
+    `summarize` keeps a small digest of each object (for metrics) beside it."""
+
+    def __init__(self, summarize: Callable[[dict[str, Any]], Any] = lambda _: None) -> None:
+        self._summarize = summarize
+        self._objects: dict[Key, _Kept] = {}
+        # Deletions remembered by version, so a late event for the deleted object is ignored.
+        self._deleted: OrderedDict[Key, int] = OrderedDict()
+        # Our writes not yet seen on the watch: (version written, when in monotonic seconds).
+        self._unechoed: dict[Key, list[tuple[int, float]]] = {}
+        self._guard = threading.Lock()
+
+    def wrote(self, body: dict[str, Any], at: float) -> None:
+        """Record the object as a write of ours returned it; the watch should echo it."""
+        key, version = _key(body), _version(body)
+        if key is None or version is None:
+            return
+        self.observe(body, echo=False)
+        with self._guard:
+            self._unechoed.setdefault(key, []).append((version, at))
+
+    def observe(self, body: dict[str, Any], echo: bool = True) -> None:
+        """Record a version seen on a watch (`echo`) or returned by a write, unless a newer one
+        is known."""
+        key, version = _key(body), _version(body)
+        if key is None or version is None:
+            return
+        if echo:
+            with self._guard:
+                waiting = [w for w in self._unechoed.get(key, []) if w[0] > version]
+                if waiting:
+                    self._unechoed[key] = waiting
+                else:
+                    self._unechoed.pop(key, None)
+        # managedFields are most of an object's size and nothing here reads them.
+        metadata = {k: v for k, v in body["metadata"].items() if k != "managedFields"}
+        text = zlib.compress(
+            json.dumps({**body, "metadata": metadata}, separators=(",", ":")).encode(), 1
+        )
+        kept = _Kept(version, text, self._summarize(body))
+        with self._guard:
+            known = self._objects.get(key)
+            if known is not None:
+                if known.version > version:
+                    return
+            elif self._deleted.get(key, -1) >= version:
+                return  # a late event of the object we saw deleted
+            self._deleted.pop(key, None)
+            self._objects[key] = kept
+
+    def forget(self, body: dict[str, Any]) -> None:
+        """The object was deleted (a watch's DELETED event carries its last version)."""
+        key, version = _key(body), _version(body)
+        if key is None:
+            return
+        with self._guard:
+            known = self._objects.get(key)
+            if known is not None and version is not None and known.version > version:
+                return  # recreated since: the newer object stands
+            self._objects.pop(key, None)
+            self._unechoed.pop(key, None)
+            if version is not None:
+                self._deleted[key] = version
+                self._deleted.move_to_end(key)
+                if len(self._deleted) > DELETED_REMEMBERED:
+                    self._deleted.popitem(last=False)
+
+    def get(self, namespace: str, name: str) -> tuple[bool, dict[str, Any] | None]:
+        """(known, body): known is False when the store has never heard of the object, and the
+        caller must ask the API server; (True, None) means it was seen deleted."""
+        key = (namespace, name)
+        with self._guard:
+            kept = self._objects.get(key)
+            if kept is None:
+                return key in self._deleted, None
+        body: dict[str, Any] = json.loads(zlib.decompress(kept.text))
+        return True, body
+
+    def oldest_unechoed(self) -> tuple[Key, float] | None:
+        """The object whose write has waited longest for its watch event, and when it was
+        written; None when the watch has echoed every write."""
+        with self._guard:
+            if not self._unechoed:
+                return None
+            return min(
+                ((key, waiting[0][1]) for key, waiting in self._unechoed.items()),
+                key=lambda item: item[1],
+            )
+
+    def summaries(self) -> list[Any]:
+        """The digest of every object known."""
+        with self._guard:
+            return [kept.summary for kept in self._objects.values()]
+
+    def __len__(self) -> int:
+        with self._guard:
+            return len(self._objects)

@@ -1,0 +1,50 @@
+"""Metrics read from the operator's store: what is planned where, and what cannot run."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prometheus_client import CollectorRegistry, generate_latest
+
+from neuron_operator.controller.metrics import PlanCollector, plan_summary
+from neuron_operator.controller.store import Store
+
+
+def ndep(name: str, version: int, instance_type: str | None, planned: str, reason: str) -> Any:
+    status: dict[str, Any] = {
+        "conditions": [{"type": "Planned", "status": planned, "reason": reason}]
+    }
+    if instance_type:
+        status["plan"] = {"instanceType": instance_type}
+    metadata = {"namespace": "ml", "name": name, "resourceVersion": str(version)}
+    return {"metadata": metadata, "status": status}
+
+
+def scrape(store: Store, lag: float = 0.0) -> str:
+    registry = CollectorRegistry()
+    registry.register(PlanCollector(store, lambda: lag))
+    return generate_latest(registry).decode()
+
+
+def test_planned_by_instance_type_and_unplanned_by_reason() -> None:
+    store = Store(summarize=plan_summary)
+    store.observe(ndep("a", 1, "inf2.xlarge", "True", "Planned"))
+    store.observe(ndep("b", 2, "inf2.xlarge", "True", "Planned"))
+    store.observe(ndep("c", 3, "trn1.32xlarge", "True", "Planned"))
+    # Edited into a spec that cannot run: still counted where it runs, and as unplanned.
+    store.observe(ndep("d", 4, "inf1.xlarge", "False", "ModelTooLarge"))
+    store.observe(ndep("e", 5, None, "False", "InvalidSpec"))
+    text = scrape(store, lag=2.5)
+    assert 'neuron_operator_neurondeployments_planned{instance_type="inf2.xlarge"} 2.0' in text
+    assert 'neuron_operator_neurondeployments_planned{instance_type="trn1.32xlarge"} 1.0' in text
+    assert 'neuron_operator_neurondeployments_planned{instance_type="inf1.xlarge"} 1.0' in text
+    assert 'neuron_operator_neurondeployments_unplanned{reason="ModelTooLarge"} 1.0' in text
+    assert 'neuron_operator_neurondeployments_unplanned{reason="InvalidSpec"} 1.0' in text
+    assert "neuron_operator_watch_lag_seconds 2.5" in text
+
+
+def test_a_deleted_object_is_no_longer_counted() -> None:
+    store = Store(summarize=plan_summary)
+    store.observe(ndep("a", 1, "inf2.xlarge", "True", "Planned"))
+    store.forget(ndep("a", 2, "inf2.xlarge", "True", "Planned"))
+    assert "instance_type=" not in scrape(store)

@@ -1,0 +1,116 @@
+"""The operator's object store: the newest version wins, whoever delivered it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from neuron_operator.controller.store import Store
+
+
+def obj(version: str, name: str = "bert", **extra: Any) -> dict[str, Any]:
+    metadata = {"namespace": "ml", "name": name, "resourceVersion": version}
+    return {"metadata": {**metadata, **extra}, "status": {"seen": version}}
+
+
+def test_unknown_object_tells_the_caller_to_ask_the_api_server() -> None:
+    assert Store().get("ml", "bert") == (False, None)
+
+
+def test_newer_version_replaces_older() -> None:
+    store = Store()
+    store.observe(obj("5"))
+    store.observe(obj("7"))
+    assert store.get("ml", "bert")[1] == obj("7")
+
+
+def test_a_late_watch_event_does_not_replace_our_own_newer_write() -> None:
+    store = Store()
+    store.observe(obj("9"))  # the response to our status patch
+    store.observe(obj("8"))  # the watch event of the version before it, still in flight
+    known, body = store.get("ml", "bert")
+    assert known and body is not None and body["status"] == {"seen": "9"}
+
+
+def test_versions_compare_as_numbers_not_text() -> None:
+    store = Store()
+    store.observe(obj("99"))
+    store.observe(obj("100"))
+    assert store.get("ml", "bert")[1] == obj("100")
+
+
+def test_deleted_object_is_known_absent_until_recreated() -> None:
+    store = Store()
+    store.observe(obj("5"))
+    store.forget(obj("6"))
+    assert store.get("ml", "bert") == (True, None)
+    store.observe(obj("6"))  # a late event of the deleted object changes nothing
+    assert store.get("ml", "bert") == (True, None)
+    store.observe(obj("10"))  # created again
+    assert store.get("ml", "bert")[1] == obj("10")
+
+
+def test_late_delete_of_an_older_version_keeps_the_recreated_object() -> None:
+    store = Store()
+    store.observe(obj("12"))
+    store.forget(obj("11"))
+    assert store.get("ml", "bert")[1] == obj("12")
+
+
+def test_opaque_versions_are_not_kept_so_the_caller_reads_the_api_server() -> None:
+    store = Store()
+    store.observe(obj("not-a-number"))
+    assert store.get("ml", "bert") == (False, None)
+
+
+def test_managed_fields_are_dropped_and_the_input_is_not_changed() -> None:
+    given = obj("3", managedFields=[{"manager": "kubectl"}])
+    store = Store()
+    store.observe(given)
+    kept = store.get("ml", "bert")[1]
+    assert kept is not None and "managedFields" not in kept["metadata"]
+    assert given["metadata"]["managedFields"] == [{"manager": "kubectl"}]
+
+
+def test_objects_are_kept_per_namespace_and_name() -> None:
+    store = Store()
+    store.observe(obj("1", name="a"))
+    store.observe(obj("2", name="b"))
+    assert len(store) == 2
+    assert store.get("ml", "a")[1] == obj("1", name="a")
+    assert store.get("other", "a") == (False, None)
+
+
+def test_our_write_waits_for_its_watch_echo() -> None:
+    store = Store()
+    store.wrote(obj("4"), at=100.0)
+    store.wrote(obj("6"), at=130.0)  # the oldest waiting write is the one that counts
+    assert store.oldest_unechoed() == (("ml", "bert"), 100.0)
+    store.observe(obj("4"))  # the older write is echoed; the newer one still waits
+    assert store.oldest_unechoed() == (("ml", "bert"), 130.0)
+    store.observe(obj("7"))  # the watch has passed the newest write
+    assert store.oldest_unechoed() is None
+
+
+def test_a_deleted_object_waits_for_no_echo() -> None:
+    store = Store()
+    store.wrote(obj("4"), at=1.0)
+    store.forget(obj("5"))
+    assert store.oldest_unechoed() is None
+
+
+def test_the_oldest_waiting_write_across_objects() -> None:
+    store = Store()
+    store.wrote(obj("4", name="a"), at=20.0)
+    store.wrote(obj("5", name="b"), at=10.0)
+    assert store.oldest_unechoed() == (("ml", "b"), 10.0)
+
+
+def test_each_object_keeps_its_summary_and_readers_get_their_own_copy() -> None:
+    store = Store(summarize=lambda body: body["status"]["seen"])
+    store.observe(obj("4", name="a"))
+    store.observe(obj("5", name="b"))
+    assert sorted(store.summaries()) == ["4", "5"]
+    first = store.get("ml", "a")[1]
+    assert first is not None
+    first["status"]["seen"] = "changed by a reader"
+    assert store.get("ml", "a")[1] == obj("4", name="a")
