@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup test lint typecheck unit bench demo catalog calibrate clean tools cluster-up \
+.PHONY: setup test lint typecheck unit bench demo catalog calibrate clean tools cluster-up crds image \
 	cluster-down e2e-kind
 
 setup: $(STAMP)
@@ -48,7 +48,12 @@ test: lint typecheck tools
 e2e-kind: setup tools
 	e2e/kind/up.sh
 	NEURON_E2E_KUBECONFIG=$(CURDIR)/.cluster/kind-kubeconfig KUBECTL=$(CURDIR)/.cluster/bin/kubectl \
-	  $(BIN)/pytest e2e
+	  HELM=$(CURDIR)/.cluster/bin/helm $(BIN)/pytest e2e
+
+# The operator's container image (needs Docker or another engine; none on the dev machine).
+IMAGE ?= neuron-operator:$(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
+image:
+	docker build -f operator/Dockerfile -t $(IMAGE) .
 
 bench: setup tools
 	$(BIN)/python bench/plan_bench.py --write docs/benchmarks.md
@@ -56,13 +61,16 @@ bench: setup tools
 	$(BIN)/python bench/operator_bench.py --write docs/benchmarks.md
 
 # Offline demo: size every example in examples/ with the engine.
-demo: setup
-	@for f in examples/*.yaml; do \
-	  echo "==> $(BIN)/neuron-operator plan -f $$f"; \
-	  $(BIN)/neuron-operator plan -f $$f || true; echo; \
-	done
+# The samples in examples/ on the local control plane, with the chart's RBAC (hack/demo.py).
+demo: setup tools
+	$(BIN)/python hack/demo.py
 
 # Regenerate the checked-in instance catalog from the research notes beside the repo.
+# Regenerate the CRD from the API types, for crds/ and for the chart.
+crds: setup
+	$(BIN)/python -m neuron_operator crd --write crds/neuron.dev_neurondeployments.yaml
+	cp crds/neuron.dev_neurondeployments.yaml charts/neuron-operator/files/
+
 catalog: setup
 	$(BIN)/python scripts/build_catalog.py ../shared/neuron/catalog.yaml operator/neuron_operator/sizing/data/catalog.json
 

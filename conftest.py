@@ -20,14 +20,23 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parent
 # The repository root: tests import calibration/, hack/ and tests.helpers from it.
 sys.path.insert(0, str(ROOT))
 
+from hack.cluster import token_kubeconfig  # noqa: E402
 from tests.kube import Cluster, wait_until  # noqa: E402
 
-CLUSTER_FIXTURES = {"cluster", "kube", "namespace", "operator", "crd_installed"}
+CLUSTER_FIXTURES = {"cluster", "kube", "namespace", "operator", "crd_installed", "operator_release"}
+CHART = ROOT / "charts" / "neuron-operator"
+# Where the operator under test gets its identity: the chart installed as users install it.
+OPERATOR_NAMESPACE = "neuron-operator-system"
+OPERATOR_RELEASE = "neuron-operator"
+# The operator under test serves /healthz and /metrics on these loopback ports.
+LIVENESS_PORT = 18081
+METRICS_PORT = 18083
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -40,7 +49,11 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 def cluster() -> Iterator[Cluster]:
     external = os.environ.get("NEURON_E2E_KUBECONFIG")
     if external:
-        yield Cluster(Path(external), Path(os.environ.get("KUBECTL", "kubectl")))
+        yield Cluster(
+            Path(external),
+            Path(os.environ.get("KUBECTL", "kubectl")),
+            Path(os.environ.get("HELM", "helm")),
+        )
         return
     script = [sys.executable, str(ROOT / "hack" / "cluster.py")]
     already_up = (
@@ -49,7 +62,8 @@ def cluster() -> Iterator[Cluster]:
     if not already_up:
         subprocess.run([*script, "up"], check=True, timeout=600)
     try:
-        yield Cluster(ROOT / ".cluster" / "kubeconfig", ROOT / ".cluster" / "bin" / "kubectl")
+        bin_dir = ROOT / ".cluster" / "bin"
+        yield Cluster(ROOT / ".cluster" / "kubeconfig", bin_dir / "kubectl", bin_dir / "helm")
     finally:
         if not already_up:
             subprocess.run([*script, "down"], check=False, timeout=120)
@@ -122,15 +136,53 @@ def crd_installed(cluster: Cluster) -> None:
 
 
 @pytest.fixture(scope="session")
+def operator_release(cluster: Cluster, crd_installed: None) -> str:
+    """The chart, installed with helm (its CRD is crd_installed's); returns the name of the
+    ServiceAccount it made, whose RBAC the operator under test runs with."""
+    cluster.helm_run(
+        "upgrade",
+        "--install",
+        OPERATOR_RELEASE,
+        str(CHART),
+        f"--namespace={OPERATOR_NAMESPACE}",
+        "--create-namespace",
+        "--set=crds.install=false",
+    )
+    return OPERATOR_RELEASE  # the release name contains the chart's: the names are just it
+
+
+def service_account_kubeconfig(cluster: Cluster, namespace: str, name: str, path: Path) -> Path:
+    """A kubeconfig that authenticates with a token the API issues for the ServiceAccount, as
+    a pod running as it would."""
+    token = cluster.run("create", "token", name, f"--namespace={namespace}", "--duration=3h")
+    admin = yaml.safe_load(cluster.kubeconfig.read_text())
+    user = f"system:serviceaccount:{namespace}:{name}"
+    path.write_text(yaml.safe_dump(token_kubeconfig(admin, user, token)))
+    path.chmod(0o600)
+    return path
+
+
+@pytest.fixture(scope="session")
 def operator(
-    cluster: Cluster, crd_installed: None, tmp_path_factory: pytest.TempPathFactory
+    cluster: Cluster, operator_release: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Operator]:
-    """`neuron-operator run` as a subprocess, watching every namespace."""
-    log = tmp_path_factory.mktemp("operator") / "operator.log"
-    env = {**os.environ, "KUBECONFIG": str(cluster.kubeconfig)}
+    """`neuron-operator run` as a subprocess, watching every namespace, authenticated as the
+    chart's ServiceAccount: every integration test also proves the chart's RBAC suffices."""
+    directory = tmp_path_factory.mktemp("operator")
+    log = directory / "operator.log"
+    kubeconfig = service_account_kubeconfig(
+        cluster, OPERATOR_NAMESPACE, operator_release, directory / "kubeconfig"
+    )
+    env = {**os.environ, "KUBECONFIG": str(kubeconfig)}
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "neuron_operator", "run", "--liveness-port", "18081"],
+            [
+                sys.executable,
+                "-m",
+                "neuron_operator",
+                "run",
+                *("--liveness-port", str(LIVENESS_PORT), "--metrics-port", str(METRICS_PORT)),
+            ],
             stdout=out,
             stderr=subprocess.STDOUT,
             env=env,

@@ -54,6 +54,8 @@ PORTS = {
     "kwok": PORT_BASE + 30,
 }
 COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
+# Started on the cluster by others (`make demo` runs the operator), stopped with it by `down`.
+CLIENTS = ("operator",)
 SERVICE_CIDR = "10.96.0.0/16"
 
 
@@ -204,6 +206,21 @@ def kubeconfig(identity: str) -> dict[str, Any]:
     }
 
 
+def token_kubeconfig(admin: dict[str, Any], user: str, token: str) -> dict[str, Any]:
+    """A kubeconfig for the admin kubeconfig's cluster that authenticates with a bearer token
+    (a ServiceAccount's, issued by the API) instead of a client certificate."""
+    context = next(c for c in admin["contexts"] if c["name"] == admin["current-context"])
+    server = next(c for c in admin["clusters"] if c["name"] == context["context"]["cluster"])
+    return {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [server],
+        "users": [{"name": user, "user": {"token": token.strip()}}],
+        "contexts": [{"name": user, "context": {"cluster": server["name"], "user": user}}],
+        "current-context": user,
+    }
+
+
 def write_kubeconfigs() -> None:
     RUN.mkdir(parents=True, exist_ok=True)
     for identity in IDENTITIES:
@@ -323,7 +340,7 @@ def running(component: str) -> int | None:
     return pid if alive(pid) else None
 
 
-def start(component: str, argv: list[str]) -> None:
+def start(component: str, argv: list[str], env: dict[str, str] | None = None) -> None:
     LOGS.mkdir(parents=True, exist_ok=True)
     with (LOGS / f"{component}.log").open("w") as out:
         # Its own session, so `down` can stop it and every child it has, and so it outlives
@@ -334,6 +351,7 @@ def start(component: str, argv: list[str]) -> None:
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             start_new_session=True,
+            env=env,
         )
     pid_file(component).write_text(f"{process.pid}\n")
 
@@ -368,7 +386,7 @@ def http_ok(url: str) -> bool:
         return bool(response.status == 200)
 
 
-def kubectl(*args: str, stdin: str | None = None) -> str:
+def kubectl(*args: str, stdin: str | None = None, check: bool = True) -> str:
     done = subprocess.run(
         [str(BIN / "kubectl"), f"--kubeconfig={KUBECONFIG}", *args],
         input=stdin,
@@ -377,7 +395,7 @@ def kubectl(*args: str, stdin: str | None = None) -> str:
         timeout=60,
         check=False,
     )
-    if done.returncode:
+    if check and done.returncode:
         raise subprocess.SubprocessError(done.stderr.strip())
     return done.stdout
 
@@ -401,7 +419,11 @@ def nodes_ready() -> bool:
 
 
 def create_nodes() -> bool:
-    nodes = all_nodes()
+    return apply_nodes(all_nodes())
+
+
+def apply_nodes(nodes: list[dict[str, Any]]) -> bool:
+    """Create (or update) simulated nodes, status included, as their kubelets would."""
     kubectl(
         "apply",
         "--server-side",
@@ -484,9 +506,10 @@ def start_cluster(started: float) -> None:
 
 
 def down(quiet: bool = False) -> None:
-    pids = {c: running(c) for c in COMPONENTS}
-    # Reverse start order: the API server outlives its clients, etcd outlives the API server.
-    for component in reversed(COMPONENTS):
+    pids = {c: running(c) for c in (*COMPONENTS, *CLIENTS)}
+    # Clients first, then reverse start order: the API server outlives its clients, etcd
+    # outlives the API server.
+    for component in (*CLIENTS, *reversed(COMPONENTS)):
         pid = pids[component]
         if pid is None:
             continue

@@ -18,29 +18,41 @@ T = TypeVar("T")
 class Cluster:
     kubeconfig: Path
     kubectl: Path
+    helm: Path = Path("helm")
 
-    def _kubectl(
-        self, args: tuple[str, ...], stdin: str | None
+    def _exec(
+        self, binary: Path, args: tuple[str, ...], stdin: str | None
     ) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [str(self.kubectl), f"--kubeconfig={self.kubeconfig}", *args],
+            [str(binary), f"--kubeconfig={self.kubeconfig}", *args],
             input=stdin,
             capture_output=True,
             text=True,
-            timeout=120,
+            timeout=300,
             check=False,
         )
 
     def attempt(self, *args: str, stdin: str | None = None) -> tuple[int, str]:
         """Run kubectl; return its exit status and everything it printed."""
-        done = self._kubectl(args, stdin)
+        done = self._exec(self.kubectl, args, stdin)
         return done.returncode, done.stdout + done.stderr
 
     def run(self, *args: str, stdin: str | None = None, check: bool = True) -> str:
-        done = self._kubectl(args, stdin)
+        done = self._exec(self.kubectl, args, stdin)
         if check and done.returncode:
             raise AssertionError(f"kubectl {' '.join(args)} failed: {done.stderr.strip()}")
         return done.stdout
+
+    def helm_attempt(self, *args: str) -> tuple[int, str]:
+        """Run helm against the cluster; return its exit status and everything it printed."""
+        done = self._exec(self.helm, args, None)
+        return done.returncode, done.stdout + done.stderr
+
+    def helm_run(self, *args: str) -> str:
+        code, output = self.helm_attempt(*args)
+        if code:
+            raise AssertionError(f"helm {' '.join(args)} failed: {output.strip()}")
+        return output
 
 
 def wait_until(

@@ -7,19 +7,19 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 from neuron_operator.crdgen import PRINTER_COLUMNS, crd, crd_yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 CHECKED_IN = ROOT / "crds" / "neuron.dev_neurondeployments.yaml"
+IN_CHART = ROOT / "charts" / "neuron-operator" / "files" / "neuron.dev_neurondeployments.yaml"
 
 
-def test_checked_in_crd_is_the_generated_one() -> None:
-    assert CHECKED_IN.read_text() == crd_yaml(), (
-        "crds/ is stale: run `python -m neuron_operator crd --write "
-        "crds/neuron.dev_neurondeployments.yaml`"
-    )
+@pytest.mark.parametrize("path", [CHECKED_IN, IN_CHART], ids=["crds", "chart"])
+def test_checked_in_crd_is_the_generated_one(path: Path) -> None:
+    assert path.read_text() == crd_yaml(), f"{path.relative_to(ROOT)} is stale: run `make crds`"
 
 
 def test_crd_command_prints_it() -> None:

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import copy
+import json
+import re
+import urllib.error
+import urllib.request
 from functools import partial
 from typing import Any
 
 import yaml
+from conftest import LIVENESS_PORT, METRICS_PORT
 from kubernetes import client
 from tests.kube import (
     Cluster,
@@ -320,3 +325,54 @@ def test_kubectl_neuron_explain_shows_the_live_plan(
     assert "NeuronDeployment resnet" in done.stdout
     assert "inf2.xlarge" in done.stdout and "Rejected" in done.stdout
     assert "Ready      True" in done.stdout
+
+
+def _http_get(url: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
+
+
+def _sample(text: str, series: str) -> float:
+    for line in text.splitlines():
+        if line.startswith(series + " "):
+            return float(line.split()[-1])
+    return 0.0
+
+
+def test_metrics_readiness_and_liveness_endpoints(kube: Any, namespace: str, operator: Any) -> None:
+    create_ndep(kube, namespace, neurondeployment("observed", RESNET))
+    create_ndep(kube, namespace, neurondeployment("unplannable", INFEASIBLE))
+    wait_until(
+        "NeuronDeployment observed Ready", partial(ready, kube, namespace, "observed"), timeout=90
+    )
+    wait_until(
+        "unplannable to be refused",
+        partial(ndep_condition, kube, namespace, "unplannable", "Planned", "False"),
+    )
+    metrics_url = f"http://127.0.0.1:{METRICS_PORT}"
+    code, text = _http_get(f"{metrics_url}/metrics")
+    assert code == 200
+    assert _sample(text, 'neuron_operator_reconciles_total{result="applied"}') >= 1
+    assert _sample(text, 'neuron_operator_reconciles_total{result="refused"}') >= 1
+    assert _sample(text, "neuron_operator_reconcile_duration_seconds_count") >= 2
+    planned = 'neuron_operator_neurondeployments_planned{instance_type="inf2.xlarge"}'
+    assert _sample(text, planned) >= 1
+    reason = condition(get_ndep(kube, namespace, "unplannable"), "Planned")["reason"]
+    assert _sample(text, f'neuron_operator_neurondeployments_unplanned{{reason="{reason}"}}') >= 1
+    assert _http_get(f"{metrics_url}/readyz")[0] == 200
+    code, health = _http_get(f"http://127.0.0.1:{LIVENESS_PORT}/healthz")
+    assert code == 200, health
+    assert json.loads(health)["watch"]["watchLagSeconds"] < 60
+
+
+def test_the_chart_rbac_sufficed_for_everything_above(operator: Any) -> None:
+    """Runs last in this module: the operator (authenticated as the chart's ServiceAccount)
+    was never refused by the API server's authorization."""
+    log = operator.log.read_text(errors="replace")
+    # Authorization refusals name the user; a namespace being deleted also answers 403, and
+    # the tests delete theirs.
+    refusals = re.findall(r'forbidden: User "[^"]+" cannot [^\n]*', log)
+    assert not refusals, "\n".join(refusals[:5])

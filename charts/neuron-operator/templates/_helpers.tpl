@@ -1,0 +1,54 @@
+{{/* The release's full name, cut to the 63 characters a name may have. */}}
+{{- define "neuron-operator.fullname" -}}
+{{- if contains .Chart.Name .Release.Name -}}
+{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name .Chart.Name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "neuron-operator.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create -}}
+{{- default (include "neuron-operator.fullname" .) .Values.serviceAccount.name -}}
+{{- else -}}
+{{- required "serviceAccount.name is required when serviceAccount.create is false" .Values.serviceAccount.name -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "neuron-operator.selectorLabels" -}}
+app.kubernetes.io/name: {{ .Chart.Name }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
+
+{{- define "neuron-operator.labels" -}}
+{{ include "neuron-operator.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
+{{- end -}}
+
+{{- /*
+Exactly what the operator does, one rule per use; nothing else. In particular no Secrets, no
+pods (it never creates or execs into them: the Deployment controller makes the pods), and no
+verbs to delete anything (garbage collection removes a Deployment with its NeuronDeployment).
+*/}}
+{{- define "neuron-operator.rules" -}}
+# Its own resource: read and watch NeuronDeployments; patch them for kopf's bookkeeping
+# annotations (neuron.dev/last-handled-configuration), never their spec.
+- apiGroups: [neuron.dev]
+  resources: [neurondeployments]
+  verbs: [get, list, watch, patch]
+# Report the plan and conditions.
+- apiGroups: [neuron.dev]
+  resources: [neurondeployments/status]
+  verbs: [patch]
+# The Deployments it runs: watch them for drift and server-side apply them. Apply is a PATCH,
+# and the API server also checks create when that PATCH makes a missing Deployment.
+- apiGroups: [apps]
+  resources: [deployments]
+  verbs: [get, list, watch, create, patch]
+# One event per decision or failure, on the NeuronDeployment.
+- apiGroups: [""]
+  resources: [events]
+  verbs: [create]
+{{- end }}

@@ -1,0 +1,305 @@
+"""The Helm chart: lint, schema, rendering, validation by the real API server, least privilege,
+and install / upgrade / uninstall on the local control plane."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Iterator
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from conftest import CHART, OPERATOR_NAMESPACE
+from tests.kube import Cluster, wait_until
+
+ROOT = Path(__file__).resolve().parents[2]
+CI_VALUES = sorted((CHART / "ci").glob("*-values.yaml"))
+# The Prometheus Operator's CRD is not on the local control plane: ServiceMonitors are checked
+# by shape here, everything else by the API server.
+NOT_ON_THE_LOCAL_SERVER = {"ServiceMonitor"}
+
+
+def kube_version() -> str:
+    text = (ROOT / "hack" / "versions.env").read_text()
+    found = re.search(r"^K8S_VERSION=(\S+)", text, re.MULTILINE)
+    assert found, "K8S_VERSION missing from hack/versions.env"
+    return found.group(1)
+
+
+def render(cluster: Cluster, *args: str, namespace: str = OPERATOR_NAMESPACE) -> list[Any]:
+    output = cluster.helm_run(
+        "template",
+        "neuron-operator",
+        str(CHART),
+        f"--namespace={namespace}",
+        f"--kube-version={kube_version()}",
+        *args,
+    )
+    return [d for d in yaml.safe_load_all(output) if d]
+
+
+def of_kind(documents: list[Any], kind: str) -> list[Any]:
+    return [d for d in documents if d["kind"] == kind]
+
+
+@pytest.mark.parametrize("values", CI_VALUES, ids=lambda p: p.name)
+def test_helm_lint_strict(cluster: Cluster, values: Path) -> None:
+    output = cluster.helm_run(
+        "lint", "--strict", f"--kube-version={kube_version()}", str(CHART), f"--values={values}"
+    )
+    assert "1 chart(s) linted, 0 chart(s) failed" in output
+
+
+@pytest.mark.parametrize(
+    ("setting", "named"),
+    [
+        ("--set=imagePullPolicy=Always", "imagePullPolicy"),  # a typo of image.pullPolicy
+        ("--set=image.pullPolicy=Sometimes", "pullPolicy"),
+        ("--set=logFormat=xml", "logFormat"),
+        ("--set=watchNamespaces[0]=Not_A_Namespace", "watchNamespaces"),
+        ("--set=metrics.port=80", "port"),  # the operator runs as non-root
+    ],
+)
+def test_values_schema_refuses_unknown_keys_and_bad_values(
+    cluster: Cluster, setting: str, named: str
+) -> None:
+    code, output = cluster.helm_attempt(
+        "template", "x", str(CHART), f"--kube-version={kube_version()}", setting
+    )
+    assert code != 0
+    assert "values don't meet the specifications of the schema" in output
+    assert named in output
+
+
+def test_the_operator_pod_meets_the_restricted_profile(cluster: Cluster) -> None:
+    (deployment,) = of_kind(render(cluster), "Deployment")
+    spec = deployment["spec"]
+    assert spec["replicas"] == 1 and spec["strategy"]["type"] == "Recreate"
+    pod = spec["template"]["spec"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["seccompProfile"]["type"] == "RuntimeDefault"
+    (container,) = pod["containers"]
+    security = container["securityContext"]
+    assert security["allowPrivilegeEscalation"] is False
+    assert security["readOnlyRootFilesystem"] is True
+    assert security["capabilities"]["drop"] == ["ALL"]
+    assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert container["resources"]["limits"]["memory"]
+
+
+FORBIDDEN_RESOURCES = {"secrets", "pods", "pods/exec", "pods/attach", "serviceaccounts/token"}
+FORBIDDEN_VERBS = {"delete", "deletecollection", "update", "escalate", "bind", "impersonate"}
+
+
+@pytest.mark.parametrize("values", CI_VALUES, ids=lambda p: p.name)
+def test_rbac_grants_only_what_the_operator_uses(cluster: Cluster, values: Path) -> None:
+    documents = render(cluster, f"--values={values}")
+    roles = of_kind(documents, "ClusterRole") + of_kind(documents, "Role")
+    assert roles
+    for role in roles:
+        for rule in role["rules"]:
+            assert "*" not in rule["verbs"] and "*" not in rule["resources"], rule
+            assert not FORBIDDEN_RESOURCES & set(rule["resources"]), rule
+            assert not {
+                "delete",
+                "deletecollection",
+                "update",
+                "escalate",
+                "bind",
+                "impersonate",
+            } & set(rule["verbs"]), rule
+    cluster_wide = {
+        resource
+        for role in of_kind(documents, "ClusterRole")
+        for rule in role["rules"]
+        for resource in rule["resources"]
+    }
+    if yaml.safe_load(values.read_text()).get("watchNamespaces"):
+        # Namespaced mode: nothing about workloads cluster-wide, only CRD discovery.
+        assert cluster_wide == {"customresourcedefinitions"}
+        namespaces = {r["metadata"]["namespace"] for r in of_kind(documents, "Role")}
+        assert namespaces == set(yaml.safe_load(values.read_text())["watchNamespaces"])
+
+
+def test_crd_values_install_keep_or_skip(cluster: Cluster) -> None:
+    (kept,) = of_kind(render(cluster), "CustomResourceDefinition")
+    assert kept["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
+    assert (
+        kept["spec"]
+        == yaml.safe_load((ROOT / "crds" / "neuron.dev_neurondeployments.yaml").read_text())["spec"]
+    )
+    (dropped,) = of_kind(render(cluster, "--set=crds.keep=false"), "CustomResourceDefinition")
+    assert "helm.sh/resource-policy" not in (dropped["metadata"].get("annotations") or {})
+    assert not of_kind(render(cluster, "--set=crds.install=false"), "CustomResourceDefinition")
+
+
+def test_service_monitor_scrapes_the_metrics_service(cluster: Cluster) -> None:
+    documents = render(cluster, f"--values={CHART / 'ci' / 'monitoring-values.yaml'}")
+    (monitor,) = of_kind(documents, "ServiceMonitor")
+    (service,) = of_kind(documents, "Service")
+    labels = service["metadata"]["labels"]
+    assert monitor["spec"]["selector"]["matchLabels"].items() <= labels.items()
+    assert monitor["spec"]["endpoints"][0]["port"] == service["spec"]["ports"][0]["name"]
+    assert monitor["metadata"]["labels"]["release"] == "prometheus"
+
+
+def not_terminating(cluster: Cluster, name: str) -> bool:
+    phase = cluster.run("get", "namespace", name, "-o=jsonpath={.status.phase}", check=False)
+    return phase != "Terminating"
+
+
+@pytest.fixture(scope="module")
+def restricted_namespaces(cluster: Cluster) -> Iterator[list[str]]:
+    """The namespaces the ci values name, created with the restricted Pod Security profile
+    enforced and warned about."""
+    names = [OPERATOR_NAMESPACE, "ml-serving", "ml-training"]
+    for name in names:
+        # A namespace an earlier run deleted may still be terminating: let it go first.
+        wait_until(
+            f"namespace {name} to finish terminating", partial(not_terminating, cluster, name)
+        )
+        cluster.run("create", "namespace", name, check=False)
+        cluster.run(
+            "label",
+            "--overwrite",
+            "namespace",
+            name,
+            "pod-security.kubernetes.io/enforce=restricted",
+            "pod-security.kubernetes.io/warn=restricted",
+        )
+    yield names
+    for name in names[1:]:
+        cluster.run("delete", "namespace", name, "--wait=false", check=False)
+
+
+@pytest.mark.parametrize("values", CI_VALUES, ids=lambda p: p.name)
+def test_rendered_manifests_pass_the_api_server_and_pod_security(
+    cluster: Cluster, crd_installed: None, restricted_namespaces: list[str], values: Path
+) -> None:
+    documents = [
+        d for d in render(cluster, f"--values={values}") if d["kind"] not in NOT_ON_THE_LOCAL_SERVER
+    ]
+    code, output = cluster.attempt(
+        "apply",
+        "--server-side",
+        "--force-conflicts",
+        "--field-manager=chart-check",
+        "--dry-run=server",
+        "-f",
+        "-",
+        stdin=yaml.safe_dump_all(documents),
+    )
+    assert code == 0, output
+    # PodSecurity answers "Warning: would violate PodSecurity ..." for a pod template breaking it.
+    assert "Warning" not in output, output
+    assert output.count("(server dry run)") == len(documents)
+
+
+@pytest.mark.parametrize(
+    ("verb", "resource"),
+    [
+        ("get", "secrets"),
+        ("list", "secrets"),
+        ("create", "pods"),
+        ("create", "pods/exec"),
+        ("delete", "deployments.apps"),
+        ("update", "neurondeployments.neuron.dev"),
+        ("create", "clusterrolebindings.rbac.authorization.k8s.io"),
+    ],
+)
+def test_the_operator_service_account_cannot(
+    cluster: Cluster, operator_release: str, verb: str, resource: str
+) -> None:
+    who = f"--as=system:serviceaccount:{OPERATOR_NAMESPACE}:{operator_release}"
+    code, output = cluster.attempt("auth", "can-i", verb, resource, "--all-namespaces", who)
+    assert output.strip() == "no", f"{verb} {resource}: {output}"
+    assert code != 0
+
+
+@pytest.mark.parametrize(
+    ("verb", "resource"),
+    [
+        ("watch", "neurondeployments.neuron.dev"),
+        ("patch", "neurondeployments.neuron.dev/status"),
+        ("patch", "deployments.apps"),
+        ("create", "events"),
+    ],
+)
+def test_the_operator_service_account_can(
+    cluster: Cluster, operator_release: str, verb: str, resource: str
+) -> None:
+    who = f"--as=system:serviceaccount:{OPERATOR_NAMESPACE}:{operator_release}"
+    code, output = cluster.attempt("auth", "can-i", verb, resource, "--all-namespaces", who)
+    assert (code, output.strip()) == (0, "yes"), f"{verb} {resource}: {output}"
+
+
+def test_install_upgrade_uninstall_in_namespaced_mode_keeps_the_crd(
+    cluster: Cluster, crd_installed: None
+) -> None:
+    """A second release serving one namespace: installed, upgraded, uninstalled. It adopts the
+    CRD the tests share and must leave it (crds.keep) when it goes."""
+    suffix = uuid.uuid4().hex[:6]
+    release, home, served, other = (
+        f"chart-{suffix}",
+        f"op-{suffix}",
+        f"ml-{suffix}",
+        f"x-{suffix}",
+    )
+    for name in (home, served, other):
+        cluster.run("create", "namespace", name)
+    crd = "crd/neurondeployments.neuron.dev"
+    # Let helm adopt the existing CRD, as it would one it had installed itself.
+    cluster.run("label", "--overwrite", crd, "app.kubernetes.io/managed-by=Helm")
+    cluster.run(
+        "annotate",
+        "--overwrite",
+        crd,
+        f"meta.helm.sh/release-name={release}",
+        f"meta.helm.sh/release-namespace={home}",
+    )
+    try:
+        cluster.helm_run(
+            "install",
+            release,
+            str(CHART),
+            f"--namespace={home}",
+            f"--set=watchNamespaces[0]={served}",
+        )
+        fullname = f"{release}-neuron-operator"
+        account = f"system:serviceaccount:{home}:{fullname}"
+        for namespace, expected in ((served, "yes"), (other, "no")):
+            _, output = cluster.attempt(
+                "auth", "can-i", "patch", "deployments.apps", f"-n={namespace}", f"--as={account}"
+            )
+            assert output.strip() == expected, f"patch deployments in {namespace}: {output}"
+
+        cluster.helm_run(
+            "upgrade",
+            release,
+            str(CHART),
+            f"--namespace={home}",
+            "--reuse-values",
+            "--set=logFormat=text",
+        )
+        args = cluster.run(
+            "get",
+            "deployment",
+            fullname,
+            f"-n={home}",
+            "-o=jsonpath={.spec.template.spec.containers[0].args}",
+        )
+        assert "--log-format=text" in args
+
+        cluster.helm_run("uninstall", release, f"--namespace={home}", "--wait")
+        code, _ = cluster.attempt("get", "clusterrole", f"{fullname}-crd-discovery")
+        assert code != 0, "uninstall left the ClusterRole behind"
+        code, _ = cluster.attempt("get", "serviceaccount", fullname, f"-n={home}")
+        assert code != 0, "uninstall left the ServiceAccount behind"
+        assert cluster.attempt("get", crd)[0] == 0, "uninstall deleted the CRD despite crds.keep"
+    finally:
+        for name in (home, served, other):
+            cluster.run("delete", "namespace", name, "--wait=false", check=False)
