@@ -309,6 +309,11 @@ def command_lines() -> dict[str, list[str]]:
             f"--server-address={HOST}:{PORTS['kwok']}",
             "--node-ip=10.0.0.1",
             "--cidr=10.244.0.0/16",
+            # Heartbeats through node Leases, renewed every 10 s, as kubelets do (and as the
+            # node-heartbeat-with-lease stage assumes). Without them the node status heartbeat
+            # alone came close to the 50 s grace period with ~50 nodes: nodes flapped NotReady
+            # and the node lifecycle controller marked their pods not ready for good.
+            "--node-lease-duration-seconds=40",
         ],
     }
 

@@ -58,12 +58,14 @@ def samples() -> list[dict[str, Any]]:
 
 
 def provision_nodes(manifests: list[dict[str, Any]]) -> None:
-    """Enough simulated nodes of each instance type for every sample's plan at once."""
+    """Enough simulated nodes of each instance type for every sample's plan at once. The
+    default scheduler spreads pods rather than packing them as the plan counts, so each
+    replica may take a node of its own: provision for that."""
     needed: Counter[str] = Counter()
     for manifest in manifests:
         result = plan(NeuronDeploymentSpec.model_validate(manifest["spec"]))
-        if result.feasible and result.instance_type and result.nodes:
-            needed[result.instance_type] += result.nodes
+        if result.feasible and result.instance_type and result.replicas:
+            needed[result.instance_type] += result.replicas
     catalog = {instance.name: instance for instance in load_catalog().instances}
     nodes = [
         neuron_node(catalog[instance_type], index)
