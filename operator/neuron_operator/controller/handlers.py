@@ -99,8 +99,8 @@ def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
     # Our own events say what happened; kopf's "handler succeeded" notes would only add one
     # API write per object and change. Its warnings and errors are still posted.
     settings.posting.level = logging.WARNING
-    # kopf waits this long for more events of an object before handling it; our reconcile reads
-    # the object fresh anyway, so only a short window is useful.
+    # kopf waits this long for more events of an object before handling it; the reconcile
+    # reads the newest version from the store anyway, so only a short window is useful.
     settings.batching.batch_window = 0.01
     settings.networking.request_timeout = 30
     settings.execution.max_workers = 8
