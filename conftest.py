@@ -181,6 +181,7 @@ def operator(
                 "-m",
                 "neuron_operator",
                 "run",
+                "--log-format=json",  # as the chart runs it
                 *("--liveness-port", str(LIVENESS_PORT), "--metrics-port", str(METRICS_PORT)),
             ],
             stdout=out,

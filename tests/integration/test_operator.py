@@ -368,6 +368,19 @@ def test_metrics_readiness_and_liveness_endpoints(kube: Any, namespace: str, ope
     assert json.loads(health)["watch"]["watchLagSeconds"] < 60
 
 
+def test_logs_are_json_lines_naming_the_object(operator: Any) -> None:
+    """Every line is one JSON object; every line about a NeuronDeployment or Deployment (kopf's
+    per-object logger and ours) carries its namespace and name."""
+    lines = operator.log.read_text(errors="replace").splitlines()
+    records = [json.loads(line) for line in lines]
+    about_objects = [r for r in records if r.get("object")]
+    assert about_objects
+    for record in about_objects:
+        assert record["object"].get("namespace") and record["object"].get("name"), record
+    announced = [r for r in about_objects if "DeploymentCreated" in r.get("message", "")]
+    assert announced, "the operator's own decisions are logged with their object too"
+
+
 def test_the_chart_rbac_sufficed_for_everything_above(operator: Any) -> None:
     """Runs last in this module: the operator (authenticated as the chart's ServiceAccount)
     was never refused by the API server's authorization."""
