@@ -15,14 +15,32 @@ mkdir -p "$CACHE" "$LINKS"
 
 log() { printf '==> %s\n' "$*"; }
 
-# go build with a visible pulse: one line per 100 packages compiled, not minutes of silence.
-go_build() {
-  local start=$SECONDS
-  go build -v "$@" 2>&1 | awk -v start="$start" '
-    /^(go: |#|.*error)/ { print "    " $0; next }
-    { n++ } n % 100 == 0 { printf "    ... %d packages compiled\n", n; fflush() }
+# `go build -v` / `go install -v` with a visible pulse: one line per 100 packages compiled (out
+# of at most TOTAL, when known: a warm build cache compiles fewer), not minutes of silence.
+go_pulse() {
+  local total=$1; shift
+  go "$@" 2>&1 | awk -v total="$total" '
+    /^#|:/ { print "    " $0; next }  # errors: "# pkg" headers, file:line: messages
+    { n++ }
+    n % 100 == 0 {
+      if (total > 0) printf "    ... %d of at most %d packages compiled\n", n, total
+      else printf "    ... %d packages compiled\n", n
+      fflush()
+    }
     END { printf "    %d packages compiled\n", n }'
   return "${PIPESTATUS[0]}"
+}
+
+# go_build OUT LDFLAGS PACKAGE...: build in the current module, counting the packages first.
+go_build() {
+  local out=$1 ldflags=$2 total; shift 2
+  total=$(go list -deps "$@" 2>/dev/null | wc -l) || total=0
+  go_pulse "$total" build -v -ldflags "$ldflags" -o "$out" "$@"
+}
+
+# go_install PACKAGE@VERSION...: into ./bin; the package count is unknown before the download.
+go_install() {
+  GOBIN=$PWD/bin go_pulse 0 install -v "$@"
 }
 
 # install_tool NAME VERSION BUILD_FUNCTION BINARY...: run BUILD_FUNCTION in a scratch dir
@@ -79,7 +97,7 @@ GO
     ldflags+=" -X k8s.io/$pkg.gitVersion=v$version -X k8s.io/$pkg.gitMajor=1"
     ldflags+=" -X k8s.io/$pkg.gitMinor=$minor -X k8s.io/$pkg.gitTreeState=clean"
   done
-  go_build -ldflags "$ldflags" -o bin/ k8s.io/kubernetes/cmd/kube-apiserver \
+  go_build bin/ "$ldflags" k8s.io/kubernetes/cmd/kube-apiserver \
     k8s.io/kubernetes/cmd/kube-controller-manager k8s.io/kubernetes/cmd/kube-scheduler \
     k8s.io/kubernetes/cmd/kubectl
   ./bin/kube-apiserver --version
@@ -97,13 +115,13 @@ require go.etcd.io/etcd/server/v3 v$version
 MOD
   printf '//go:build tools\n\npackage tools\n\nimport _ "go.etcd.io/etcd/server/v3"\n' > tools.go
   go mod tidy
-  go_build -ldflags "-s -w" -o bin/etcd go.etcd.io/etcd/server/v3
+  go_build bin/etcd "-s -w" go.etcd.io/etcd/server/v3
   ./bin/etcd --version | head -1
 }
 
 build_kwok() {
   local version=$1
-  GOBIN=$PWD/bin go install -ldflags "-s -w" "sigs.k8s.io/kwok/cmd/kwok@v$version" \
+  go_install -ldflags "-s -w" "sigs.k8s.io/kwok/cmd/kwok@v$version" \
     "sigs.k8s.io/kwok/cmd/kwokctl@v$version"
   # kwok needs stages to act on nodes and pods: the same set kwokctl uses by default (fast node
   # initialization, heartbeats through leases, pods ready/complete/deleted), from the module.
@@ -117,13 +135,12 @@ build_kwok() {
 
 build_helm() {
   local version=$1
-  GOBIN=$PWD/bin go install \
-    -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=v$version" \
+  go_install -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=v$version" \
     "helm.sh/helm/v3/cmd/helm@v$version"
 }
 
 build_kind() {
-  GOBIN=$PWD/bin go install -ldflags "-s -w" "sigs.k8s.io/kind@v$1"
+  go_install -ldflags "-s -w" "sigs.k8s.io/kind@v$1"
 }
 
 only=${1:-all}
