@@ -40,7 +40,9 @@ cluster-down: setup
 	$(BIN)/python hack/cluster.py down
 
 # Everything, against a fresh local control plane that is torn down whatever the result.
+# A fresh control plane: nothing left from a `make demo` (its operator watches every namespace).
 test: lint typecheck tools
+	$(BIN)/python hack/cluster.py down
 	$(BIN)/python hack/cluster.py up
 	status=0; $(BIN)/pytest || status=$$?; $(BIN)/python hack/cluster.py down; exit $$status
 
