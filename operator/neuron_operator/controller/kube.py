@@ -11,6 +11,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from neuron_operator.api.v1alpha1 import GROUP, VERSION
+from neuron_operator.controller.metrics import API_ERRORS
 from neuron_operator.crdgen import PLURAL
 
 APPLY = "application/apply-patch+yaml"
@@ -40,7 +41,10 @@ def _api_message(error: ApiException) -> str:
 
 
 def classify(error: ApiException) -> Exception:
+    """What an API error means for the reconcile (and count it: every error the API server
+    returns, other than a 404 the caller expected, goes through here)."""
     status = error.status or 0
+    API_ERRORS.labels(code=str(status)).inc()
     if status in (400, 422):
         return UserError(_api_message(error))
     delay = 1.0 if status == 409 else 5.0 if status in (429, 500, 502, 503, 504) else 15.0
