@@ -20,13 +20,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 ROOT = Path(__file__).resolve().parent
 # The repository root: tests import calibration/, hack/ and tests.helpers from it.
 sys.path.insert(0, str(ROOT))
 
-from hack.cluster import token_kubeconfig  # noqa: E402
+from hack.cluster import write_token_kubeconfig  # noqa: E402
 from tests.kube import Cluster, wait_until  # noqa: E402
 
 CLUSTER_FIXTURES = {"cluster", "kube", "namespace", "operator", "crd_installed", "operator_release"}
@@ -155,11 +154,8 @@ def service_account_kubeconfig(cluster: Cluster, namespace: str, name: str, path
     """A kubeconfig that authenticates with a token the API issues for the ServiceAccount, as
     a pod running as it would."""
     token = cluster.run("create", "token", name, f"--namespace={namespace}", "--duration=3h")
-    admin = yaml.safe_load(cluster.kubeconfig.read_text())
     user = f"system:serviceaccount:{namespace}:{name}"
-    path.write_text(yaml.safe_dump(token_kubeconfig(admin, user, token)))
-    path.chmod(0o600)
-    return path
+    return write_token_kubeconfig(cluster.kubeconfig, user, token, path)
 
 
 @pytest.fixture(scope="session")
@@ -182,6 +178,7 @@ def operator(
                 "neuron_operator",
                 "run",
                 "--log-format=json",  # as the chart runs it
+                "--listen-address=127.0.0.1",
                 *("--liveness-port", str(LIVENESS_PORT), "--metrics-port", str(METRICS_PORT)),
             ],
             stdout=out,

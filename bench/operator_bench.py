@@ -320,7 +320,15 @@ def main() -> None:
         "PYTHONMALLOC": "malloc",
     }
     operator = subprocess.Popen(
-        [sys.executable, "-m", "neuron_operator", "run", "--liveness-port", "18082"],
+        [
+            sys.executable,
+            "-m",
+            "neuron_operator",
+            "run",
+            "--listen-address=127.0.0.1",
+            "--liveness-port=18082",
+            "--metrics-port=18084",
+        ],
         stdout=log,
         stderr=log,
         env=env,

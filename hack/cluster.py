@@ -221,6 +221,15 @@ def token_kubeconfig(admin: dict[str, Any], user: str, token: str) -> dict[str, 
     }
 
 
+def write_token_kubeconfig(admin: Path, user: str, token: str, path: Path) -> Path:
+    """token_kubeconfig for the cluster of the kubeconfig at `admin`, written to `path`."""
+    path.write_text(
+        yaml.safe_dump(token_kubeconfig(yaml.safe_load(admin.read_text()), user, token))
+    )
+    path.chmod(0o600)
+    return path
+
+
 def write_kubeconfigs() -> None:
     RUN.mkdir(parents=True, exist_ok=True)
     for identity in IDENTITIES:

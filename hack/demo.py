@@ -39,7 +39,7 @@ from hack.cluster import (  # noqa: E402
     log,
     running,
     start,
-    token_kubeconfig,
+    write_token_kubeconfig,
 )
 from hack.simnodes import neuron_node  # noqa: E402
 from neuron_operator.api.v1alpha1 import NeuronDeploymentSpec  # noqa: E402
@@ -112,11 +112,7 @@ def start_operator() -> None:
         "create", "token", RELEASE, f"--namespace={OPERATOR_NAMESPACE}", "--duration=24h"
     )
     user = f"system:serviceaccount:{OPERATOR_NAMESPACE}:{RELEASE}"
-    kubeconfig = RUN / "demo-operator.kubeconfig"
-    kubeconfig.write_text(
-        yaml.safe_dump(token_kubeconfig(yaml.safe_load(KUBECONFIG.read_text()), user, token))
-    )
-    kubeconfig.chmod(0o600)
+    kubeconfig = write_token_kubeconfig(KUBECONFIG, user, token, RUN / "demo-operator.kubeconfig")
     log(f"starting the operator as {user} (log: .cluster/logs/operator.log)")
     # The environment the chart gives the operator's container.
     env = {
@@ -127,7 +123,14 @@ def start_operator() -> None:
     }
     start(
         "operator",
-        [sys.executable, "-m", "neuron_operator", "run", "--log-format=text"],
+        [
+            sys.executable,
+            "-m",
+            "neuron_operator",
+            "run",
+            "--log-format=text",
+            "--listen-address=127.0.0.1",
+        ],
         env=env,
     )
 

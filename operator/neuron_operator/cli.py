@@ -227,6 +227,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run_parser.add_argument("--log-format", choices=("text", "json"), default=None)
     run_parser.add_argument(
+        "--listen-address",
+        default=None,
+        help="address of the /healthz, /metrics and /readyz servers (default 0.0.0.0)",
+    )
+    run_parser.add_argument(
         "--liveness-port", type=int, default=None, help="port of /healthz (default 8080)"
     )
     run_parser.add_argument(
@@ -253,6 +258,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 namespaces=args.namespace,
                 scheduler_name=args.scheduler_name,
                 log_format=args.log_format,
+                listen_address=args.listen_address,
                 liveness_port=args.liveness_port,
                 metrics_port=args.metrics_port,
             )

@@ -110,8 +110,11 @@ def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.watching.client_timeout = 360
     _kube()
     if "metrics" not in _state:
+        ours = _settings()
         _state["metrics"] = metrics.serve(
-            _settings().metrics_port, ready=lambda: bool(_state.get("ready"))
+            ours.listen_address,
+            ours.metrics_port,
+            ready=lambda: bool(_state.get("ready")),
         )
         metrics.REGISTRY.register(metrics.PlanCollector(_neurondeployments, _watch_lag))
         memory.start_trimming(metrics.reconciles_done)

@@ -129,25 +129,25 @@ class _Handler(BaseHTTPRequestHandler):
         pass  # scrapes and probes every few seconds would drown the operator's own log
 
 
-def serve(port: int, ready: Callable[[], bool]) -> ThreadingHTTPServer:
-    """Serve /metrics and /readyz on all interfaces (inside the pod) from a daemon thread."""
+def serve(address: str, port: int, ready: Callable[[], bool]) -> ThreadingHTTPServer:
+    """Serve /metrics and /readyz from a daemon thread."""
     handler = type("Handler", (_Handler,), {"ready": staticmethod(ready)})
-    server = ThreadingHTTPServer(("0.0.0.0", port), handler)
+    server = ThreadingHTTPServer((address, port), handler)
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, name="metrics", daemon=True).start()
     return server
 
 
-_reconciles_done = 0
-
-
 def observe_reconcile(result: str, started: float) -> None:
-    global _reconciles_done
-    _reconciles_done += 1
     RECONCILES.labels(result=result).inc()
     RECONCILE_SECONDS.observe(time.perf_counter() - started)
 
 
-def reconciles_done() -> int:
-    """How many reconciles have finished (a growing count: a sign of work)."""
-    return _reconciles_done
+def reconciles_done() -> float:
+    """How many reconciles have finished, whatever their result (a sign of work)."""
+    return sum(
+        sample.value
+        for metric in RECONCILES.collect()
+        for sample in metric.samples
+        if sample.name.endswith("_total")
+    )

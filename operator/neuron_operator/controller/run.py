@@ -18,6 +18,6 @@ def run(settings: Settings) -> int:
         standalone=True,  # one replica (Recreate); no peering CRDs needed
         clusterwide=not settings.namespaces,
         namespaces=list(settings.namespaces),
-        liveness_endpoint=f"http://0.0.0.0:{settings.liveness_port}/healthz",
+        liveness_endpoint=f"http://{settings.listen_address}:{settings.liveness_port}/healthz",
     )
     return 0

@@ -15,6 +15,9 @@ class Settings:
     namespaces: tuple[str, ...] = ()  # empty: every namespace
     scheduler_name: str | None = None  # the Neuron scheduler extension's scheduler, if any
     log_format: str = "text"  # text (people) or json (machines)
+    # Where /healthz, /metrics and /readyz listen: every interface in a pod; 127.0.0.1 for an
+    # operator run on a workstation or in tests.
+    listen_address: str = "0.0.0.0"
     liveness_port: int = 8080  # kopf's /healthz: fails when the watches stop delivering
     metrics_port: int = 8081  # /metrics (Prometheus) and /readyz
     # A write of ours not seen on its watch for this long means the watch has stalled.
@@ -30,6 +33,7 @@ class Settings:
             namespaces=tuple(n.strip() for n in namespaces.split(",") if n.strip()),
             scheduler_name=env("NEURON_OPERATOR_SCHEDULER_NAME") or None,
             log_format=env("NEURON_OPERATOR_LOG_FORMAT", defaults.log_format),
+            listen_address=env("NEURON_OPERATOR_LISTEN_ADDRESS", defaults.listen_address),
             liveness_port=int(env("NEURON_OPERATOR_LIVENESS_PORT", defaults.liveness_port)),
             metrics_port=int(env("NEURON_OPERATOR_METRICS_PORT", defaults.metrics_port)),
             watch_stall_seconds=float(

@@ -101,35 +101,24 @@ def compute_status(
     )
     available_source = _deployment_condition(deployment, "Available")
     if deployment is None:
-        available = _condition(
-            previous,
-            CONDITION_AVAILABLE,
+        available_args: tuple[ConditionStatus, str, str] = (
             "False",
             "NoDeployment",
             "no Deployment exists yet",
-            generation,
-            now,
         )
     elif available_source.get("status") == "True":
-        available = _condition(
-            previous,
-            CONDITION_AVAILABLE,
+        available_args = (
             "True",
             available_source.get("reason", "MinimumReplicasAvailable"),
             available_source.get("message", ""),
-            generation,
-            now,
         )
     else:
-        available = _condition(
-            previous,
-            CONDITION_AVAILABLE,
+        available_args = (
             "False",
             available_source.get("reason", "DeploymentUnavailable"),
             available_source.get("message", "pods are not available yet"),
-            generation,
-            now,
         )
+    available = _condition(previous, CONDITION_AVAILABLE, *available_args, generation, now)
     if not verdict.planned:
         ready_args: tuple[ConditionStatus, str, str] = (
             "False",
