@@ -42,3 +42,18 @@ def test_pure_modules_import_only_stdlib_pydantic_and_each_other(path: Path) -> 
 def test_the_check_sees_the_engine() -> None:
     assert any(p.name == "choose.py" for p in PURE_FILES)
     assert "neuron_operator.sizing.catalog" in imports(PACKAGE / "sizing" / "choose.py")
+
+
+# The controller's decision code: what to write, and what an error means, without a client.
+DECISION_FILES = [
+    PACKAGE / "controller" / name
+    for name in ("reconcile.py", "render.py", "status.py", "patch.py", "errors.py")
+]
+CLIENTS = {"kubernetes", "kopf", "urllib3", "aiohttp"}
+
+
+@pytest.mark.parametrize("path", DECISION_FILES, ids=lambda p: p.name)
+def test_decision_code_imports_no_client(path: Path) -> None:
+    for name in imports(path):
+        assert name.split(".")[0] not in CLIENTS, f"{path.name} imports {name}"
+        assert name != "neuron_operator.controller.kube", f"{path.name} imports the client facade"

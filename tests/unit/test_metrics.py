@@ -53,15 +53,19 @@ def test_a_deleted_object_is_no_longer_counted() -> None:
 def test_api_errors_are_counted_by_status_and_classified() -> None:
     from kubernetes.client.exceptions import ApiException
 
-    from neuron_operator.controller.kube import TransientError, UserError, classify
+    from neuron_operator.controller.errors import Forbidden, TransientError, UserError
+    from neuron_operator.controller.kube import classify
     from neuron_operator.controller.metrics import REGISTRY
 
     def count(code: str) -> float:
         value = REGISTRY.get_sample_value("neuron_operator_api_errors_total", {"code": code})
         return value or 0.0
 
-    before = count("409"), count("422")
+    before = count("409"), count("422"), count("403"), count("network")
     assert isinstance(classify(ApiException(status=409, reason="Conflict")), TransientError)
     assert isinstance(classify(ApiException(status=422, reason="Invalid")), UserError)
     assert isinstance(classify(ApiException(status=409, reason="Conflict")), TransientError)
-    assert (count("409"), count("422")) == (before[0] + 2, before[1] + 1)
+    assert isinstance(classify(ApiException(status=403, reason="Forbidden")), Forbidden)
+    assert isinstance(classify(ConnectionResetError("reset by peer")), TransientError)
+    after = count("409"), count("422"), count("403"), count("network")
+    assert after == (before[0] + 2, before[1] + 1, before[2] + 1, before[3] + 1)

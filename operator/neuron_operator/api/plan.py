@@ -73,10 +73,12 @@ class Estimate(ApiModel):
     )
     throughput: float = Field(description="All replicas together, per second.")
     hourly_cost: float | None = Field(
-        description="On-demand USD per hour of the nodes used; null when the price is unknown."
+        default=None,
+        description="On-demand USD per hour of the nodes used; null when the price is unknown.",
     )
     cost_per_million: float | None = Field(
-        description="USD per million inferences at full use; null when the price is unknown."
+        default=None,
+        description="USD per million inferences at full use; null when the price is unknown.",
     )
     time_to_first_token_ms: float | None = Field(
         default=None, description="Generative models: prefill time of a batch, ms (median)."

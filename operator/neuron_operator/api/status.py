@@ -13,6 +13,8 @@ CONDITION_PLANNED = "Planned"
 CONDITION_AVAILABLE = "Available"
 CONDITION_READY = "Ready"
 CONDITION_TYPES = (CONDITION_PLANNED, CONDITION_AVAILABLE, CONDITION_READY)
+# metav1.Condition's bound on a message; the operator truncates longer ones.
+MAX_MESSAGE = 32768
 
 
 class Condition(ApiModel):
@@ -21,7 +23,9 @@ class Condition(ApiModel):
     type: str = Field(description="Planned, Available or Ready.")
     status: Literal["True", "False", "Unknown"] = Field(description="True, False or Unknown.")
     reason: str = Field(description="CamelCase reason code.")
-    message: str = Field(default="", description="What happened, for people.")
+    message: str = Field(
+        default="", max_length=MAX_MESSAGE, description="What happened, for people."
+    )
     last_transition_time: str = Field(description="When status last changed (RFC 3339).")
     observed_generation: int | None = Field(
         default=None, description="The .metadata.generation the condition was set for."

@@ -12,11 +12,12 @@ delay.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import kopf
@@ -24,7 +25,8 @@ from kubernetes import client, config
 
 from neuron_operator.api.v1alpha1 import GROUP, VERSION
 from neuron_operator.controller import memory, metrics
-from neuron_operator.controller.kube import Kube, TransientError
+from neuron_operator.controller.errors import ApiTrouble, retry_delay
+from neuron_operator.controller.kube import Kube
 from neuron_operator.controller.reconcile import reconcile
 from neuron_operator.controller.render import MANAGED_BY
 from neuron_operator.controller.settings import Settings
@@ -146,20 +148,44 @@ def watch_delivers(**_: Any) -> dict[str, float]:
     return {"watchLagSeconds": round(watch_lag_within_limit(), 3)}
 
 
-_locks: dict[tuple[str, str], threading.Lock] = {}
-_locks_guard = threading.Lock()
+class _Locks:
+    """One lock per object, so one reconcile at a time per object: its own changes and its
+    Deployment's changes arrive on different watches, and two reconciles working from the same
+    status would announce the same change twice. A lock lives while someone holds or waits for
+    it, so deleted objects leave nothing behind."""
+
+    def __init__(self) -> None:
+        self._guard = threading.Lock()
+        self._locks: dict[tuple[str, str], tuple[threading.Lock, int]] = {}
+
+    @contextlib.contextmanager
+    def hold(self, key: tuple[str, str]) -> Iterator[None]:
+        with self._guard:
+            lock, users = self._locks.get(key, (threading.Lock(), 0))
+            self._locks[key] = (lock, users + 1)
+        try:
+            with lock:
+                yield
+        finally:
+            with self._guard:
+                lock, users = self._locks[key]
+                if users == 1:
+                    del self._locks[key]
+                else:
+                    self._locks[key] = (lock, users - 1)
+
+    def __len__(self) -> int:
+        with self._guard:
+            return len(self._locks)
 
 
-def _lock(namespace: str, name: str) -> threading.Lock:
-    with _locks_guard:
-        return _locks.setdefault((namespace, name), threading.Lock())
+_locks = _Locks()
 
 
-def _run(namespace: str, name: str, logger: kopf.Logger) -> None:
-    """Reconcile one NeuronDeployment, one reconcile at a time per object: its own changes and
-    its Deployment's changes arrive on different watches, and two reconciles working from the
-    same status would announce the same change twice."""
-    with _lock(namespace, name):
+def _run(namespace: str, name: str, logger: kopf.Logger, retry: int = 0) -> None:
+    """Reconcile one NeuronDeployment, one reconcile at a time per object. API trouble becomes
+    kopf's TemporaryError with exponential backoff (never shorter than a 429's Retry-After)."""
+    with _locks.hold((namespace, name)):
         started = time.perf_counter()
         try:
             body = _gather(_neurondeployments, namespace, name, _kube().get_neurondeployment)
@@ -169,9 +195,11 @@ def _run(namespace: str, name: str, logger: kopf.Logger) -> None:
             outcome = reconcile(
                 _kube(), body, deployment, _settings(), _emitter(body, logger), _now
             )
-        except TransientError as error:
+        except ApiTrouble as error:
             metrics.observe_reconcile("error", started)
-            raise kopf.TemporaryError(str(error), delay=error.delay) from error
+            delay = retry_delay(error, retry)
+            message = f"{error} (retrying in {delay:.0f} s)"
+            raise kopf.TemporaryError(message, delay=delay) from error
         metrics.observe_reconcile(outcome, started)
 
 
@@ -212,10 +240,10 @@ def neurondeployment_seen(type: str | None, body: kopf.Body, **_: Any) -> None:
 @kopf.on.create(GROUP, VERSION, PLURAL)
 @kopf.on.update(GROUP, VERSION, PLURAL)
 def neurondeployment_changed(
-    name: str, namespace: str | None, logger: kopf.Logger, **_: Any
+    name: str, namespace: str | None, logger: kopf.Logger, retry: int, **_: Any
 ) -> None:
     if namespace is not None:
-        _run(namespace, name, logger)
+        _run(namespace, name, logger, retry)
 
 
 @kopf.on.event("apps", "v1", "deployments", labels=dict(MANAGED_BY))

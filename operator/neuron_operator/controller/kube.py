@@ -4,51 +4,59 @@ reconcile should do about them."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
+import urllib3
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from neuron_operator.api.v1alpha1 import GROUP, VERSION
+from neuron_operator.controller.errors import ApiTrouble, Forbidden, TransientError, UserError
 from neuron_operator.controller.metrics import API_ERRORS
 from neuron_operator.crdgen import PLURAL
 
 APPLY = "application/apply-patch+yaml"
 MERGE = "application/merge-patch+json"
-
-
-class UserError(Exception):
-    """The API server refused what the user's object led us to send (e.g. an invalid pod
-    template): retrying will not help, telling the user will."""
-
-
-class TransientError(Exception):
-    """A conflict, throttling or server error: try again after `delay` seconds."""
-
-    def __init__(self, message: str, delay: float) -> None:
-        super().__init__(message)
-        self.delay = delay
+# (connect, read) seconds for every call: a server that accepts a request and never answers
+# must not hold a reconcile (and its object's lock) forever.
+REQUEST_TIMEOUT = (5.0, 30.0)
 
 
 def _api_message(error: ApiException) -> str:
-    import json
-
     try:
         return str(json.loads(error.body or "{}").get("message") or error.reason)
     except ValueError:
         return str(error.reason)
 
 
-def classify(error: ApiException) -> Exception:
-    """What an API error means for the reconcile (and count it: every error the API server
-    returns, other than a 404 the caller expected, goes through here)."""
+def _retry_after(error: ApiException) -> float | None:
+    value = (error.headers or {}).get("Retry-After")
+    try:
+        return max(0.0, float(value)) if value is not None else None
+    except (TypeError, ValueError):
+        return None  # an HTTP date: rare from kube-apiserver; our own backoff applies
+
+
+def classify(error: Exception) -> ApiTrouble:
+    """What a failed call means for the reconcile, counted by status ("network" when the
+    server never answered). A 404 the caller expected never comes here."""
+    if not isinstance(error, ApiException):
+        API_ERRORS.labels(code="network").inc()
+        return TransientError(f"no answer from the API server: {error}", "network")
     status = error.status or 0
     API_ERRORS.labels(code=str(status)).inc()
+    message = _api_message(error)
     if status in (400, 422):
-        return UserError(_api_message(error))
-    delay = 1.0 if status == 409 else 5.0 if status in (429, 500, 502, 503, 504) else 15.0
-    return TransientError(f"API error {status}: {_api_message(error)}", delay)
+        return UserError(message, str(status))
+    if status == 403:
+        return Forbidden(message, "403")
+    return TransientError(f"API error {status}: {message}", str(status), _retry_after(error))
+
+
+# What a call can fail with: an API answer, or none (the connection, TLS or a timeout).
+FAILURES = (ApiException, urllib3.exceptions.HTTPError, OSError)
 
 
 def _ignore(_: dict[str, Any]) -> None:
@@ -75,20 +83,24 @@ class Kube:
 
     def get_deployment(self, namespace: str, name: str) -> dict[str, Any] | None:
         try:
-            return self._plain(self.apps.read_namespaced_deployment(name, namespace))
-        except ApiException as error:
-            if error.status == 404:
+            return self._plain(
+                self.apps.read_namespaced_deployment(
+                    name, namespace, _request_timeout=REQUEST_TIMEOUT
+                )
+            )
+        except FAILURES as error:
+            if isinstance(error, ApiException) and error.status == 404:
                 return None
             raise classify(error) from error
 
     def get_neurondeployment(self, namespace: str, name: str) -> dict[str, Any] | None:
         try:
             result = self.custom.get_namespaced_custom_object(
-                GROUP, VERSION, namespace, PLURAL, name
+                GROUP, VERSION, namespace, PLURAL, name, _request_timeout=REQUEST_TIMEOUT
             )
             return dict(result) if isinstance(result, dict) else None
-        except ApiException as error:
-            if error.status == 404:
+        except FAILURES as error:
+            if isinstance(error, ApiException) and error.status == 404:
                 return None
             raise classify(error) from error
 
@@ -105,9 +117,10 @@ class Kube:
                     field_manager=self.field_manager,
                     force=True,
                     _content_type=APPLY,
+                    _request_timeout=REQUEST_TIMEOUT,
                 )
             )
-        except ApiException as error:
+        except FAILURES as error:
             raise classify(error) from error
         self.written(applied)
         return applied
@@ -122,9 +135,10 @@ class Kube:
                 name,
                 {"status": patch},
                 _content_type=MERGE,
+                _request_timeout=REQUEST_TIMEOUT,
             )
-        except ApiException as error:
-            if error.status == 404:
+        except FAILURES as error:
+            if isinstance(error, ApiException) and error.status == 404:
                 return  # deleted meanwhile: nothing to report on
             raise classify(error) from error
         if isinstance(patched, dict):

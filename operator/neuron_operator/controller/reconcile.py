@@ -13,19 +13,22 @@ the new spec was not applied and why.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from pydantic import ValidationError
 
 from neuron_operator.api.errors import format_validation_error
 from neuron_operator.api.plan import Plan
+from neuron_operator.api.reasons import ReasonCode
 from neuron_operator.api.status import NeuronDeploymentStatus
 from neuron_operator.api.v1alpha1 import NeuronDeploymentSpec
-from neuron_operator.controller.kube import Kube, UserError
+from neuron_operator.controller.errors import ApiTrouble, Forbidden, UserError
+from neuron_operator.controller.patch import merge_patch
 from neuron_operator.controller.render import render_deployment, template_problems
 from neuron_operator.controller.settings import Settings
 from neuron_operator.controller.status import (
@@ -34,9 +37,12 @@ from neuron_operator.controller.status import (
     compute_status,
     describe,
     events_between,
+    minimal_status_document,
     status_document,
 )
 from neuron_operator.sizing import plan as make_plan
+
+log = logging.getLogger("neuron_operator")
 
 
 @dataclass(frozen=True)
@@ -63,34 +69,46 @@ def plan_cached(spec: NeuronDeploymentSpec) -> Plan:
     return _plan_for(spec.model_dump_json(exclude={"template"}))
 
 
+def _refused(body: dict[str, Any], previous: Plan | None, reason: str, why: str) -> Decision:
+    return Decision(Verdict(False, reason, _not_applied(body, previous, why)), previous, None)
+
+
 def decide(body: dict[str, Any], old: NeuronDeploymentStatus, settings: Settings) -> Decision:
-    """Pure: what the Deployment should be, or why the current spec cannot run."""
+    """Pure: what the Deployment should be, or why the current spec cannot run. Never raises:
+    a failure of the engine is a condition on the object, not a crash of the operator."""
     previous = old.plan
     try:
         spec = NeuronDeploymentSpec.model_validate(body.get("spec") or {})
     except ValidationError as error:
         message = format_validation_error(error, "spec").replace("\n", "; ")
-        return Decision(
-            Verdict(False, "InvalidSpec", _not_applied(body, previous, message)), previous, None
-        )
+        return _refused(body, previous, ReasonCode.INVALID_SPEC, message)
     problems = template_problems(spec.template)
     if problems:
         message = "; ".join(str(p) for p in problems)
-        return Decision(
-            Verdict(False, "TemplateNotAllowed", _not_applied(body, previous, message)),
-            previous,
-            None,
-        )
-    result = plan_cached(spec)
-    if not result.feasible:
-        reason = result.reasons[0].reason if result.reasons else "NoFeasiblePlan"
-        message = "; ".join(f"{r.reason}: {r.message}" for r in result.reasons)
-        return Decision(
-            Verdict(False, reason, _not_applied(body, previous, message)), previous, None
-        )
-    assert spec.template is not None  # template_problems requires it
-    desired = render_deployment(body, spec.template, result, settings.scheduler_name)
-    return Decision(Verdict(True, "Planned", f"{describe(result)}: {result.why}"), result, desired)
+        return _refused(body, previous, ReasonCode.TEMPLATE_NOT_ALLOWED, message)
+    try:
+        result = plan_cached(spec)
+        if not result.feasible:
+            reason = result.reasons[0].reason if result.reasons else ReasonCode.NO_FEASIBLE_PLAN
+            message = "; ".join(f"{r.reason}: {r.message}" for r in result.reasons)
+            return _refused(body, previous, reason, message)
+        assert spec.template is not None  # template_problems requires it
+        desired = render_deployment(body, spec.template, result, settings.scheduler_name)
+    except Exception as error:  # a bug in the engine or renderer: report it, keep running
+        log.exception("sizing failed for %s", body["metadata"].get("name"))
+        why = f"the sizing engine failed ({type(error).__name__}: {error}); please report this"
+        return _refused(body, previous, ReasonCode.SIZING_FAILED, why)
+    message = f"{describe(result)}: {result.why}"
+    return Decision(Verdict(True, ReasonCode.PLANNED, message), result, desired)
+
+
+def controlled_by(deployment: dict[str, Any], body: dict[str, Any]) -> bool:
+    """Whether this NeuronDeployment (by uid) is the Deployment's controller."""
+    uid = body["metadata"].get("uid")
+    return any(
+        o.get("controller") and o.get("uid") == uid
+        for o in (deployment.get("metadata") or {}).get("ownerReferences") or []
+    )
 
 
 # --- drift --------------------------------------------------------------------------------
@@ -159,8 +177,17 @@ def matches(actual: Any, desired: Any) -> bool:
 Outcome = Literal["applied", "unchanged", "refused"]
 
 
+class Writes(Protocol):
+    """The two writes a reconcile makes (controller/kube.py's Kube; a recording fake in
+    tests). Each raises controller.errors' ApiTrouble subclasses."""
+
+    def apply_deployment(self, desired: dict[str, Any]) -> dict[str, Any]: ...
+
+    def patch_status(self, namespace: str, name: str, patch: dict[str, Any]) -> None: ...
+
+
 def reconcile(
-    kube: Kube,
+    kube: Writes,
     body: dict[str, Any],
     deployment: dict[str, Any] | None,
     settings: Settings,
@@ -168,7 +195,8 @@ def reconcile(
     now: Callable[[], str],
 ) -> Outcome:
     """`body` is the NeuronDeployment and `deployment` its Deployment (None: there is none),
-    as the caller gathered them."""
+    as the caller gathered them. Raises TransientError or Forbidden when the reconcile must be
+    retried; the status says why first, where it can be written."""
     metadata = body["metadata"]
     namespace, name = metadata["namespace"], metadata["name"]
     old = NeuronDeploymentStatus.model_validate(body.get("status") or {})
@@ -176,33 +204,61 @@ def reconcile(
     verdict, plan_in_effect = decision.verdict, decision.plan_in_effect
     events: list[Event] = []
     outcome: Outcome = "unchanged"
-    if decision.desired is not None and not matches(deployment, decision.desired):
+    retry: ApiTrouble | None = None
+    if deployment is not None and not controlled_by(deployment, body):
+        why = (
+            f"a Deployment named {name} already exists and is not controlled by this "
+            "NeuronDeployment; it is left untouched: rename one of them or delete the Deployment"
+        )
+        verdict = Verdict(False, ReasonCode.NAME_CONFLICT, _not_applied(body, old.plan, why))
+        plan_in_effect, deployment = old.plan, None
+    elif decision.desired is not None and not matches(deployment, decision.desired):
         try:
             existed = deployment is not None
             deployment = kube.apply_deployment(decision.desired)
             outcome = "applied"
-            action = "updated" if existed else "created"
             assert plan_in_effect is not None  # a desired Deployment comes with its plan
-            events.append(
-                Event(
-                    "Normal",
-                    f"Deployment{action.capitalize()}",
-                    f"Deployment {name} {action}: {describe(plan_in_effect)}",
-                )
-            )
+            reason = ReasonCode.DEPLOYMENT_UPDATED if existed else ReasonCode.DEPLOYMENT_CREATED
+            action = "updated" if existed else "created"
+            message = f"Deployment {name} {action}: {describe(plan_in_effect)}"
+            events.append(Event("Normal", reason, message))
         except UserError as error:
             why = f"the API server refused the Deployment: {error}"
-            verdict = Verdict(False, "DeploymentRejected", _not_applied(body, old.plan, why))
+            verdict = Verdict(
+                False, ReasonCode.DEPLOYMENT_REJECTED, _not_applied(body, old.plan, why)
+            )
             plan_in_effect = old.plan
+        except Forbidden as error:
+            why = (
+                "the operator may not create or patch Deployments in namespace "
+                f"{namespace} (grant its service account create and patch on "
+                f"deployments.apps): {error}"
+            )
+            verdict = Verdict(False, ReasonCode.FORBIDDEN, _not_applied(body, old.plan, why))
+            plan_in_effect, retry = old.plan, error
     new = compute_status(body, old, verdict, plan_in_effect, deployment, now())
-    document = status_document(new)
     current = body.get("status") or {}
-    if document != current:
-        # A merge patch: keys we no longer set are removed explicitly.
-        patch: dict[str, Any] = {key: None for key in current if key not in document}
-        patch.update(document)
-        kube.patch_status(namespace, name, patch)
+    try:
+        _write_status(kube, namespace, name, current, status_document(new))
+    except UserError as error:
+        # Our own document refused: an operator bug. Say so in a status the server accepts,
+        # once: the next trigger finds that status already written and writes nothing more.
+        why = f"the API server refused the status the operator wrote: {error}; please report this"
+        new = compute_status(
+            body, old, Verdict(False, ReasonCode.STATUS_REJECTED, why), None, deployment, now()
+        )
+        _write_status(kube, namespace, name, current, minimal_status_document(new))
     events = events_between(old, new) + events
     for event in events:
         emit(event)
+    if retry is not None:
+        raise retry
     return outcome if verdict.planned else "refused"
+
+
+def _write_status(
+    kube: Writes, namespace: str, name: str, current: dict[str, Any], document: dict[str, Any]
+) -> None:
+    patch = merge_patch(current, document)
+    if patch:
+        kube.patch_status(namespace, name, patch)

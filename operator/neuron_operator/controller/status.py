@@ -7,10 +7,12 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from neuron_operator.api.plan import Plan
+from neuron_operator.api.reasons import ReasonCode
 from neuron_operator.api.status import (
     CONDITION_AVAILABLE,
     CONDITION_PLANNED,
     CONDITION_READY,
+    MAX_MESSAGE,
     Condition,
     NeuronDeploymentStatus,
 )
@@ -47,6 +49,8 @@ def _condition(
     old = previous.get(kind)
     # lastTransitionTime moves only when the status flips (Kubernetes API conventions).
     since = old.last_transition_time if old is not None and old.status == status else now
+    if len(message) > MAX_MESSAGE:  # the schema's bound; the head says what matters
+        message = message[: MAX_MESSAGE - 14] + " … (truncated)"
     return Condition(
         type=kind,
         status=status,
@@ -103,39 +107,53 @@ def compute_status(
     if deployment is None:
         available_args: tuple[ConditionStatus, str, str] = (
             "False",
-            "NoDeployment",
+            ReasonCode.NO_DEPLOYMENT,
             "no Deployment exists yet",
         )
     elif available_source.get("status") == "True":
         available_args = (
             "True",
-            available_source.get("reason", "MinimumReplicasAvailable"),
+            available_source.get("reason", ReasonCode.MINIMUM_REPLICAS_AVAILABLE),
             available_source.get("message", ""),
         )
     else:
         available_args = (
             "False",
-            available_source.get("reason", "DeploymentUnavailable"),
+            available_source.get("reason", ReasonCode.DEPLOYMENT_UNAVAILABLE),
             available_source.get("message", "pods are not available yet"),
         )
     available = _condition(previous, CONDITION_AVAILABLE, *available_args, generation, now)
+    progressing = _deployment_condition(deployment, "Progressing")
+    replica_failure = _deployment_condition(deployment, "ReplicaFailure")
     if not verdict.planned:
         ready_args: tuple[ConditionStatus, str, str] = (
             "False",
-            "NotPlanned",
+            ReasonCode.NOT_PLANNED,
             f"the current spec is not running: {verdict.message}",
         )
-    elif _deployment_condition(deployment, "Progressing").get("reason") == (
-        "ProgressDeadlineExceeded"
-    ):
-        stuck = _deployment_condition(deployment, "Progressing")
-        ready_args = ("False", "ProgressDeadlineExceeded", stuck.get("message", ""))
+    elif replica_failure.get("status") == "True":
+        # Quota, Pod Security admission, a missing ServiceAccount…: the ReplicaSet's words.
+        ready_args = (
+            "False",
+            ReasonCode.POD_CREATION_FAILED,
+            f"pods cannot be created: {replica_failure.get('message', '')}",
+        )
+    elif progressing.get("reason") == ReasonCode.PROGRESS_DEADLINE_EXCEEDED:
+        ready_args = (
+            "False",
+            ReasonCode.PROGRESS_DEADLINE_EXCEEDED,
+            progressing.get("message", ""),
+        )
     elif available.status != "True":
-        ready_args = ("False", "Unavailable", available.message)
+        ready_args = ("False", ReasonCode.UNAVAILABLE, available.message)
     elif not rolled_out(deployment):
-        ready_args = ("False", "RollingOut", "the Deployment is rolling out the current plan")
+        ready_args = (
+            "False",
+            ReasonCode.ROLLING_OUT,
+            "the Deployment is rolling out the current plan",
+        )
     else:
-        ready_args = ("True", "Ready", "the current plan is running and available")
+        ready_args = ("True", ReasonCode.READY, "the current plan is running and available")
     ready = _condition(previous, CONDITION_READY, *ready_args, generation, now)
 
     dep_status = (deployment or {}).get("status") or {}
@@ -174,9 +192,8 @@ def events_between(old: NeuronDeploymentStatus, new: NeuronDeploymentStatus) -> 
             continue  # a new object is not available or ready yet: no news
         events.append(Event(_severity(condition, previous), condition.reason, condition.message))
     if new.plan is not None and old.plan is not None and _decision(new.plan) != _decision(old.plan):
-        events.append(
-            Event("Normal", "PlanChanged", f"now {describe(new.plan)} (was {describe(old.plan)})")
-        )
+        change = f"now {describe(new.plan)} (was {describe(old.plan)})"
+        events.append(Event("Normal", ReasonCode.PLAN_CHANGED, change))
     return events
 
 
@@ -185,11 +202,14 @@ def _severity(condition: Condition, previous: Condition | None) -> Literal["Norm
     availability or is stuck. Pods starting up after a change are normal."""
     if condition.status == "True":
         return "Normal"
-    if condition.type == CONDITION_PLANNED or condition.reason == "NotPlanned":
+    if condition.type == CONDITION_PLANNED or condition.reason == ReasonCode.NOT_PLANNED:
         return "Warning"
     if previous is not None and previous.status == "True" and condition.type == CONDITION_AVAILABLE:
         return "Warning"
-    if condition.reason == "ProgressDeadlineExceeded":
+    if condition.reason in (
+        ReasonCode.PROGRESS_DEADLINE_EXCEEDED,
+        ReasonCode.POD_CREATION_FAILED,
+    ):
         return "Warning"
     return "Normal"
 
@@ -216,3 +236,10 @@ def status_document(status: NeuronDeploymentStatus) -> dict[str, Any]:
     """The status as the API stores it (camelCase, no nulls)."""
     document: dict[str, Any] = status.model_dump(mode="json", by_alias=True, exclude_none=True)
     return document
+
+
+def minimal_status_document(status: NeuronDeploymentStatus) -> dict[str, Any]:
+    """Only the generation and the conditions: what is written when the server refused the
+    full document, so that the object still says what happened."""
+    document = status_document(status)
+    return {k: v for k, v in document.items() if k in ("observedGeneration", "conditions")}

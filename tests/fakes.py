@@ -1,0 +1,72 @@
+"""A recording fake of the operator's writes (controller.reconcile.Writes), in the manner of
+cert-manager's fake clientset with expected actions: it keeps the objects as an API server
+would after each call and records every call, so tests assert the exact writes a reconcile
+makes. Status patches are applied as RFC 7386 merge patches, as the API server does."""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from typing import Any
+
+
+def apply_merge_patch(target: Any, patch: Any) -> Any:
+    """RFC 7386 §2, verbatim."""
+    if not isinstance(patch, dict):
+        return patch
+    result = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            result.pop(key, None)
+        else:
+            result[key] = apply_merge_patch(result.get(key), value)
+    return result
+
+
+@dataclass
+class FakeKube:
+    """`body` is the NeuronDeployment as the server holds it; `deployment` its Deployment.
+    `failures[method]` lists exceptions the next calls of that method raise, in order."""
+
+    body: dict[str, Any]
+    deployment: dict[str, Any] | None = None
+    calls: list[tuple[str, Any]] = field(default_factory=list)
+    failures: dict[str, list[Exception]] = field(default_factory=dict)
+    # A rule the fake server applies to status documents: returns an error to raise, or None.
+    status_check: Any = None
+    _version: int = 100
+
+    def _next_version(self) -> str:
+        self._version += 1
+        return str(self._version)
+
+    def _fail(self, method: str) -> None:
+        pending = self.failures.get(method) or []
+        if pending:
+            raise pending.pop(0)
+
+    def apply_deployment(self, desired: dict[str, Any]) -> dict[str, Any]:
+        self.calls.append(("apply_deployment", copy.deepcopy(desired)))
+        self._fail("apply_deployment")
+        applied = copy.deepcopy(desired)
+        applied["metadata"]["resourceVersion"] = self._next_version()
+        applied["metadata"]["generation"] = (self.deployment or {}).get("metadata", {}).get(
+            "generation", 0
+        ) + 1
+        applied["status"] = (self.deployment or {}).get("status", {})
+        self.deployment = applied
+        return copy.deepcopy(applied)
+
+    def patch_status(self, namespace: str, name: str, patch: dict[str, Any]) -> None:
+        self.calls.append(("patch_status", copy.deepcopy(patch)))
+        self._fail("patch_status")
+        status = apply_merge_patch(self.body.get("status") or {}, patch)
+        if self.status_check is not None:
+            refused = self.status_check(status)
+            if refused is not None:
+                raise refused
+        self.body["status"] = status
+        self.body["metadata"]["resourceVersion"] = self._next_version()
+
+    def writes(self) -> list[str]:
+        return [method for method, _ in self.calls]

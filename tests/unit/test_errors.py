@@ -1,0 +1,54 @@
+"""How long the operator waits before retrying after API trouble."""
+
+from __future__ import annotations
+
+import threading
+
+from kubernetes.client.exceptions import ApiException
+
+from neuron_operator.controller.errors import TransientError, backoff, retry_delay
+from neuron_operator.controller.kube import classify
+
+
+def throttled(retry_after: str | None) -> ApiException:
+    error = ApiException(status=429, reason="Too Many Requests")
+    error.headers = {"Retry-After": retry_after} if retry_after is not None else {}
+    return error
+
+
+def test_backoff_doubles_and_is_capped() -> None:
+    assert [backoff(n) for n in range(8)] == [1, 2, 4, 8, 16, 32, 60, 60]
+    assert backoff(10_000) == 60
+
+
+def test_a_retry_never_comes_sooner_than_the_server_asked() -> None:
+    error = classify(throttled("7"))
+    assert isinstance(error, TransientError)
+    assert error.retry_after == 7.0
+    assert retry_delay(error, 0) == 7.0
+    assert retry_delay(error, 5) == 32.0  # our own backoff, once longer, wins
+    assert retry_delay(classify(throttled(None)), 0) == 1.0
+    assert retry_delay(classify(throttled("Wed, 21 Oct 2026 07:28:00 GMT")), 1) == 2.0
+
+
+def test_object_locks_are_released_when_nobody_holds_them() -> None:
+    from neuron_operator.controller.handlers import _Locks
+
+    locks = _Locks()
+    entered = threading.Event()
+    release = threading.Event()
+
+    def hold_a() -> None:
+        with locks.hold(("ns", "a")):
+            entered.set()
+            release.wait(5)
+
+    worker = threading.Thread(target=hold_a)
+    worker.start()
+    entered.wait(5)
+    with locks.hold(("ns", "b")):
+        assert len(locks) == 2
+    assert len(locks) == 1
+    release.set()
+    worker.join(5)
+    assert len(locks) == 0
