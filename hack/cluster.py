@@ -3,6 +3,7 @@
     python hack/cluster.py up       # idempotent: fast when already up
     python hack/cluster.py down     # stops every process it started, removes the cluster state
     python hack/cluster.py status
+    python hack/cluster.py restart COMPONENT   # e.g. kube-apiserver or etcd (fault tests)
 
 etcd, kube-apiserver (client-certificate and service-account authentication, Node+RBAC
 authorization, the default admission plugins including PodSecurity), kube-controller-manager
@@ -28,7 +29,7 @@ import urllib.request
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import yaml
 
@@ -63,7 +64,7 @@ def log(message: str) -> None:
     print(f"==> {message}", flush=True)
 
 
-def fail(message: str) -> None:
+def fail(message: str) -> NoReturn:
     raise SystemExit(f"error: {message} (logs: {LOGS})")
 
 
@@ -354,9 +355,11 @@ def running(component: str) -> int | None:
     return pid if alive(pid) else None
 
 
-def start(component: str, argv: list[str], env: dict[str, str] | None = None) -> None:
+def start(
+    component: str, argv: list[str], env: dict[str, str] | None = None, append: bool = False
+) -> None:
     LOGS.mkdir(parents=True, exist_ok=True)
-    with (LOGS / f"{component}.log").open("w") as out:
+    with (LOGS / f"{component}.log").open("a" if append else "w") as out:
         # Its own session, so `down` can stop it and every child it has, and so it outlives
         # the shell that ran `make cluster-up`.
         process = subprocess.Popen(
@@ -519,23 +522,56 @@ def start_cluster(started: float) -> None:
     log(f"cluster up in {time.monotonic() - started:.1f}s: export KUBECONFIG={KUBECONFIG}")
 
 
+def stop(pid: int) -> None:
+    """SIGTERM the process group, SIGKILL it after 15 s."""
+    try:
+        os.killpg(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + 15
+    while alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if alive(pid):
+        os.killpg(pid, signal.SIGKILL)
+
+
+# How to tell a restarted component is serving again.
+def healthy(component: str) -> bool:
+    checks: dict[str, Callable[[], bool]] = {
+        "etcd": lambda: http_ok(f"http://{HOST}:{PORTS['etcd']}/health"),
+        "kube-apiserver": api_ready,
+        "kube-controller-manager": partial(
+            https_ok, f"https://{HOST}:{PORTS['controller-manager']}/healthz", client=False
+        ),
+        "kube-scheduler": partial(
+            https_ok, f"https://{HOST}:{PORTS['scheduler']}/healthz", client=False
+        ),
+        "kwok": lambda: True,
+    }
+    return checks[component]()
+
+
+def restart(component: str) -> None:
+    """Stop one component and start it again as `up` did (for fault tests: the API server or
+    etcd going away under the operator). Waits until it serves again."""
+    pid = running(component)
+    if pid is None:
+        fail(f"{component} is not running: start the cluster with `up`")
+    started = time.monotonic()
+    stop(pid)
+    start(component, command_lines()[component], append=True)
+    wait_for(f"{component} to serve again", partial(healthy, component), 90, component)
+    log(f"{component} restarted in {time.monotonic() - started:.1f}s")
+
+
 def down(quiet: bool = False) -> None:
     pids = {c: running(c) for c in (*COMPONENTS, *CLIENTS)}
     # Clients first, then reverse start order: the API server outlives its clients, etcd
     # outlives the API server.
     for component in (*CLIENTS, *reversed(COMPONENTS)):
         pid = pids[component]
-        if pid is None:
-            continue
-        try:
-            os.killpg(pid, signal.SIGTERM)
-        except ProcessLookupError:
-            continue
-        deadline = time.monotonic() + 15
-        while alive(pid) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        if alive(pid):
-            os.killpg(pid, signal.SIGKILL)
+        if pid is not None:
+            stop(pid)
     shutil.rmtree(RUN, ignore_errors=True)
     KUBECONFIG.unlink(missing_ok=True)
     if not quiet:
@@ -555,9 +591,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("command", choices=("up", "down", "status"))
+    parser.add_argument("command", choices=("up", "down", "status", "restart"))
+    parser.add_argument("component", nargs="?", choices=COMPONENTS)
     args = parser.parse_args()
-    if args.command == "up":
+    if args.command == "restart":
+        if args.component is None:
+            parser.error("restart needs a COMPONENT")
+        restart(args.component)
+    elif args.command == "up":
         up()
     elif args.command == "down":
         down()
