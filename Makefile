@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .PHONY: setup test lint typecheck unit bench demo catalog calibrate clean tools cluster-up crds image \
-	cluster-down e2e-kind
+	cluster-down e2e-kind proxy chaos
 
 setup: $(STAMP)
 
@@ -17,6 +17,20 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
+	@touch $@
+
+# mitmproxy, the fault tests' reverse proxy, in a venv of its own: its pinned dependencies stay
+# out of the operator's (tests/chaos/harness.py runs its mitmdump).
+PROXY_VENV := .venv-proxy
+PROXY_STAMP := $(PROXY_VENV)/.installed
+MITMPROXY_VERSION := 11.0.2
+proxy: $(PROXY_STAMP)
+
+$(PROXY_STAMP): Makefile
+	@echo "==> creating $(PROXY_VENV) with mitmproxy $(MITMPROXY_VERSION) (fault injection)"
+	$(PYTHON) -m venv $(PROXY_VENV)
+	$(PROXY_VENV)/bin/pip install --quiet --upgrade pip
+	$(PROXY_VENV)/bin/pip install --quiet 'mitmproxy==$(MITMPROXY_VERSION)'
 	@touch $@
 
 lint: setup
@@ -41,10 +55,19 @@ cluster-down: setup
 
 # Everything, against a fresh local control plane that is torn down whatever the result.
 # A fresh control plane: nothing left from a `make demo` (its operator watches every namespace).
-test: lint typecheck tools
+# The fault suite's fast subset runs here; `make chaos` runs all of it.
+test: lint typecheck tools proxy
 	$(BIN)/python hack/cluster.py down
 	$(BIN)/python hack/cluster.py up
-	status=0; $(BIN)/pytest || status=$$?; $(BIN)/python hack/cluster.py down; exit $$status
+	status=0; $(BIN)/pytest -m "not slow" || status=$$?; $(BIN)/python hack/cluster.py down; \
+	  exit $$status
+
+# Every fault and bad-input test (tests/chaos/), against a fresh local control plane.
+chaos: setup tools proxy
+	$(BIN)/python hack/cluster.py down
+	$(BIN)/python hack/cluster.py up
+	status=0; $(BIN)/pytest tests/chaos || status=$$?; $(BIN)/python hack/cluster.py down; \
+	  exit $$status
 
 # The e2e/ suite against kind, on a machine with Docker (see e2e/README.md).
 e2e-kind: setup tools
@@ -82,4 +105,4 @@ calibrate: setup
 	$(BIN)/python calibration/report.py --write docs/sizing.md
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis
+	rm -rf $(VENV) $(PROXY_VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

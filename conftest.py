@@ -15,7 +15,6 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +26,7 @@ sys.path.insert(0, str(ROOT))
 
 from hack.cluster import write_token_kubeconfig  # noqa: E402
 from tests.kube import Cluster, wait_until  # noqa: E402
+from tests.operator_process import Operator, start_operator  # noqa: E402
 
 CLUSTER_FIXTURES = {"cluster", "kube", "namespace", "operator", "crd_installed", "operator_release"}
 CHART = ROOT / "charts" / "neuron-operator"
@@ -109,17 +109,6 @@ def namespace(kube: Any) -> Iterator[str]:
         )
 
 
-@dataclass(frozen=True)
-class Operator:
-    """The operator running as a subprocess against the cluster, and its log."""
-
-    process: subprocess.Popen[bytes]
-    log: Path
-
-    def tail(self, lines: int = 40) -> str:
-        return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
-
-
 @pytest.fixture(scope="session")
 def crd_installed(cluster: Cluster) -> None:
     cluster.run(
@@ -165,40 +154,11 @@ def operator(
     """`neuron-operator run` as a subprocess, watching every namespace, authenticated as the
     chart's ServiceAccount: every integration test also proves the chart's RBAC suffices."""
     directory = tmp_path_factory.mktemp("operator")
-    log = directory / "operator.log"
     kubeconfig = service_account_kubeconfig(
         cluster, OPERATOR_NAMESPACE, operator_release, directory / "kubeconfig"
     )
-    env = {**os.environ, "KUBECONFIG": str(kubeconfig)}
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "neuron_operator",
-                "run",
-                "--log-format=json",  # as the chart runs it
-                "--listen-address=127.0.0.1",
-                *("--liveness-port", str(LIVENESS_PORT), "--metrics-port", str(METRICS_PORT)),
-            ],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env=env,
-        )
-    running = Operator(process, log)
+    running = start_operator(kubeconfig, directory / "operator.log", LIVENESS_PORT, METRICS_PORT)
     try:
-        wait_until(
-            "the operator to start watching",
-            lambda: (
-                process.poll() is not None
-                or "Initial authentication has finished" in log.read_text(errors="replace")
-            ),
-        )
-        assert process.poll() is None, f"operator exited:\n{running.tail()}"
         yield running
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        running.stop()

@@ -18,16 +18,17 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, cast
 
 import kopf
 from kubernetes import client, config
 
 from neuron_operator.api.v1alpha1 import GROUP, VERSION
 from neuron_operator.controller import memory, metrics
+from neuron_operator.controller.crashpoints import CrashingWrites
 from neuron_operator.controller.errors import ApiTrouble, retry_delay
 from neuron_operator.controller.kube import Kube
-from neuron_operator.controller.reconcile import reconcile
+from neuron_operator.controller.reconcile import Writes, reconcile
 from neuron_operator.controller.render import MANAGED_BY
 from neuron_operator.controller.settings import Settings
 from neuron_operator.controller.status import Event
@@ -60,6 +61,16 @@ def _kube() -> Kube:
         kube = Kube(client.ApiClient(), _settings().field_manager, _written)
         _state["kube"] = kube
     return kube
+
+
+def _writes() -> Writes:
+    """The reconcile's writes: the API, or with a crash point when a fault test set one."""
+    writes = _state.get("writes")
+    if writes is None:
+        crash_at = _settings().crash_at
+        writes = CrashingWrites(_kube(), crash_at) if crash_at else _kube()
+        _state["writes"] = writes
+    return cast(Writes, writes)
 
 
 def _written(body: dict[str, Any]) -> None:
@@ -110,7 +121,10 @@ def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
     # by us within 6, then resumed where it stopped.
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 360
-    _kube()
+    # Watching named namespaces needs no namespace list, and the chart grants none then:
+    # kopf's scan for them would retry its 403 for ~54 s before every start.
+    settings.scanning.disabled = bool(_settings().namespaces)
+    _writes()  # the client, and a crash point's check, before any reconcile
     if "metrics" not in _state:
         ours = _settings()
         _state["metrics"] = metrics.serve(
@@ -193,7 +207,7 @@ def _run(namespace: str, name: str, logger: kopf.Logger, retry: int = 0) -> None
                 return  # gone or going: garbage collection takes the Deployment
             deployment = _gather(_deployments, namespace, name, _kube().get_deployment)
             outcome = reconcile(
-                _kube(), body, deployment, _settings(), _emitter(body, logger), _now
+                _writes(), body, deployment, _settings(), _emitter(body, logger), _now
             )
         except ApiTrouble as error:
             metrics.observe_reconcile("error", started)

@@ -23,6 +23,8 @@ class Settings:
     # A write of ours not seen on its watch for this long means the watch has stalled.
     watch_stall_seconds: float = 300.0
     field_manager: str = FIELD_MANAGER
+    # Test-only: kill the process at this crash point (controller/crashpoints.py). No flag.
+    crash_at: str | None = None
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -39,6 +41,7 @@ class Settings:
             watch_stall_seconds=float(
                 env("NEURON_OPERATOR_WATCH_STALL_SECONDS", defaults.watch_stall_seconds)
             ),
+            crash_at=env("NEURON_OPERATOR_CRASH_AT") or None,
         )
 
     def overridden(self, **flags: Any) -> Settings:

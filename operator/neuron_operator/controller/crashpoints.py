@@ -1,0 +1,51 @@
+"""Test-only crash points, for the fault suite (tests/chaos/): with
+NEURON_OPERATOR_CRASH_AT set to one of CRASH_POINTS, the operator SIGKILLs itself at that point
+of every reconcile that gets there, so a test can prove that a restart converges from each
+intermediate state. Inert unless the variable is set; it is read once, at start. Never set it
+in a real deployment (the chart has no value for it).
+
+- after-plan: the plan is made and a Deployment is about to be written; nothing is written.
+- after-apply: the Deployment is written; the status is not.
+- during-status-write: the API server has applied the status patch; the operator dies before
+  it handles the answer (no events are posted, nothing is recorded).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+from typing import Any
+
+from neuron_operator.controller.reconcile import Writes
+
+CRASH_POINTS = ("after-plan", "after-apply", "during-status-write")
+log = logging.getLogger("neuron_operator")
+
+
+def crash(point: str) -> None:
+    log.warning("crash point %s reached: killing the operator (test-only setting)", point)
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+class CrashingWrites:
+    """The reconcile's writes, with the process killed at `point`."""
+
+    def __init__(self, inner: Writes, point: str) -> None:
+        if point not in CRASH_POINTS:
+            raise ValueError(f"NEURON_OPERATOR_CRASH_AT={point!r}: not one of {CRASH_POINTS}")
+        self.inner = inner
+        self.point = point
+
+    def apply_deployment(self, desired: dict[str, Any]) -> dict[str, Any]:
+        if self.point == "after-plan":
+            crash(self.point)
+        applied = self.inner.apply_deployment(desired)
+        if self.point == "after-apply":
+            crash(self.point)
+        return applied
+
+    def patch_status(self, namespace: str, name: str, patch: dict[str, Any]) -> None:
+        self.inner.patch_status(namespace, name, patch)
+        if self.point == "during-status-write":
+            crash(self.point)

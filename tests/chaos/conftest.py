@@ -1,0 +1,114 @@
+"""Fixtures of the fault suite: the fault proxy, and an operator that talks to the API server
+through it, as the chart's ServiceAccount, watching only the test's namespace (so the objects
+of other tests never reach it), and that a test can kill and start again."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import OPERATOR_NAMESPACE, service_account_kubeconfig
+from hack.cluster import PKI, PORTS
+from tests.chaos.harness import FaultProxy, free_port, start_proxy
+from tests.kube import Cluster
+from tests.operator_process import Operator, start_operator
+
+ROOT = Path(__file__).resolve().parents[2]
+# One JSON line per measured fault or bad input; tests/chaos/report.py renders them.
+RESULTS = ROOT / ".chaos" / "results.jsonl"
+
+
+@pytest.fixture
+def proxy(cluster: Cluster, tmp_path: Path) -> Iterator[FaultProxy]:
+    running = start_proxy(tmp_path / "proxy", PORTS["apiserver"], PKI / "ca.crt")
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+@dataclass
+class Chaos:
+    """The operator under fault: started, killed and restarted by the test."""
+
+    namespace: str
+    kubeconfig: Path  # through the proxy
+    direct_kubeconfig: Path  # straight to the API server
+    directory: Path
+    proxy: FaultProxy
+    liveness_port: int = field(default_factory=free_port)
+    metrics_port: int = field(default_factory=free_port)
+    operator: Operator | None = None
+    restarts: int = 0
+
+    @property
+    def log(self) -> Path:
+        return self.directory / "operator.log"
+
+    def start(
+        self, crash_at: str | None = None, direct: bool = False, wait: bool = True
+    ) -> Operator:
+        if self.operator is not None and self.operator.alive():
+            raise AssertionError("the operator is already running")
+        if self.operator is not None:
+            self.restarts += 1
+        env = {"NEURON_OPERATOR_CRASH_AT": crash_at} if crash_at else {}
+        self.operator = start_operator(
+            self.direct_kubeconfig if direct else self.kubeconfig,
+            self.log,
+            self.liveness_port,
+            self.metrics_port,
+            args=("--namespace", self.namespace),
+            env=env,
+            wait=wait,
+        )
+        return self.operator
+
+    def kill(self) -> None:
+        if self.operator is not None:
+            self.operator.kill()
+
+    def tracebacks(self) -> int:
+        return self.log.read_text(errors="replace").count("Traceback")
+
+
+@pytest.fixture
+def chaos(
+    cluster: Cluster,
+    operator_release: str,
+    namespace: str,
+    proxy: FaultProxy,
+    tmp_path: Path,
+) -> Iterator[Chaos]:
+    direct = service_account_kubeconfig(
+        cluster, OPERATOR_NAMESPACE, operator_release, tmp_path / "direct.kubeconfig"
+    )
+    harness = Chaos(
+        namespace=namespace,
+        kubeconfig=proxy.kubeconfig(direct, tmp_path / "proxied.kubeconfig"),
+        direct_kubeconfig=direct,
+        directory=tmp_path,
+        proxy=proxy,
+    )
+    try:
+        yield harness
+    finally:
+        harness.kill()
+
+
+@pytest.fixture
+def record() -> Any:
+    """record(id, injection=..., promise=..., outcome=..., **figures): one row of
+    docs/reliability.md, written only when the test gets that far."""
+
+    def write(row_id: str, **row: Any) -> None:
+        RESULTS.parent.mkdir(exist_ok=True)
+        with RESULTS.open("a") as out:
+            out.write(json.dumps({"id": row_id, "at": time.time(), **row}) + "\n")
+
+    return write
