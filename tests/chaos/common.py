@@ -7,8 +7,9 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import pytest
 from kubernetes import client
-from tests.kube import condition, get_ndep, wait_until
+from tests.kube import condition, get_ndep
 
 SERVER: dict[str, Any] = {
     "spec": {"containers": [{"name": "server", "image": "registry.k8s.io/pause:3.10"}]}
@@ -24,25 +25,26 @@ def model(parameters: str = "25.6M", replicas: int = 1) -> dict[str, Any]:
     }
 
 
-def converged(kube: Any, namespace: str, name: str) -> dict[str, Any] | None:
-    """The object when its status is for its current generation, Planned, and its Deployment
-    runs the plan; None otherwise."""
+def problem(kube: Any, namespace: str, name: str) -> str | None:
+    """Why the object has not converged (None when it has): its status must be for its current
+    generation and Planned, and its one Deployment must run the plan."""
     body = get_ndep(kube, namespace, name)
     if body is None:
-        return None
+        return "gone"
     generation = body["metadata"]["generation"]
     planned = condition(body, "Planned")
     status = body.get("status") or {}
-    if status.get("observedGeneration") != generation or planned.get("status") != "True":
-        return None
-    if planned.get("observedGeneration") != generation:
-        return None
+    if status.get("observedGeneration") != generation:
+        return f"status for generation {status.get('observedGeneration')} of {generation}"
+    if planned.get("status") != "True" or planned.get("observedGeneration") != generation:
+        return f"Planned={planned.get('status')} {planned.get('reason')}"
     deployments = owned_deployments(kube, namespace, name)
     if len(deployments) != 1:
-        return None
-    plan = status.get("plan") or {}
-    replicas = deployments[0]["spec"]["replicas"]
-    return body if replicas == plan.get("replicas") else None
+        return f"{len(deployments)} Deployments"
+    replicas, planned_replicas = deployments[0]["spec"]["replicas"], status["plan"]["replicas"]
+    if replicas != planned_replicas:
+        return f"Deployment has {replicas} replicas, the plan {planned_replicas}"
+    return None
 
 
 def owned_deployments(kube: Any, namespace: str, name: str) -> list[dict[str, Any]]:
@@ -58,15 +60,17 @@ def owned_deployments(kube: Any, namespace: str, name: str) -> list[dict[str, An
 
 
 def all_converged(kube: Any, namespace: str, names: list[str], timeout: float) -> float:
-    """Wait until every object converged; returns the seconds it took."""
+    """Wait until every object converged; returns the seconds it took, or fails saying which
+    objects had not and why."""
     started = time.monotonic()
-    wait_until(
-        f"{len(names)} NeuronDeployments to converge",
-        lambda: [n for n in names if converged(kube, namespace, n) is None] == [] or None,
-        timeout=timeout,
-        interval=0.5,
-    )
-    return time.monotonic() - started
+    while True:
+        found = {n: problem(kube, namespace, n) for n in names}
+        waiting = {n: p for n, p in found.items() if p is not None}
+        if not waiting:
+            return time.monotonic() - started
+        if time.monotonic() - started > timeout:
+            pytest.fail(f"not converged after {timeout:.0f} s: {waiting}")
+        time.sleep(0.5)
 
 
 def deployment_count(kube: Any, namespace: str) -> int:

@@ -19,6 +19,15 @@ from tests.kube import Cluster
 from tests.operator_process import Operator, start_operator
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "tests/chaos/" in str(item.path):
+            # Faults last minutes by design; pytest-timeout's default of 120 s is for the rest.
+            item.add_marker(pytest.mark.timeout(900))
+
+
 # One JSON line per measured fault or bad input; tests/chaos/report.py renders them.
 RESULTS = ROOT / ".chaos" / "results.jsonl"
 

@@ -30,6 +30,7 @@ from neuron_operator.controller.errors import ApiTrouble, retry_delay
 from neuron_operator.controller.kube import Kube
 from neuron_operator.controller.reconcile import Writes, reconcile
 from neuron_operator.controller.render import MANAGED_BY
+from neuron_operator.controller.resync import Resync
 from neuron_operator.controller.settings import Settings
 from neuron_operator.controller.status import Event
 from neuron_operator.controller.store import Store
@@ -116,6 +117,9 @@ def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
     # reads the newest version from the store anyway, so only a short window is useful.
     settings.batching.batch_window = 0.01
     settings.networking.request_timeout = 30
+    # A 429's Retry-After is the least kopf waits before retrying its own request (by
+    # default it waits the longer of that and its own backoff only sometimes).
+    settings.networking.enforce_retry_after = True
     settings.execution.max_workers = 8
     # A connection that silently stops delivering is closed by the server within 5 minutes and
     # by us within 6, then resumed where it stopped.
@@ -134,6 +138,11 @@ def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
         )
         metrics.REGISTRY.register(metrics.PlanCollector(_neurondeployments, _watch_lag))
         memory.start_trimming(metrics.reconciles_done)
+        ours = _settings()
+        _state["resync"] = Resync(
+            _neurondeployments, _resync_one, ours.resync_seconds, ours.full_resync_seconds
+        )
+        _state["resync"].start()
     _state["ready"] = True
 
 
@@ -215,6 +224,11 @@ def _run(namespace: str, name: str, logger: kopf.Logger, retry: int = 0) -> None
             message = f"{error} (retrying in {delay:.0f} s)"
             raise kopf.TemporaryError(message, delay=delay) from error
         metrics.observe_reconcile(outcome, started)
+
+
+def _resync_one(namespace: str, name: str) -> None:
+    ref = {"k8s_ref": {"kind": "NeuronDeployment", "namespace": namespace, "name": name}}
+    _run(namespace, name, logging.LoggerAdapter(log, ref))
 
 
 def _gather(

@@ -5,6 +5,7 @@ reconcile should do about them."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -76,12 +77,32 @@ class Kube:
         self.custom = client.CustomObjectsApi(api_client)
         self.field_manager = field_manager
         self.written = written
+        # Until when (time.monotonic()) the server asked us to send nothing (429 Retry-After).
+        self._quiet_until = 0.0
+
+    def _wait_turn(self) -> None:
+        """Refuse to send while the server's Retry-After holds: the request would only add to
+        the load it asked us to shed. The reconcile is retried after the remaining time."""
+        remaining = self._quiet_until - time.monotonic()
+        if remaining > 0:
+            raise TransientError(
+                f"the API server asked for no requests for {remaining:.1f} s more (429)",
+                "429",
+                retry_after=remaining,
+            )
+
+    def _failed(self, error: Exception) -> ApiTrouble:
+        trouble = classify(error)
+        if isinstance(trouble, TransientError) and trouble.retry_after:
+            self._quiet_until = max(self._quiet_until, time.monotonic() + trouble.retry_after)
+        return trouble
 
     def _plain(self, obj: Any) -> dict[str, Any]:
         result: dict[str, Any] = self.api.sanitize_for_serialization(obj)  # type: ignore[no-untyped-call]
         return result
 
     def get_deployment(self, namespace: str, name: str) -> dict[str, Any] | None:
+        self._wait_turn()
         try:
             return self._plain(
                 self.apps.read_namespaced_deployment(
@@ -91,9 +112,10 @@ class Kube:
         except FAILURES as error:
             if isinstance(error, ApiException) and error.status == 404:
                 return None
-            raise classify(error) from error
+            raise self._failed(error) from error
 
     def get_neurondeployment(self, namespace: str, name: str) -> dict[str, Any] | None:
+        self._wait_turn()
         try:
             result = self.custom.get_namespaced_custom_object(
                 GROUP, VERSION, namespace, PLURAL, name, _request_timeout=REQUEST_TIMEOUT
@@ -102,12 +124,13 @@ class Kube:
         except FAILURES as error:
             if isinstance(error, ApiException) and error.status == 404:
                 return None
-            raise classify(error) from error
+            raise self._failed(error) from error
 
     def apply_deployment(self, desired: dict[str, Any]) -> dict[str, Any]:
         """Server-side apply under our field manager. Forcing takes back only the fields we
         set (someone else's change to them is drift); fields others own are left alone."""
         metadata = desired["metadata"]
+        self._wait_turn()
         try:
             applied = self._plain(
                 self.apps.patch_namespaced_deployment(
@@ -121,11 +144,12 @@ class Kube:
                 )
             )
         except FAILURES as error:
-            raise classify(error) from error
+            raise self._failed(error) from error
         self.written(applied)
         return applied
 
     def patch_status(self, namespace: str, name: str, patch: dict[str, Any]) -> None:
+        self._wait_turn()
         try:
             patched = self.custom.patch_namespaced_custom_object_status(
                 GROUP,
@@ -140,6 +164,6 @@ class Kube:
         except FAILURES as error:
             if isinstance(error, ApiException) and error.status == 404:
                 return  # deleted meanwhile: nothing to report on
-            raise classify(error) from error
+            raise self._failed(error) from error
         if isinstance(patched, dict):
             self.written(patched)

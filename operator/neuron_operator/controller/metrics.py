@@ -12,7 +12,7 @@ import time
 from collections import Counter as Tally
 from collections.abc import Callable, Iterable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, NamedTuple
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -24,6 +24,7 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from neuron_operator.api.status import CONDITION_PLANNED
 from neuron_operator.controller.store import Store
 
 REGISTRY = CollectorRegistry()
@@ -50,20 +51,33 @@ API_ERRORS = Counter(
 )
 
 
-def plan_summary(body: dict[str, Any]) -> tuple[str | None, str | None]:
-    """What the metrics need of a NeuronDeployment: the instance type of the plan in effect,
-    and the reason its current spec has no plan (None when it has one)."""
+class Digest(NamedTuple):
+    """What the operator keeps of each NeuronDeployment beside the object: the instance type
+    of the plan in effect, the reason its current spec has no plan (None when it has one), and
+    whether its status is behind its spec (a reconcile is owed)."""
+
+    instance_type: str | None
+    unplanned: str | None
+    stale: bool
+
+
+def plan_summary(body: dict[str, Any]) -> Digest:
     status = body.get("status") or {}
     instance_type = (status.get("plan") or {}).get("instanceType")
     unplanned = next(
         (
             str(c.get("reason"))
             for c in status.get("conditions") or []
-            if c.get("type") == "Planned" and c.get("status") == "False"
+            if c.get("type") == CONDITION_PLANNED and c.get("status") == "False"
         ),
         None,
     )
-    return (str(instance_type) if instance_type else None), unplanned
+    generation = (body.get("metadata") or {}).get("generation")
+    return Digest(
+        str(instance_type) if instance_type else None,
+        unplanned,
+        status.get("observedGeneration") != generation,
+    )
 
 
 class PlanCollector(Collector):
@@ -77,7 +91,7 @@ class PlanCollector(Collector):
     def collect(self) -> Iterable[Metric]:
         planned: Tally[str] = Tally()
         refused: Tally[str] = Tally()
-        for instance_type, unplanned in self.neurondeployments.summaries():
+        for instance_type, unplanned, _ in self.neurondeployments.summaries():
             if instance_type:
                 planned[instance_type] += 1
             if unplanned:

@@ -23,6 +23,10 @@ class Settings:
     # A write of ours not seen on its watch for this long means the watch has stalled.
     watch_stall_seconds: float = 300.0
     field_manager: str = FIELD_MANAGER
+    # Objects whose status is behind their spec are reconciled this often, whatever kopf did
+    # with their events; every object, this often (controller/resync.py).
+    resync_seconds: float = 10.0
+    full_resync_seconds: float = 600.0
     # Test-only: kill the process at this crash point (controller/crashpoints.py). No flag.
     crash_at: str | None = None
 
@@ -40,6 +44,10 @@ class Settings:
             metrics_port=int(env("NEURON_OPERATOR_METRICS_PORT", defaults.metrics_port)),
             watch_stall_seconds=float(
                 env("NEURON_OPERATOR_WATCH_STALL_SECONDS", defaults.watch_stall_seconds)
+            ),
+            resync_seconds=float(env("NEURON_OPERATOR_RESYNC_SECONDS", defaults.resync_seconds)),
+            full_resync_seconds=float(
+                env("NEURON_OPERATOR_FULL_RESYNC_SECONDS", defaults.full_resync_seconds)
             ),
             crash_at=env("NEURON_OPERATOR_CRASH_AT") or None,
         )

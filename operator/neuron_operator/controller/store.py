@@ -145,6 +145,11 @@ class Store:
                 key=lambda item: item[1],
             )
 
+    def digests(self) -> list[tuple[Key, Any]]:
+        """Every object known, by key, with its digest."""
+        with self._guard:
+            return [(key, kept.summary) for key, kept in self._objects.items()]
+
     def summaries(self) -> list[Any]:
         """The digest of every object known."""
         with self._guard:

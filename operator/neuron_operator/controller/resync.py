@@ -1,0 +1,101 @@
+"""The level-triggered safety net under kopf's edge-triggered handling.
+
+kopf handles an object when an event for it arrives. When kopf's own write for that event
+fails (a 409 on its progress annotation, say), it logs the error, throttles the object and
+drops the event: nothing reconciles the object again until the next event, which may never
+come. The fault suite found objects left on an old generation that way. So every few seconds
+this reconciles each object whose status is behind its spec, and, less often, every object
+(a missed Deployment event leaves drift that no status shows). A reconcile that changes
+nothing costs no API call: both objects come from the watch-fed stores.
+
+Objects whose resync fails back off exponentially, so a fault that outlasts a sweep costs one
+attempt per object per backoff period, not one per sweep.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from neuron_operator.controller.errors import backoff
+from neuron_operator.controller.store import Key, Store
+
+log = logging.getLogger("neuron_operator")
+
+
+class Resync:
+    def __init__(
+        self,
+        store: Store,
+        run: Callable[[str, str], None],
+        stale_every: float = 10.0,
+        full_every: float = 600.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        """`store` digests each object with controller.metrics.Digest; `run(namespace, name)`
+        reconciles one object and raises when it did not succeed."""
+        self.store = store
+        self.run = run
+        self.stale_every = stale_every
+        self.full_every = full_every
+        self.clock = clock
+        self._last_full = clock()
+        self._failures: dict[Key, tuple[int, float]] = {}  # failures, next attempt
+        self._stop = threading.Event()
+
+    def due(self) -> list[Key]:
+        """The objects to reconcile now: stale ones (all of them on a full sweep), less those
+        backing off after a failed resync."""
+        now = self.clock()
+        full = now - self._last_full >= self.full_every
+        if full:
+            self._last_full = now
+        known = self.store.digests()
+        present = {key for key, _ in known}
+        for key in list(self._failures):
+            if key not in present:
+                del self._failures[key]
+        return [
+            key
+            for key, digest in known
+            if (full or getattr(digest, "stale", False))
+            and self._failures.get(key, (0, 0.0))[1] <= now
+        ]
+
+    def sweep(self) -> int:
+        """Reconcile what is due; returns how many reconciles failed."""
+        failed = 0
+        for key in self.due():
+            try:
+                self.run(*key)
+            except Exception as error:  # API trouble, or anything else: retried later
+                failed += 1
+                count = self._failures.get(key, (0, 0.0))[0] + 1
+                self._failures[key] = (count, self.clock() + backoff(count, base=self.stale_every))
+                log.info("resync of %s/%s failed: %s", *key, error, extra=_ref(key))
+            else:
+                self._failures.pop(key, None)
+        return failed
+
+    def start(self) -> threading.Thread:
+        def loop() -> None:
+            while not self._stop.wait(self.stale_every):
+                try:
+                    self.sweep()
+                except Exception:  # never let the safety net die
+                    log.exception("resync sweep failed")
+
+        thread = threading.Thread(target=loop, name="resync", daemon=True)
+        thread.start()
+        return thread
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
+def _ref(key: Key) -> dict[str, Any]:
+    namespace, name = key
+    return {"k8s_ref": {"kind": "NeuronDeployment", "namespace": namespace, "name": name}}

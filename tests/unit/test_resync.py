@@ -1,0 +1,72 @@
+"""The resync safety net: which objects it reconciles, and how it backs off."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from neuron_operator.controller.metrics import plan_summary
+from neuron_operator.controller.resync import Resync
+from neuron_operator.controller.store import Store
+
+
+def body(name: str, generation: int, observed: int | None, version: int) -> dict[str, Any]:
+    status = {} if observed is None else {"observedGeneration": observed}
+    return {
+        "metadata": {
+            "namespace": "ns",
+            "name": name,
+            "generation": generation,
+            "resourceVersion": str(version),
+        },
+        "status": status,
+    }
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_only_objects_whose_status_is_behind_are_due_until_a_full_sweep() -> None:
+    store = Store(summarize=plan_summary)
+    store.observe(body("fresh", 3, 3, 1))
+    store.observe(body("behind", 4, 3, 2))
+    store.observe(body("new", 1, None, 3))
+    clock = Clock()
+    resync = Resync(store, lambda ns, name: None, stale_every=10, full_every=600, clock=clock)
+    assert sorted(resync.due()) == [("ns", "behind"), ("ns", "new")]
+    clock.now += 600
+    assert sorted(resync.due()) == [("ns", "behind"), ("ns", "fresh"), ("ns", "new")]
+    assert sorted(resync.due()) == [("ns", "behind"), ("ns", "new")]  # the next full in 600 s
+
+
+def test_a_failing_object_backs_off_and_others_are_still_reconciled() -> None:
+    store = Store(summarize=plan_summary)
+    store.observe(body("broken", 2, 1, 1))
+    store.observe(body("ok", 2, 1, 2))
+    clock = Clock()
+    ran: list[str] = []
+
+    def run(namespace: str, name: str) -> None:
+        ran.append(name)
+        if name == "broken":
+            raise RuntimeError("API error 503")
+        store.observe(body(name, 2, 2, 10))  # its status caught up
+
+    resync = Resync(store, run, stale_every=10, clock=clock)
+    assert resync.sweep() == 1
+    assert sorted(ran) == ["broken", "ok"]
+    ran.clear()
+    clock.now += 10
+    assert resync.sweep() == 0 and ran == [], "broken backs off 20 s after its first failure"
+    clock.now += 10
+    assert resync.sweep() == 1 and ran == ["broken"]
+    ran.clear()
+    clock.now += 20
+    assert ran == [] and resync.sweep() == 0, "then 40 s"
+    store.forget(body("broken", 2, 1, 11))
+    clock.now += 60
+    assert resync.sweep() == 0 and ran == []
