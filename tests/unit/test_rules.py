@@ -314,3 +314,15 @@ def test_pinned_cores_produce_only_that_shape() -> None:
     groupings, _ = enumerate_groupings(p, instance("trn1.32xlarge"), 8)
     assert groupings
     assert all(g.cores == 8 for g in groupings)
+
+
+def test_no_plan_runs_more_replicas_than_the_cap() -> None:
+    from neuron_operator.api.v1alpha1 import MAX_REPLICAS
+    from neuron_operator.sizing import plan
+
+    result = plan({"model": {"family": "cnn", "parameters": "25M"}, "slo": {"throughput": 1e9}})
+    assert not result.feasible
+    assert result.reasons[0].reason == "MaxReplicasExceeded"
+    assert f"at most {MAX_REPLICAS}" in result.reasons[0].message
+    within = plan({"model": {"family": "cnn", "parameters": "25M"}, "slo": {"throughput": 1e4}})
+    assert within.feasible and (within.replicas or 0) <= MAX_REPLICAS

@@ -18,6 +18,9 @@ GROUP = "neuron.dev"
 VERSION = "v1alpha1"
 API_VERSION = f"{GROUP}/{VERSION}"
 KIND = "NeuronDeployment"
+# The most replicas one NeuronDeployment runs: a bound on what a typo or an extreme SLO can
+# ask of the cluster (and of the budget). A larger fleet is several NeuronDeployments.
+MAX_REPLICAS = 1000
 
 
 class ApiModel(BaseModel):
@@ -240,7 +243,10 @@ class Constraints(ApiModel):
         default=None, min_length=1, description="Only these instance types, e.g. inf2.xlarge."
     )
     max_replicas: int | None = Field(
-        default=None, ge=1, description="Never plan more replicas than this."
+        default=None,
+        ge=1,
+        le=MAX_REPLICAS,
+        description=f"Never plan more replicas than this (at most {MAX_REPLICAS}, the default).",
     )
 
 
@@ -252,7 +258,9 @@ class Overrides(ApiModel):
         default=None, ge=1, description="NeuronCores each replica (pod) gets."
     )
     batch_size: int | None = Field(default=None, ge=1, le=1024, description="Batch size.")
-    replicas: int | None = Field(default=None, ge=1, description="Number of replicas.")
+    replicas: int | None = Field(
+        default=None, ge=1, le=MAX_REPLICAS, description="Number of replicas."
+    )
 
 
 class NeuronDeploymentSpec(ApiModel):

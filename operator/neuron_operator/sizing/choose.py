@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from neuron_operator.api.plan import Fit, ParallelismMode
-from neuron_operator.api.v1alpha1 import NeuronDeploymentSpec, Objective
+from neuron_operator.api.v1alpha1 import MAX_REPLICAS, NeuronDeploymentSpec, Objective
 from neuron_operator.sizing.catalog import Catalog, InstanceType
 from neuron_operator.sizing.fit import FitJudgement, judge_dtype, judge_fit
 from neuron_operator.sizing.grouping import Grouping, enumerate_groupings
@@ -221,13 +221,17 @@ def _evaluate(
             stage=3,
             value=performance.latency_p95_ms,
         )
-    max_replicas = spec.constraints.max_replicas
-    if max_replicas is not None and replicas > max_replicas:
+    max_replicas = spec.constraints.max_replicas or MAX_REPLICAS
+    if replicas > max_replicas:
+        limit = (
+            f"constraints.maxReplicas is {max_replicas}"
+            if spec.constraints.max_replicas
+            else f"one NeuronDeployment runs at most {MAX_REPLICAS}"
+        )
         return Rejected(
             name,
             "MaxReplicasExceeded",
-            f"{replicas} replicas needed for slo.throughput, constraints.maxReplicas is "
-            f"{max_replicas}",
+            f"{replicas} replicas needed for slo.throughput, {limit}",
             cores,
             batch,
             stage=4,

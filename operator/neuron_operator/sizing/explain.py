@@ -14,7 +14,7 @@ from neuron_operator.api.plan import (
     Reason,
     Rejection,
 )
-from neuron_operator.api.v1alpha1 import NeuronDeploymentSpec
+from neuron_operator.api.v1alpha1 import MAX_REPLICAS, NeuronDeploymentSpec
 from neuron_operator.sizing.choose import Candidate, Rejected, Search, score
 from neuron_operator.sizing.profile import ModelProfile
 
@@ -105,7 +105,8 @@ def _suggestion(code: str, group: list[Rejected]) -> str:
     if code == "MaxReplicasExceeded" and closest.value is not None:
         return (
             f"the best option, {where}, needs {closest.value:.0f} replicas: raise "
-            "constraints.maxReplicas or lower slo.throughput"
+            f"constraints.maxReplicas (at most {MAX_REPLICAS}) or lower slo.throughput; a "
+            "larger fleet is several NeuronDeployments"
         )
     if code == "ExceedsMemory" and closest.value is not None:
         return (
