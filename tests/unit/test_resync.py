@@ -70,3 +70,15 @@ def test_a_failing_object_backs_off_and_others_are_still_reconciled() -> None:
     store.forget(body("broken", 2, 1, 11))
     clock.now += 60
     assert resync.sweep() == 0 and ran == []
+
+
+def test_a_name_conflict_is_looked_at_on_every_sweep() -> None:
+    store = Store(summarize=plan_summary)
+    conflicted = body("conflicted", 1, 1, 1)
+    conflicted["status"]["conditions"] = [
+        {"type": "Planned", "status": "False", "reason": "NameConflict"}
+    ]
+    store.observe(conflicted)
+    store.observe(body("fine", 1, 1, 2))
+    resync = Resync(store, lambda ns, name: None, clock=Clock())
+    assert resync.due() == [("ns", "conflicted")]

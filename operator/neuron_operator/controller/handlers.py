@@ -214,7 +214,9 @@ def _run(namespace: str, name: str, logger: kopf.Logger, retry: int = 0) -> None
             body = _gather(_neurondeployments, namespace, name, _kube().get_neurondeployment)
             if body is None or body["metadata"].get("deletionTimestamp"):
                 return  # gone or going: garbage collection takes the Deployment
-            deployment = _gather(_deployments, namespace, name, _kube().get_deployment)
+            deployment = _gather(
+                _deployments, namespace, name, _kube().get_deployment, keep=_watched
+            )
             outcome = reconcile(
                 _writes(), body, deployment, _settings(), _emitter(body, logger), _now
             )
@@ -236,14 +238,23 @@ def _gather(
     namespace: str,
     name: str,
     read: Callable[[str, str], dict[str, Any] | None],
+    keep: Callable[[dict[str, Any]], bool] = lambda _: True,
 ) -> dict[str, Any] | None:
-    """The object from the store, or from the API server when the store has not seen it."""
+    """The object from the store, or from the API server when the store has not seen it. What
+    was read is kept only if a watch will tell its changes (`keep`): a stale copy of an object
+    no watch delivers would stand for it forever."""
     known, body = store.get(namespace, name)
     if not known:
         body = read(namespace, name)
-        if body is not None:
+        if body is not None and keep(body):
             store.observe(body, echo=False)
     return body
+
+
+def _watched(deployment: dict[str, Any]) -> bool:
+    """Whether the Deployment watch (filtered by our managed-by label) delivers this one."""
+    labels = (deployment.get("metadata") or {}).get("labels") or {}
+    return all(labels.get(k) == v for k, v in MANAGED_BY.items())
 
 
 def _emitter(body: dict[str, Any], logger: kopf.Logger) -> Callable[[Event], None]:
@@ -287,18 +298,22 @@ def managed_deployment_changed(
     if namespace is None:
         return
     owners = [
-        o
+        o["name"]
         for o in body.get("metadata", {}).get("ownerReferences") or []
         if o.get("kind") == "NeuronDeployment" and o.get("controller")
     ]
+    # Not ours, but in the way of the NeuronDeployment of its name (NameConflict): its changes,
+    # and its deletion above all, are that object's news.
+    if not owners and _neurondeployments.get(namespace, name)[1] is not None:
+        owners = [name]
     if not owners:
         return
     try:
-        _run(namespace, owners[0]["name"], logger)
+        _run(namespace, owners[0], logger)
     except kopf.TemporaryError as error:
         # Event handlers are not retried by kopf; the next event or a resume will converge.
         # Logged, not posted as an event: a retry-prone failure would post one per retry.
-        owner = {"kind": "NeuronDeployment", "namespace": namespace, "name": owners[0]["name"]}
+        owner = {"kind": "NeuronDeployment", "namespace": namespace, "name": owners[0]}
         log.warning(
             "reconcile after a Deployment %s event failed: %s",
             type,

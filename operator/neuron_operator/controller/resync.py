@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from neuron_operator.api.reasons import ReasonCode
 from neuron_operator.controller.errors import backoff
 from neuron_operator.controller.store import Key, Store
 
@@ -61,7 +62,7 @@ class Resync:
         return [
             key
             for key, digest in known
-            if (full or getattr(digest, "stale", False))
+            if (full or getattr(digest, "stale", False) or _waits(digest))
             and self._failures.get(key, (0, 0.0))[1] <= now
         ]
 
@@ -94,6 +95,15 @@ class Resync:
 
     def stop(self) -> None:
         self._stop.set()
+
+
+# Reasons that wait on a change no watch of ours may deliver (a Deployment of the same name
+# that is not labelled as ours): such objects are looked at on every sweep.
+WAITING_ON_THE_WORLD = {ReasonCode.NAME_CONFLICT}
+
+
+def _waits(digest: Any) -> bool:
+    return getattr(digest, "unplanned", None) in WAITING_ON_THE_WORLD
 
 
 def _ref(key: Key) -> dict[str, Any]:
