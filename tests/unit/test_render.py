@@ -7,11 +7,11 @@ from typing import Any
 
 import pytest
 
+from neuron_operator.controller.policy import template_problems
 from neuron_operator.controller.render import (
     NEURONCORE,
     render_deployment,
     replica_resources,
-    template_problems,
 )
 from neuron_operator.sizing import load_catalog, plan
 

@@ -29,7 +29,8 @@ from neuron_operator.api.status import NeuronDeploymentStatus
 from neuron_operator.api.v1alpha1 import NeuronDeploymentSpec
 from neuron_operator.controller.errors import ApiTrouble, Forbidden, UserError
 from neuron_operator.controller.patch import merge_patch
-from neuron_operator.controller.render import render_deployment, template_problems
+from neuron_operator.controller.policy import template_problems
+from neuron_operator.controller.render import render_deployment
 from neuron_operator.controller.settings import Settings
 from neuron_operator.controller.status import (
     Event,

@@ -1,6 +1,5 @@
-"""The Deployment a NeuronDeployment runs as — a pure function of the object, its plan and the
-operator's settings — and the checks that keep the user's pod template from borrowing power.
-"""
+"""The Deployment a NeuronDeployment runs as: a pure function of the object, its plan and the
+operator's settings (what the template may not ask for is controller/policy.py)."""
 
 from __future__ import annotations
 
@@ -65,103 +64,6 @@ def replica_resources(instance: InstanceType, cores: int) -> dict[str, str]:
         "cpu": f"{max(100, math.floor(node.cpu_millicores * share))}m",
         "memory": f"{max(256, math.floor(node.memory_mib * share))}Mi",
     }
-
-
-# --- the user's template ------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class TemplateProblem:
-    field: str
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.field}: {self.message}"
-
-
-ALLOWED_CAPABILITIES = {"NET_BIND_SERVICE"}
-
-
-def _container_problems(path: str, container: dict[str, Any]) -> list[TemplateProblem]:
-    problems = []
-    security = container.get("securityContext") or {}
-    if security.get("privileged"):
-        problems.append(
-            TemplateProblem(
-                f"{path}.securityContext.privileged",
-                "privileged containers are not allowed; remove it",
-            )
-        )
-    added = set((security.get("capabilities") or {}).get("add") or []) - ALLOWED_CAPABILITIES
-    if added:
-        problems.append(
-            TemplateProblem(
-                f"{path}.securityContext.capabilities.add",
-                f"{', '.join(sorted(added))} not allowed; only NET_BIND_SERVICE may be added",
-            )
-        )
-    for index, port in enumerate(container.get("ports") or []):
-        if port.get("hostPort"):
-            problems.append(
-                TemplateProblem(
-                    f"{path}.ports[{index}].hostPort", "host ports are not allowed; use a Service"
-                )
-            )
-    return problems
-
-
-def template_problems(template: dict[str, Any] | None) -> list[TemplateProblem]:
-    """Why the pod template cannot be run as given. The operator creates pods with its own
-    rights, so the template may not ask for what the baseline Pod Security Standard forbids,
-    nor another service account's identity."""
-    prefix = "spec.template"
-    if not template or not (template.get("spec") or {}).get("containers"):
-        return [
-            TemplateProblem(
-                f"{prefix}.spec.containers", "at least one container (the model server) is required"
-            )
-        ]
-    spec = template["spec"]
-    problems = []
-    for key in ("hostNetwork", "hostPID", "hostIPC"):
-        if spec.get(key):
-            problems.append(
-                TemplateProblem(
-                    f"{prefix}.spec.{key}", "host namespaces are not allowed; remove it"
-                )
-            )
-    for key in ("serviceAccountName", "serviceAccount"):
-        if spec.get(key) not in (None, "", "default"):
-            problems.append(
-                TemplateProblem(
-                    f"{prefix}.spec.{key}",
-                    "pods run as the namespace's default service account; another service "
-                    "account's token is not handed out through a NeuronDeployment",
-                )
-            )
-    if spec.get("nodeName"):
-        problems.append(
-            TemplateProblem(f"{prefix}.spec.nodeName", "the operator places pods; remove nodeName")
-        )
-    for index, volume in enumerate(spec.get("volumes") or []):
-        if "hostPath" in volume:
-            problems.append(
-                TemplateProblem(
-                    f"{prefix}.spec.volumes[{index}].hostPath", "hostPath volumes are not allowed"
-                )
-            )
-        for source in (volume.get("projected") or {}).get("sources") or []:
-            if "serviceAccountToken" in source:
-                problems.append(
-                    TemplateProblem(
-                        f"{prefix}.spec.volumes[{index}].projected",
-                        "service account token projections are not allowed",
-                    )
-                )
-    for kind in ("containers", "initContainers", "ephemeralContainers"):
-        for index, container in enumerate(spec.get(kind) or []):
-            problems += _container_problems(f"{prefix}.spec.{kind}[{index}]", container)
-    return problems
 
 
 # --- the Deployment -----------------------------------------------------------------------
