@@ -62,12 +62,14 @@ test: lint typecheck tools proxy
 	status=0; $(BIN)/pytest -m "not slow" || status=$$?; $(BIN)/python hack/cluster.py down; \
 	  exit $$status
 
-# Every fault and bad-input test (tests/chaos/), against a fresh local control plane.
+# Every fault and bad-input test (tests/chaos/) against a fresh local control plane, and their
+# measurements into docs/reliability.md.
 chaos: setup tools proxy
 	$(BIN)/python hack/cluster.py down
 	$(BIN)/python hack/cluster.py up
+	rm -f .chaos/results.jsonl
 	status=0; $(BIN)/pytest tests/chaos || status=$$?; $(BIN)/python hack/cluster.py down; \
-	  exit $$status
+	  $(BIN)/python tests/chaos/report.py --write docs/reliability.md; exit $$status
 
 # The e2e/ suite against kind, on a machine with Docker (see e2e/README.md).
 e2e-kind: setup tools

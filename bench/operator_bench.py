@@ -7,8 +7,9 @@ Measures, with the operator running as its own process (identity `neuron-operato
    status written (Planned condition for generation 1), p50/p95 over sequential applies,
    beside the floor: `kubectl apply` of an equivalent Deployment until it exists, observed
    the same way (the same 5 ms polling);
-2. scale: N NeuronDeployments created at once (8 threads), time until every one is Planned
-   and has its Deployment (seen on watches, which cost the cluster far less than polling);
+2. scale: N NeuronDeployments created at once (8 threads), a mix of objectives and of priced
+   and unpriced instance types (MIX), time until every one is Planned and has its Deployment
+   (seen on watches, which cost the cluster far less than polling);
 3. quiet: API writes by the operator (from the API server's audit log) during 60 s after
    everything converged;
 4. memory: the operator's resident set size with N objects.
@@ -49,6 +50,33 @@ SPEC: dict[str, Any] = {
         "spec": {"containers": [{"name": "server", "image": "registry.k8s.io/pause:3.10"}]}
     },
 }
+# What the scale figure creates, in turn: every objective, priced and unpriced instance types
+# (trn2 has no public price, so those plans carry no cost estimate), pinned and free choices,
+# as users' objects are. Each is feasible; the comment says where the engine puts it.
+MIX: list[dict[str, Any]] = [
+    SPEC,  # cost, pinned: inf2.xlarge
+    {  # latency: trn2.3xlarge (unpriced)
+        "model": {"family": "transformer-encoder", "parameters": "110M", "sequenceLength": 128},
+        "objective": "latency",
+    },
+    {  # throughput: trn2.3xlarge (unpriced)
+        "model": {"family": "transformer-encoder", "parameters": "62M", "batchSize": 3},
+        "objective": "throughput",
+    },
+    {  # cost: inf2.48xlarge
+        "model": {"family": "transformer-decoder", "parameters": "8B", "sequenceLength": 2048},
+        "objective": "cost",
+    },
+    {  # throughput within trn2 (unpriced)
+        "model": {"family": "vision-transformer", "parameters": "86M"},
+        "objective": "throughput",
+        "constraints": {"instanceFamilies": ["trn2"]},
+    },
+    {  # latency: trn2.3xlarge (unpriced)
+        "model": {"family": "cnn", "parameters": "25M"},
+        "objective": "latency",
+    },
+]
 NEURONDEPLOYMENTS = ("neuron.dev", "v1alpha1", "neurondeployments")
 DEPLOYMENTS = ("apps", "v1", "deployments")
 SECTION = ("<!-- operator-bench:start -->", "<!-- operator-bench:end -->")
@@ -61,12 +89,12 @@ def api() -> client.ApiClient:
     return made
 
 
-def ndep(name: str) -> dict[str, Any]:
+def ndep(name: str, spec: dict[str, Any] = SPEC) -> dict[str, Any]:
     return {
         "apiVersion": "neuron.dev/v1alpha1",
         "kind": "NeuronDeployment",
         "metadata": {"name": name},
-        "spec": SPEC,
+        "spec": {**spec, "template": SPEC["template"]},
     }
 
 
@@ -192,6 +220,7 @@ def _planned_now(body: dict[str, Any]) -> bool:
 def scale(kube: client.ApiClient, namespace: str, objects: int) -> float:
     custom = client.CustomObjectsApi(kube)
     names = {f"scale-{i}" for i in range(objects)}
+    specs = {f"scale-{i}": MIX[i % len(MIX)] for i in range(objects)}
     planned_names: set[str] = set()
     deployment_names: set[str] = set()
     stop = threading.Event()
@@ -215,7 +244,7 @@ def scale(kube: client.ApiClient, namespace: str, objects: int) -> float:
         list(
             pool.map(
                 lambda n: custom.create_namespaced_custom_object(
-                    "neuron.dev", "v1alpha1", namespace, "neurondeployments", ndep(n)
+                    "neuron.dev", "v1alpha1", namespace, "neurondeployments", ndep(n, specs[n])
                 ),
                 sorted(names),
             )
@@ -374,7 +403,9 @@ def main() -> None:
             f"| floor: `kubectl apply` of an equivalent Deployment until it exists, p50 / p95 "
             f"(same polling) | {lat['floor_p50']:.0f} ms / {lat['floor_p95']:.0f} ms | |",
             f"| p50 ÷ floor p50 | {ratio:.2f}× | ≤ 1.5× |",
-            f"| {args.objects} NeuronDeployments created at once → all Planned with Deployments "
+            f"| {args.objects} NeuronDeployments created at once ({len(MIX)} specs in turn: cost, "
+            "latency and throughput objectives, priced and unpriced instance types) → all "
+            "Planned with Deployments "
             f"| {seconds:.1f} s (operator CPU {cpu:.0f} s) | ≤ 60 s |",
             f"| operator API writes in {args.quiet_seconds} s once converged (its writes stopped "
             f"for 15 s; audit log) "

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from kubernetes import client
-from tests.kube import condition, get_ndep
+from tests.kube import GROUP, PLURAL, VERSION, condition
 
 SERVER: dict[str, Any] = {
     "spec": {"containers": [{"name": "server", "image": "registry.k8s.io/pause:3.10"}]}
@@ -25,10 +25,7 @@ def model(parameters: str = "25.6M", replicas: int = 1) -> dict[str, Any]:
     }
 
 
-def problem(kube: Any, namespace: str, name: str) -> str | None:
-    """Why the object has not converged (None when it has): its status must be for its current
-    generation and Planned, and its one Deployment must run the plan."""
-    body = get_ndep(kube, namespace, name)
+def _problem(body: dict[str, Any] | None, deployments: list[dict[str, Any]]) -> str | None:
     if body is None:
         return "gone"
     generation = body["metadata"]["generation"]
@@ -38,7 +35,6 @@ def problem(kube: Any, namespace: str, name: str) -> str | None:
         return f"status for generation {status.get('observedGeneration')} of {generation}"
     if planned.get("status") != "True" or planned.get("observedGeneration") != generation:
         return f"Planned={planned.get('status')} {planned.get('reason')}"
-    deployments = owned_deployments(kube, namespace, name)
     if len(deployments) != 1:
         return f"{len(deployments)} Deployments"
     replicas, planned_replicas = deployments[0]["spec"]["replicas"], status["plan"]["replicas"]
@@ -47,11 +43,38 @@ def problem(kube: Any, namespace: str, name: str) -> str | None:
     return None
 
 
+def problems(kube: Any, namespace: str, names: list[str]) -> dict[str, str]:
+    """Why each object has not converged (objects that have are left out): its status must be
+    for its current generation and Planned, and its one Deployment must run the plan. Two
+    LISTs, however many objects."""
+    listed: Any = client.CustomObjectsApi(kube).list_namespaced_custom_object(
+        GROUP, VERSION, namespace, PLURAL
+    )
+    bodies = {b["metadata"]["name"]: b for b in listed["items"]}
+    owned: dict[str, list[dict[str, Any]]] = {}
+    for deployment in _deployments(kube, namespace):
+        for owner in deployment["metadata"].get("owner_references") or []:
+            if owner.get("kind") == "NeuronDeployment" and owner.get("controller"):
+                owned.setdefault(owner["name"], []).append(deployment)
+    found = {n: _problem(bodies.get(n), owned.get(n, [])) for n in names}
+    return {n: p for n, p in found.items() if p is not None}
+
+
+def problem(kube: Any, namespace: str, name: str) -> str | None:
+    return problems(kube, namespace, [name]).get(name)
+
+
+def _deployments(kube: Any, namespace: str) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = (
+        client.AppsV1Api(kube).list_namespaced_deployment(namespace).to_dict()["items"]
+    )
+    return items
+
+
 def owned_deployments(kube: Any, namespace: str, name: str) -> list[dict[str, Any]]:
-    items = client.AppsV1Api(kube).list_namespaced_deployment(namespace).to_dict()["items"]
     return [
         d
-        for d in items
+        for d in _deployments(kube, namespace)
         if any(
             (o.get("name"), o.get("kind"), o.get("controller")) == (name, "NeuronDeployment", True)
             for o in d["metadata"].get("owner_references") or []
@@ -64,12 +87,12 @@ def all_converged(kube: Any, namespace: str, names: list[str], timeout: float) -
     objects had not and why."""
     started = time.monotonic()
     while True:
-        found = {n: problem(kube, namespace, n) for n in names}
-        waiting = {n: p for n, p in found.items() if p is not None}
+        waiting = problems(kube, namespace, names)
         if not waiting:
             return time.monotonic() - started
         if time.monotonic() - started > timeout:
-            pytest.fail(f"not converged after {timeout:.0f} s: {waiting}")
+            shown = dict(list(waiting.items())[:10])
+            pytest.fail(f"{len(waiting)} not converged after {timeout:.0f} s, e.g. {shown}")
         time.sleep(0.5)
 
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import random
+import threading
 import time
 from typing import Any
 
 import pytest
+from kubernetes.client.exceptions import ApiException
 from tests.chaos.common import all_converged, deployment_count, model, owned_deployments
-from tests.kube import create_ndep, neurondeployment, wait_until
+from tests.kube import create_ndep, neurondeployment, patch_ndep_spec, wait_until
 
 from neuron_operator.controller.crashpoints import CRASH_POINTS
 
@@ -35,4 +38,53 @@ def test_a_kill_at_each_crash_point_converges_after_restart_without_duplicates(
         deployments=deployment_count(kube, chaos.namespace),
         lost=0,
         wait_seconds=round(seconds, 1),
+    )
+
+
+@pytest.mark.slow
+def test_f1_random_kills_while_objects_churn(kube: Any, chaos: Any, record: Any) -> None:
+    """100 SIGKILLs at random moments while 300 objects are created and edited."""
+    names = [f"m{i}" for i in range(300)]
+    stop = threading.Event()
+    edits = [0]
+
+    def churn() -> None:
+        chooser = random.Random(7)
+        while not stop.is_set():
+            name = chooser.choice(names)
+            try:
+                patch_ndep_spec(kube, chaos.namespace, name, model(replicas=chooser.randint(1, 3)))
+                edits[0] += 1
+            except ApiException:
+                pass  # not created yet
+            time.sleep(0.05)
+
+    chaos.start()
+    for name in names:
+        create_ndep(kube, chaos.namespace, neurondeployment(name, model()))
+    worker = threading.Thread(target=churn, daemon=True)
+    worker.start()
+    killer = random.Random(11)
+    try:
+        for _ in range(100):
+            time.sleep(killer.uniform(0.5, 4.0))
+            chaos.kill()
+            chaos.start()
+    finally:
+        stop.set()
+        worker.join(10)
+    restarted = time.monotonic()
+    all_converged(kube, chaos.namespace, names, timeout=120)
+    converge = time.monotonic() - restarted
+    assert deployment_count(kube, chaos.namespace) == len(names)
+    assert converge <= 60, f"converged {converge:.0f} s after the last restart"
+    record(
+        "F1-random",
+        injection=f"100 SIGKILLs at random 0.5-4 s intervals while 300 objects churn "
+        f"({edits[0]} edits)",
+        promise="no duplicate Deployment; converged ≤ 60 s after the last restart",
+        converge_seconds=round(converge, 1),
+        deployments=deployment_count(kube, chaos.namespace),
+        lost=0,
+        slow=True,
     )
