@@ -108,6 +108,8 @@ def chaos(
         yield harness
     finally:
         harness.kill()
+    # Events posted from the resync thread once failed on kopf's context variables.
+    assert "ContextVar" not in harness.log.read_text(errors="replace"), "see the operator log"
 
 
 @pytest.fixture

@@ -4,6 +4,8 @@ deletion while it is down, and a namespace whose Pod Security level refuses the 
 from __future__ import annotations
 
 import copy
+import itertools
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -11,7 +13,7 @@ from typing import Any
 
 import pytest
 from conftest import OPERATOR_RELEASE
-from kubernetes import client
+from kubernetes import client, watch
 from tests.chaos.common import all_converged, model, owned_deployments
 from tests.kube import (
     GROUP,
@@ -218,4 +220,90 @@ def test_f16_a_restricted_namespace_says_why_no_pod_starts(
         converge_seconds=round(time.monotonic() - started, 1),
         restarts=chaos.restarts,
         lost=0,
+    )
+
+
+COMPONENT = "app.kubernetes.io/component"
+
+
+def co_writer(kube: Any, namespace: str, stop: Any, flips: list[float]) -> None:
+    """A hostile controller: on every update of Deployment m, it takes back a pod-template
+    label the operator sets (field manager `rival`)."""
+    apps = client.AppsV1Api(kube)
+    stream = watch.Watch()  # type: ignore[no-untyped-call]
+    while not stop.is_set():
+        for event in stream.stream(  # type: ignore[no-untyped-call]
+            apps.list_namespaced_deployment,
+            namespace,
+            field_selector="metadata.name=m",
+            timeout_seconds=5,
+        ):
+            if stop.is_set():
+                break
+            labels = event["object"].spec.template.metadata.labels or {}
+            if labels.get(COMPONENT) == "model-server":
+                patch = {"spec": {"template": {"metadata": {"labels": {COMPONENT: "rival"}}}}}
+                apps.patch_namespaced_deployment("m", namespace, patch, field_manager="rival")
+                flips.append(time.monotonic())
+    stream.stop()  # type: ignore[no-untyped-call]
+
+
+@pytest.mark.parametrize(
+    "seconds",
+    [pytest.param(60.0, id="1min"), pytest.param(300.0, id="5min", marks=pytest.mark.slow)],
+)
+def test_f11_a_hostile_co_writer_gets_bounded_answers_and_is_named(
+    kube: Any, chaos: Any, record: Any, seconds: float
+) -> None:
+    ns = chaos.namespace
+    chaos.start()
+    create_ndep(kube, ns, neurondeployment("m", model()))
+    all_converged(kube, ns, ["m"], timeout=60)
+    stop, flips = threading.Event(), list[float]()
+    began = time.time()
+    rival = threading.Thread(target=co_writer, args=(kube, ns, stop, flips), daemon=True)
+    rival.start()
+    try:
+        degraded = wait_until(
+            "Degraded=True naming the rival",
+            lambda: with_reason(kube, ns, "m", "Degraded", "ExternalModification"),
+            timeout=60,
+        )
+        time.sleep(max(0.0, seconds - (time.time() - began)))
+    finally:
+        stop.set()
+        rival.join(15)
+    reverts = sorted(
+        r["t"]
+        for r in chaos.proxy.requests(began)
+        if r["method"] == "PATCH" and r["path"].endswith("/deployments/m")
+    )
+    # The first revert is immediate; from the second on they are spaced.
+    gaps = [b - a for a, b in itertools.pairwise(reverts[1:])]
+    replica_sets = client.AppsV1Api(kube).list_namespaced_replica_set(ns).items
+    assert "rival" in degraded["message"], degraded["message"]
+    assert len(reverts) <= seconds / 10 + 2, reverts
+    assert all(gap >= 9.5 for gap in gaps), gaps
+    assert len(replica_sets) <= 12, len(replica_sets)  # revisionHistoryLimit 10 + 2 live
+    calm = time.monotonic()
+    all_converged(kube, ns, ["m"], timeout=90)  # the last held-back revert went out
+    if seconds > 60:  # the fight is over 2 min after the last revert: too long for make test
+        wait_until(
+            "Degraded=False once the rival stopped",
+            lambda: with_reason(kube, ns, "m", "Degraded", "NoExternalModification"),
+            timeout=180,
+        )
+    record(
+        "F11",
+        injection=f"a co-writer (field manager `rival`) flipping a pod-template label the "
+        f"operator sets on every update, for {seconds:.0f} s",
+        promise="≤ 1 write per 10 s per object with backoff; bounded ReplicaSets; a "
+        "condition naming who is fighting",
+        outcome=f"{len(reverts)} reverts against {len(flips)} flips; smallest gap "
+        f"{min(gaps, default=0):.1f} s; {len(replica_sets)} ReplicaSets; Degraded: "
+        f"{degraded['message']}",
+        converge_seconds=round(time.monotonic() - calm, 1),
+        restarts=chaos.restarts,
+        lost=0,
+        slow=seconds > 60,
     )

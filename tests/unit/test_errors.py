@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 
+import pytest
 from kubernetes.client.exceptions import ApiException
 
 from neuron_operator.controller.errors import TransientError, backoff, retry_delay
@@ -52,3 +53,24 @@ def test_object_locks_are_released_when_nobody_holds_them() -> None:
     release.set()
     worker.join(5)
     assert len(locks) == 0
+
+
+def test_while_retry_after_holds_nothing_is_sent() -> None:
+    from kubernetes import client
+
+    from neuron_operator.controller.kube import Kube
+
+    kube = Kube(client.ApiClient(), "neuron-operator")
+    sent: list[str] = []
+
+    def throttle(*_: object, **__: object) -> None:
+        sent.append("PATCH")
+        raise throttled("30")
+
+    kube.apps.patch_namespaced_deployment = throttle  # type: ignore[method-assign,assignment]
+    desired = {"metadata": {"name": "m", "namespace": "ns"}}
+    for _ in range(3):
+        with pytest.raises(TransientError) as refused:
+            kube.apply_deployment(desired)
+        assert refused.value.retry_after is not None and 29 < refused.value.retry_after <= 30
+    assert sent == ["PATCH"], "only the first request went out"

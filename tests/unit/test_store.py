@@ -62,13 +62,22 @@ def test_opaque_versions_are_not_kept_so_the_caller_reads_the_api_server() -> No
     assert store.get("ml", "bert") == (False, None)
 
 
-def test_managed_fields_are_dropped_and_the_input_is_not_changed() -> None:
-    given = obj("3", managedFields=[{"manager": "kubectl"}])
+def test_managed_fields_keep_only_who_wrote_and_the_input_is_not_changed() -> None:
+    entry = {
+        "manager": "kubectl",
+        "operation": "Update",
+        "time": "2026-11-29T00:00:00Z",
+        "fieldsV1": {"f:spec": {"f:replicas": {}}},
+    }
+    given = obj("3", managedFields=[entry])
     store = Store()
     store.observe(given)
     kept = store.get("ml", "bert")[1]
-    assert kept is not None and "managedFields" not in kept["metadata"]
-    assert given["metadata"]["managedFields"] == [{"manager": "kubectl"}]
+    assert kept is not None
+    assert kept["metadata"]["managedFields"] == [
+        {"manager": "kubectl", "operation": "Update", "time": "2026-11-29T00:00:00Z", "spec": True}
+    ]
+    assert given["metadata"]["managedFields"] == [entry]
 
 
 def test_objects_are_kept_per_namespace_and_name() -> None:

@@ -29,6 +29,9 @@ class ReasonCode(StrEnum):
     ROLLING_OUT = "RollingOut"
     PROGRESS_DEADLINE_EXCEEDED = "ProgressDeadlineExceeded"
     POD_CREATION_FAILED = "PodCreationFailed"  # the ReplicaSet cannot create pods (quota, PSA)
+    # Degraded
+    EXTERNAL_MODIFICATION = "ExternalModification"  # someone keeps reverting what we set
+    NO_EXTERNAL_MODIFICATION = "NoExternalModification"
     # Events only
     DEPLOYMENT_CREATED = "DeploymentCreated"
     DEPLOYMENT_UPDATED = "DeploymentUpdated"

@@ -12,7 +12,9 @@ from neuron_operator.api.v1alpha1 import ApiModel
 CONDITION_PLANNED = "Planned"
 CONDITION_AVAILABLE = "Available"
 CONDITION_READY = "Ready"
-CONDITION_TYPES = (CONDITION_PLANNED, CONDITION_AVAILABLE, CONDITION_READY)
+# Only once someone has fought the operator over the Deployment: True while they do.
+CONDITION_DEGRADED = "Degraded"
+CONDITION_TYPES = (CONDITION_PLANNED, CONDITION_AVAILABLE, CONDITION_READY, CONDITION_DEGRADED)
 # metav1.Condition's bound on a message; the operator truncates longer ones.
 MAX_MESSAGE = 32768
 
@@ -20,7 +22,7 @@ MAX_MESSAGE = 32768
 class Condition(ApiModel):
     """A condition in the Kubernetes convention (KEP-1623)."""
 
-    type: str = Field(description="Planned, Available or Ready.")
+    type: str = Field(description="Planned, Available, Ready or Degraded.")
     status: Literal["True", "False", "Unknown"] = Field(description="True, False or Unknown.")
     reason: str = Field(description="CamelCase reason code.")
     message: str = Field(
@@ -59,5 +61,6 @@ class NeuronDeploymentStatus(ApiModel):
     conditions: list[Condition] = Field(
         default_factory=list,
         description="Planned (the current spec has a plan and was applied), Available (the "
-        "Deployment has its minimum available) and Ready (both, for the current generation).",
+        "Deployment has its minimum available), Ready (both, for the current generation), and "
+        "Degraded once someone has kept changing what the operator sets on the Deployment.",
     )

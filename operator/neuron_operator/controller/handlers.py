@@ -13,6 +13,7 @@ delay.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import datetime
 import logging
 import threading
@@ -26,6 +27,7 @@ from kubernetes import client, config
 from neuron_operator.api.v1alpha1 import GROUP, VERSION
 from neuron_operator.controller import memory, metrics
 from neuron_operator.controller.crashpoints import CrashingWrites
+from neuron_operator.controller.drift import DriftGuard
 from neuron_operator.controller.errors import ApiTrouble, retry_delay
 from neuron_operator.controller.kube import Kube
 from neuron_operator.controller.reconcile import Writes, reconcile
@@ -40,6 +42,7 @@ log = logging.getLogger("neuron_operator")
 _state: dict[str, Any] = {}
 _neurondeployments = Store(summarize=metrics.plan_summary)
 _deployments = Store()
+_drift = DriftGuard()
 
 
 def configure(settings: Settings) -> None:
@@ -218,7 +221,14 @@ def _run(namespace: str, name: str, logger: kopf.Logger, retry: int = 0) -> None
                 _deployments, namespace, name, _kube().get_deployment, keep=_watched
             )
             outcome = reconcile(
-                _writes(), body, deployment, _settings(), _emitter(body, logger), _now
+                _writes(),
+                body,
+                deployment,
+                _settings(),
+                _emitter(body, logger),
+                _now,
+                drift=_drift,
+                at=time.monotonic(),
             )
         except ApiTrouble as error:
             metrics.observe_reconcile("error", started)
@@ -230,7 +240,16 @@ def _run(namespace: str, name: str, logger: kopf.Logger, retry: int = 0) -> None
 
 def _resync_one(namespace: str, name: str) -> None:
     ref = {"k8s_ref": {"kind": "NeuronDeployment", "namespace": namespace, "name": name}}
-    _run(namespace, name, logging.LoggerAdapter(log, ref))
+    logger = logging.LoggerAdapter(log, ref)
+    # kopf.event finds kopf's settings and event queue in context variables, which kopf sets
+    # for its handlers: the resync runs in a copy of a handler's context, as kopf runs sync
+    # handlers in its threads. (The store the resync reads is filled by a handler, so one
+    # has always run by then.)
+    context = _state.get("handler_context")
+    if isinstance(context, contextvars.Context):
+        context.run(_run, namespace, name, logger)
+    else:
+        _run(namespace, name, logger)
 
 
 def _gather(
@@ -273,6 +292,8 @@ def neurondeployment_seen(type: str | None, body: kopf.Body, **_: Any) -> None:
     # kopf runs watch handlers before change handlers for the same event, so the reconcile
     # below finds this version in the store.
     _seen(_neurondeployments, type, body)
+    if "handler_context" not in _state:
+        _state["handler_context"] = contextvars.copy_context()
 
 
 @kopf.on.resume(GROUP, VERSION, PLURAL)

@@ -24,7 +24,7 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from neuron_operator.api.status import CONDITION_PLANNED
+from neuron_operator.api.status import CONDITION_DEGRADED, CONDITION_PLANNED
 from neuron_operator.controller.store import Store
 
 REGISTRY = CollectorRegistry()
@@ -59,6 +59,7 @@ class Digest(NamedTuple):
     instance_type: str | None
     unplanned: str | None
     stale: bool
+    contested: bool = False  # Degraded: someone keeps changing what we set
 
 
 def plan_summary(body: dict[str, Any]) -> Digest:
@@ -73,10 +74,15 @@ def plan_summary(body: dict[str, Any]) -> Digest:
         None,
     )
     generation = (body.get("metadata") or {}).get("generation")
+    contested = any(
+        c.get("type") == CONDITION_DEGRADED and c.get("status") == "True"
+        for c in status.get("conditions") or []
+    )
     return Digest(
         str(instance_type) if instance_type else None,
         unplanned,
         status.get("observedGeneration") != generation,
+        contested,
     )
 
 
@@ -91,7 +97,7 @@ class PlanCollector(Collector):
     def collect(self) -> Iterable[Metric]:
         planned: Tally[str] = Tally()
         refused: Tally[str] = Tally()
-        for instance_type, unplanned, _ in self.neurondeployments.summaries():
+        for instance_type, unplanned, *_ in self.neurondeployments.summaries():
             if instance_type:
                 planned[instance_type] += 1
             if unplanned:

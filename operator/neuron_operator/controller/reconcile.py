@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 from typing import Any, Literal, Protocol
@@ -27,7 +27,14 @@ from neuron_operator.api.plan import Plan
 from neuron_operator.api.reasons import ReasonCode
 from neuron_operator.api.status import NeuronDeploymentStatus
 from neuron_operator.api.v1alpha1 import NeuronDeploymentSpec
-from neuron_operator.controller.errors import ApiTrouble, Forbidden, UserError
+from neuron_operator.controller.drift import (
+    DriftGuard,
+    Key,
+    is_drift,
+    other_writers,
+    with_hash,
+)
+from neuron_operator.controller.errors import ApiTrouble, Forbidden, TransientError, UserError
 from neuron_operator.controller.patch import merge_patch
 from neuron_operator.controller.policy import template_problems
 from neuron_operator.controller.render import render_deployment
@@ -94,7 +101,7 @@ def decide(body: dict[str, Any], old: NeuronDeploymentStatus, settings: Settings
             message = "; ".join(f"{r.reason}: {r.message}" for r in result.reasons)
             return _refused(body, previous, reason, message)
         assert spec.template is not None  # template_problems requires it
-        desired = render_deployment(body, spec.template, result, settings.scheduler_name)
+        desired = with_hash(render_deployment(body, spec.template, result, settings.scheduler_name))
     except Exception as error:  # a bug in the engine or renderer: report it, keep running
         log.exception("sizing failed for %s", body["metadata"].get("name"))
         why = f"the sizing engine failed ({type(error).__name__}: {error}); please report this"
@@ -187,6 +194,93 @@ class Writes(Protocol):
     def patch_status(self, namespace: str, name: str, patch: dict[str, Any]) -> None: ...
 
 
+@dataclass
+class _Applied:
+    """What converging the Deployment did: the Deployment as it now is, the verdict and plan
+    the status reports, the events to post, and whether to retry."""
+
+    deployment: dict[str, Any] | None
+    verdict: Verdict
+    plan_in_effect: Plan | None
+    outcome: Outcome = "unchanged"
+    events: list[Event] = field(default_factory=list)
+    retry: ApiTrouble | None = None
+    contested: str | None = None  # who keeps changing what we set, and what we do about it
+
+
+def _converge_deployment(
+    kube: Writes,
+    body: dict[str, Any],
+    old: NeuronDeploymentStatus,
+    decision: Decision,
+    deployment: dict[str, Any] | None,
+    settings: Settings,
+    drift: DriftGuard | None,
+    at: float,
+) -> _Applied:
+    metadata = body["metadata"]
+    namespace, name = metadata["namespace"], metadata["name"]
+    result = _Applied(deployment, decision.verdict, decision.plan_in_effect)
+    if deployment is not None and not controlled_by(deployment, body):
+        why = (
+            f"a Deployment named {name} already exists and is not controlled by this "
+            "NeuronDeployment; it is left untouched: rename one of them or delete the Deployment"
+        )
+        result.verdict = Verdict(False, ReasonCode.NAME_CONFLICT, _not_applied(body, old.plan, why))
+        result.plan_in_effect, result.deployment = old.plan, None
+        return result
+    desired = decision.desired
+    key = (namespace, name)
+    if drift is not None and deployment is not None and drift.rounds(key, at) > 1:
+        result.contested = _contested(deployment, settings, drift, key, at)  # not over yet
+    if desired is None or matches(deployment, desired):
+        return result
+    # Someone else changed what we applied from this very desired state: a revert, spaced.
+    fight = drift if drift is not None and deployment is not None else None
+    if fight is not None and deployment is not None and is_drift(deployment, desired):
+        if fight.wait(key, at) > 0:
+            result.contested = _contested(deployment, settings, fight, key, at)
+            wait = fight.wait(key, at)
+            result.retry = TransientError(result.contested, "drift", retry_after=wait)
+            return result
+        if fight.reverted(key, at) > 1:
+            result.contested = _contested(deployment, settings, fight, key, at)
+    try:
+        existed = deployment is not None
+        result.deployment = kube.apply_deployment(desired)
+        result.outcome = "applied"
+        assert result.plan_in_effect is not None  # a desired Deployment comes with its plan
+        reason = ReasonCode.DEPLOYMENT_UPDATED if existed else ReasonCode.DEPLOYMENT_CREATED
+        action = "updated" if existed else "created"
+        message = f"Deployment {name} {action}: {describe(result.plan_in_effect)}"
+        result.events.append(Event("Normal", reason, message))
+    except UserError as error:
+        why = f"the API server refused the Deployment: {error}"
+        result.verdict = Verdict(
+            False, ReasonCode.DEPLOYMENT_REJECTED, _not_applied(body, old.plan, why)
+        )
+        result.plan_in_effect = old.plan
+    except Forbidden as error:
+        why = (
+            "the operator may not create or patch Deployments in namespace "
+            f"{namespace} (grant its service account create and patch on "
+            f"deployments.apps): {error}"
+        )
+        result.verdict = Verdict(False, ReasonCode.FORBIDDEN, _not_applied(body, old.plan, why))
+        result.plan_in_effect, result.retry = old.plan, error
+    return result
+
+
+def _contested(
+    deployment: dict[str, Any], settings: Settings, drift: DriftGuard, key: Key, at: float
+) -> str:
+    who = ", ".join(other_writers(deployment, settings.field_manager)[:2]) or "someone"
+    return (
+        f"{who} keeps changing fields the operator sets on Deployment {key[1]}; the operator "
+        f"reverts them at most once every {drift.interval(key, at):.0f} s"
+    )
+
+
 def reconcile(
     kube: Writes,
     body: dict[str, Any],
@@ -194,50 +288,27 @@ def reconcile(
     settings: Settings,
     emit: Callable[[Event], None],
     now: Callable[[], str],
+    drift: DriftGuard | None = None,
+    at: float = 0.0,
 ) -> Outcome:
     """`body` is the NeuronDeployment and `deployment` its Deployment (None: there is none),
-    as the caller gathered them. Raises TransientError or Forbidden when the reconcile must be
-    retried; the status says why first, where it can be written."""
+    as the caller gathered them; `drift` spaces reverts of others' changes (`at`: monotonic
+    seconds now). Raises TransientError or Forbidden when the reconcile must be retried; the
+    status says why first, where it can be written."""
     metadata = body["metadata"]
     namespace, name = metadata["namespace"], metadata["name"]
     old = NeuronDeploymentStatus.model_validate(body.get("status") or {})
     decision = decide(body, old, settings)
-    verdict, plan_in_effect = decision.verdict, decision.plan_in_effect
-    events: list[Event] = []
-    outcome: Outcome = "unchanged"
-    retry: ApiTrouble | None = None
-    if deployment is not None and not controlled_by(deployment, body):
-        why = (
-            f"a Deployment named {name} already exists and is not controlled by this "
-            "NeuronDeployment; it is left untouched: rename one of them or delete the Deployment"
-        )
-        verdict = Verdict(False, ReasonCode.NAME_CONFLICT, _not_applied(body, old.plan, why))
-        plan_in_effect, deployment = old.plan, None
-    elif decision.desired is not None and not matches(deployment, decision.desired):
-        try:
-            existed = deployment is not None
-            deployment = kube.apply_deployment(decision.desired)
-            outcome = "applied"
-            assert plan_in_effect is not None  # a desired Deployment comes with its plan
-            reason = ReasonCode.DEPLOYMENT_UPDATED if existed else ReasonCode.DEPLOYMENT_CREATED
-            action = "updated" if existed else "created"
-            message = f"Deployment {name} {action}: {describe(plan_in_effect)}"
-            events.append(Event("Normal", reason, message))
-        except UserError as error:
-            why = f"the API server refused the Deployment: {error}"
-            verdict = Verdict(
-                False, ReasonCode.DEPLOYMENT_REJECTED, _not_applied(body, old.plan, why)
-            )
-            plan_in_effect = old.plan
-        except Forbidden as error:
-            why = (
-                "the operator may not create or patch Deployments in namespace "
-                f"{namespace} (grant its service account create and patch on "
-                f"deployments.apps): {error}"
-            )
-            verdict = Verdict(False, ReasonCode.FORBIDDEN, _not_applied(body, old.plan, why))
-            plan_in_effect, retry = old.plan, error
-    new = compute_status(body, old, verdict, plan_in_effect, deployment, now())
+    applied = _converge_deployment(kube, body, old, decision, deployment, settings, drift, at)
+    new = compute_status(
+        body,
+        old,
+        applied.verdict,
+        applied.plan_in_effect,
+        applied.deployment,
+        now(),
+        contested=applied.contested,
+    )
     current = body.get("status") or {}
     try:
         _write_status(kube, namespace, name, current, status_document(new))
@@ -245,16 +316,14 @@ def reconcile(
         # Our own document refused: an operator bug. Say so in a status the server accepts,
         # once: the next trigger finds that status already written and writes nothing more.
         why = f"the API server refused the status the operator wrote: {error}; please report this"
-        new = compute_status(
-            body, old, Verdict(False, ReasonCode.STATUS_REJECTED, why), None, deployment, now()
-        )
+        verdict = Verdict(False, ReasonCode.STATUS_REJECTED, why)
+        new = compute_status(body, old, verdict, None, applied.deployment, now())
         _write_status(kube, namespace, name, current, minimal_status_document(new))
-    events = events_between(old, new) + events
-    for event in events:
+    for event in events_between(old, new) + applied.events:
         emit(event)
-    if retry is not None:
-        raise retry
-    return outcome if verdict.planned else "refused"
+    if applied.retry is not None:
+        raise applied.retry
+    return applied.outcome if applied.verdict.planned else "refused"
 
 
 def _write_status(

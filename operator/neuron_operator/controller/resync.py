@@ -75,7 +75,15 @@ class Resync:
             except Exception as error:  # API trouble, or anything else: retried later
                 failed += 1
                 count = self._failures.get(key, (0, 0.0))[0] + 1
-                self._failures[key] = (count, self.clock() + backoff(count, base=self.stale_every))
+                # A retry the reconcile asked for (kopf.TemporaryError's delay: a 429's
+                # Retry-After, a held-back revert) comes when asked; others back off.
+                asked = getattr(error, "delay", None)
+                delay = (
+                    float(asked)
+                    if isinstance(asked, int | float)
+                    else backoff(count, base=self.stale_every)
+                )
+                self._failures[key] = (count, self.clock() + delay)
                 log.info("resync of %s/%s failed: %s", *key, error, extra=_ref(key))
             else:
                 self._failures.pop(key, None)
@@ -103,7 +111,10 @@ WAITING_ON_THE_WORLD = {ReasonCode.NAME_CONFLICT}
 
 
 def _waits(digest: Any) -> bool:
-    return getattr(digest, "unplanned", None) in WAITING_ON_THE_WORLD
+    """Also objects someone fights over: a revert held back is owed once its time comes."""
+    return getattr(digest, "unplanned", None) in WAITING_ON_THE_WORLD or bool(
+        getattr(digest, "contested", False)
+    )
 
 
 def _ref(key: Key) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from neuron_operator.api.plan import Plan
 from neuron_operator.api.reasons import ReasonCode
 from neuron_operator.api.status import (
     CONDITION_AVAILABLE,
+    CONDITION_DEGRADED,
     CONDITION_PLANNED,
     CONDITION_READY,
     MAX_MESSAGE,
@@ -89,7 +90,9 @@ def compute_status(
     plan_in_effect: Plan | None,
     deployment: dict[str, Any] | None,
     now: str,
+    contested: str | None = None,
 ) -> NeuronDeploymentStatus:
+    """`contested` says who keeps changing what the operator sets (None: nobody does now)."""
     metadata = body["metadata"]
     generation = metadata.get("generation")
     previous = {c.type: c for c in old.conditions}
@@ -156,6 +159,32 @@ def compute_status(
         ready_args = ("True", ReasonCode.READY, "the current plan is running and available")
     ready = _condition(previous, CONDITION_READY, *ready_args, generation, now)
 
+    degraded = []
+    if contested is not None:
+        degraded = [
+            _condition(
+                previous,
+                CONDITION_DEGRADED,
+                "True",
+                ReasonCode.EXTERNAL_MODIFICATION,
+                contested,
+                generation,
+                now,
+            )
+        ]
+    elif CONDITION_DEGRADED in previous:
+        calm = "nobody is changing the fields the operator sets on the Deployment"
+        degraded = [
+            _condition(
+                previous,
+                CONDITION_DEGRADED,
+                "False",
+                ReasonCode.NO_EXTERNAL_MODIFICATION,
+                calm,
+                generation,
+                now,
+            )
+        ]
     dep_status = (deployment or {}).get("status") or {}
     desired = plan_in_effect.replicas if plan_in_effect else None
     ready_replicas = dep_status.get("readyReplicas", 0) if deployment else None
@@ -168,7 +197,7 @@ def compute_status(
         ready_summary=f"{ready_replicas or 0}/{desired}" if desired is not None else None,
         selector=",".join(f"{k}={v}" for k, v in selector_labels(metadata["name"]).items()),
         deployment=metadata["name"] if deployment else None,
-        conditions=[planned, available, ready],
+        conditions=[planned, available, ready, *degraded],
     )
 
 
@@ -200,6 +229,8 @@ def events_between(old: NeuronDeploymentStatus, new: NeuronDeploymentStatus) -> 
 def _severity(condition: Condition, previous: Condition | None) -> Literal["Normal", "Warning"]:
     """Warnings are for what needs a person: a spec that cannot run, a workload that lost
     availability or is stuck. Pods starting up after a change are normal."""
+    if condition.type == CONDITION_DEGRADED:
+        return "Warning" if condition.status == "True" else "Normal"
     if condition.status == "True":
         return "Normal"
     if condition.type == CONDITION_PLANNED or condition.reason == ReasonCode.NOT_PLANNED:

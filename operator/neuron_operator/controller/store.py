@@ -46,6 +46,14 @@ def _key(body: dict[str, Any]) -> Key | None:
     return None
 
 
+def _writer(entry: dict[str, Any]) -> dict[str, Any]:
+    kept: dict[str, Any] = {
+        k: entry[k] for k in ("manager", "operation", "subresource", "time") if k in entry
+    }
+    kept["spec"] = "f:spec" in (entry.get("fieldsV1") or {})
+    return kept
+
+
 class _Kept(NamedTuple):
     version: int
     # Compressed compact JSON: a thousand objects as nested dicts cost many times the memory
@@ -90,8 +98,11 @@ class Store:
                     self._unechoed[key] = waiting
                 else:
                     self._unechoed.pop(key, None)
-        # managedFields are most of an object's size and nothing here reads them.
+        # managedFields are most of an object's size: only who wrote when, and whether the
+        # spec, is kept (controller/drift.py names who fights over a Deployment from it).
         metadata = {k: v for k, v in body["metadata"].items() if k != "managedFields"}
+        if body["metadata"].get("managedFields"):
+            metadata["managedFields"] = [_writer(e) for e in body["metadata"]["managedFields"]]
         text = zlib.compress(
             json.dumps({**body, "metadata": metadata}, separators=(",", ":")).encode(), 1
         )
