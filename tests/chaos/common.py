@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from kubernetes import client
-from tests.kube import GROUP, PLURAL, VERSION, condition
+from tests.kube import GROUP, PLURAL, VERSION, condition, get_ndep
 
 SERVER: dict[str, Any] = {
     "spec": {"containers": [{"name": "server", "image": "registry.k8s.io/pause:3.10"}]}
@@ -94,6 +94,12 @@ def all_converged(kube: Any, namespace: str, names: list[str], timeout: float) -
             shown = dict(list(waiting.items())[:10])
             pytest.fail(f"{len(waiting)} not converged after {timeout:.0f} s, e.g. {shown}")
         time.sleep(0.5)
+
+
+def with_reason(kube: Any, namespace: str, name: str, kind: str, wanted: str) -> dict[str, Any]:
+    """The object's `kind` condition when its reason is `wanted`; {} otherwise."""
+    found = condition(get_ndep(kube, namespace, name), kind)
+    return found if found.get("reason") == wanted else {}
 
 
 def deployment_count(kube: Any, namespace: str) -> int:

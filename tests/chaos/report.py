@@ -67,7 +67,6 @@ ELSEWHERE = {
 NOT_YET = {
     "F6": "not measured yet: needs a 5-min stall (kopf reconnects after its 70 s inactivity "
     "timeout; the liveness probe only trips when a write of ours is not echoed)",
-    "F11": "not measured yet",
     "F12": "not measured yet: the chart runs one replica (Recreate); leader election is open",
     "F14": "partly: a raising engine is a condition (B11); a slow engine is not measured yet",
     "F15": "not measured yet",

@@ -13,7 +13,7 @@ import pytest
 import yaml
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
-from tests.chaos.common import all_converged, model, problem
+from tests.chaos.common import all_converged, model, problem, with_reason
 from tests.chaos.harness import writes
 from tests.kube import (
     Cluster,
@@ -121,8 +121,7 @@ def warnings(kube: Any, namespace: str, name: str) -> list[dict[str, Any]]:
 
 
 def shown(kube: Any, namespace: str, name: str, reason: str) -> dict[str, Any]:
-    found = condition(get_ndep(kube, namespace, name), "Planned")
-    return found if found.get("reason") == reason else {}
+    return with_reason(kube, namespace, name, "Planned", reason)
 
 
 SHOWN = [
@@ -321,9 +320,7 @@ def test_b14_a_namespace_quota_says_why_no_pod_starts(kube: Any, chaos: Any, rec
     create_ndep(kube, ns, neurondeployment("m", model()))
     ready = wait_until(
         "Ready=False PodCreationFailed",
-        lambda: (lambda c: c if c.get("reason") == "PodCreationFailed" else {})(
-            condition(get_ndep(kube, ns, "m"), "Ready")
-        ),
+        lambda: with_reason(kube, ns, "m", "Ready", "PodCreationFailed"),
         timeout=60,
     )
     assert "exceeded quota" in ready["message"], ready["message"]

@@ -14,12 +14,11 @@ from typing import Any
 import pytest
 from conftest import OPERATOR_RELEASE
 from kubernetes import client, watch
-from tests.chaos.common import all_converged, model, owned_deployments
+from tests.chaos.common import all_converged, model, owned_deployments, with_reason
 from tests.kube import (
     GROUP,
     PLURAL,
     VERSION,
-    condition,
     create_ndep,
     get_deployment,
     get_ndep,
@@ -62,11 +61,6 @@ def cluster_role(kube: Any) -> Iterator[ClusterRole]:
         yield role
     finally:
         role.restore()
-
-
-def with_reason(kube: Any, namespace: str, name: str, kind: str, wanted: str) -> dict[str, Any]:
-    found = condition(get_ndep(kube, namespace, name), kind)
-    return found if found.get("reason") == wanted else {}
 
 
 @pytest.mark.parametrize(

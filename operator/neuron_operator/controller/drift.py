@@ -94,7 +94,10 @@ class DriftGuard:
 
     def rounds(self, key: Key, now: float) -> int:
         fight = self._fights.get(key)
-        return 0 if fight is None or now - fight.last >= self.forgive_after else fight.rounds
+        if fight is not None and now - fight.last >= self.forgive_after:
+            del self._fights[key]  # over: nothing kept for objects left in peace
+            fight = None
+        return 0 if fight is None else fight.rounds
 
     def forget(self, key: Key) -> None:
         self._fights.pop(key, None)

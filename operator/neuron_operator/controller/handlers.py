@@ -141,7 +141,6 @@ def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
         )
         metrics.REGISTRY.register(metrics.PlanCollector(_neurondeployments, _watch_lag))
         memory.start_trimming(metrics.reconciles_done)
-        ours = _settings()
         _state["resync"] = Resync(
             _neurondeployments, _resync_one, ours.resync_seconds, ours.full_resync_seconds
         )
@@ -292,6 +291,9 @@ def neurondeployment_seen(type: str | None, body: kopf.Body, **_: Any) -> None:
     # kopf runs watch handlers before change handlers for the same event, so the reconcile
     # below finds this version in the store.
     _seen(_neurondeployments, type, body)
+    if type == "DELETED":
+        metadata = body.get("metadata") or {}
+        _drift.forget((str(metadata.get("namespace")), str(metadata.get("name"))))
     if "handler_context" not in _state:
         _state["handler_context"] = contextvars.copy_context()
 
