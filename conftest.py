@@ -82,6 +82,10 @@ def kube(cluster: Cluster) -> Any:
 def namespace(kube: Any) -> Iterator[str]:
     """A fresh namespace, deleted afterwards; waits until its pods are gone so the simulated
     nodes' capacity is free for the next test."""
+    yield from fresh_namespace(kube, wait_for_pods=True)
+
+
+def fresh_namespace(kube: Any, wait_for_pods: bool) -> Iterator[str]:
     from kubernetes import client
 
     core = client.CoreV1Api(kube)
@@ -102,11 +106,12 @@ def namespace(kube: Any) -> Iterator[str]:
         yield name
     finally:
         core.delete_namespace(name)
-        wait_until(
-            f"pods of namespace {name} to be deleted",
-            lambda: not core.list_namespaced_pod(name).items,
-            timeout=60,
-        )
+        if wait_for_pods:
+            wait_until(
+                f"pods of namespace {name} to be deleted",
+                lambda: not core.list_namespaced_pod(name).items,
+                timeout=60,
+            )
 
 
 @pytest.fixture(scope="session")

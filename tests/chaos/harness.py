@@ -7,8 +7,6 @@ from __future__ import annotations
 import json
 import socket
 import subprocess
-import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -156,11 +154,3 @@ def rate(requests: list[dict[str, Any]], window: float) -> float:
 
 def writes(requests: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [r for r in requests if r["method"] in ("POST", "PUT", "PATCH", "DELETE")]
-
-
-def poll(interval: float, seconds: float) -> Iterator[float]:
-    """Yield elapsed seconds every `interval` for `seconds`."""
-    started = time.monotonic()
-    while (elapsed := time.monotonic() - started) < seconds:
-        yield elapsed
-        time.sleep(interval)

@@ -162,7 +162,13 @@ SHOWN = [
 ]
 
 
-@pytest.mark.parametrize(("row", "what", "spec", "reason"), SHOWN, ids=[r[1] for r in SHOWN])
+@pytest.mark.parametrize(
+    ("row", "what", "spec", "reason"),
+    [
+        pytest.param(*row, id=row[1], marks=[pytest.mark.slow] if index in (1, 2) else [])
+        for index, row in enumerate(SHOWN)
+    ],
+)
 def test_unplannable_specs_are_shown_then_fixed_without_touching_the_running_workload(
     kube: Any, chaos: Any, record: Any, row: str, what: str, spec: dict[str, Any], reason: str
 ) -> None:

@@ -236,15 +236,14 @@ def _converge_deployment(
     if desired is None or matches(deployment, desired):
         return result
     # Someone else changed what we applied from this very desired state: a revert, spaced.
-    fight = drift if drift is not None and deployment is not None else None
-    if fight is not None and deployment is not None and is_drift(deployment, desired):
-        if fight.wait(key, at) > 0:
-            result.contested = _contested(deployment, settings, fight, key, at)
-            wait = fight.wait(key, at)
+    if drift is not None and deployment is not None and is_drift(deployment, desired):
+        wait = drift.wait(key, at)
+        if wait > 0:
+            result.contested = _contested(deployment, settings, drift, key, at)
             result.retry = TransientError(result.contested, "drift", retry_after=wait)
             return result
-        if fight.reverted(key, at) > 1:
-            result.contested = _contested(deployment, settings, fight, key, at)
+        if drift.reverted(key, at) > 1:
+            result.contested = _contested(deployment, settings, drift, key, at)
     try:
         existed = deployment is not None
         result.deployment = kube.apply_deployment(desired)
