@@ -350,7 +350,7 @@ def test_b16_fifty_edits_in_ten_seconds(kube: Any, chaos: Any, record: Any) -> N
         patch_ndep_spec(kube, ns, "m", model(replicas=1 + edit % 3))
         time.sleep(0.2)
     converge = all_converged(kube, ns, ["m"], timeout=60)
-    time.sleep(5)
+    time.sleep(2)
     body = get_ndep(kube, ns, "m")
     assert body is not None and body["status"]["plan"]["replicas"] == 1 + 49 % 3
     made = writes(chaos.proxy.requests(began))

@@ -65,7 +65,7 @@ def cluster_role(kube: Any) -> Iterator[ClusterRole]:
 
 @pytest.mark.parametrize(
     "seconds",
-    [pytest.param(20.0, id="20s"), pytest.param(180.0, id="3min", marks=pytest.mark.slow)],
+    [pytest.param(10.0, id="10s"), pytest.param(180.0, id="3min", marks=pytest.mark.slow)],
 )
 def test_f9_a_revoked_permission_is_named_on_the_object_then_recovered(
     kube: Any, chaos: Any, record: Any, cluster_role: ClusterRole, seconds: float
@@ -99,7 +99,7 @@ def test_f9_a_revoked_permission_is_named_on_the_object_then_recovered(
         converge_seconds=round(recovery, 1),
         restarts=chaos.restarts,
         lost=0,
-        slow=seconds > 20,
+        slow=seconds > 10,
     )
 
 
@@ -244,7 +244,7 @@ def co_writer(kube: Any, namespace: str, stop: Any, flips: list[float]) -> None:
 
 @pytest.mark.parametrize(
     "seconds",
-    [pytest.param(30.0, id="30s"), pytest.param(300.0, id="5min", marks=pytest.mark.slow)],
+    [pytest.param(20.0, id="20s"), pytest.param(300.0, id="5min", marks=pytest.mark.slow)],
 )
 def test_f11_a_hostile_co_writer_gets_bounded_answers_and_is_named(
     kube: Any, chaos: Any, record: Any, seconds: float
@@ -300,5 +300,5 @@ def test_f11_a_hostile_co_writer_gets_bounded_answers_and_is_named(
         converge_seconds=round(time.monotonic() - calm, 1),
         restarts=chaos.restarts,
         lost=0,
-        slow=seconds > 30,
+        slow=seconds > 20,
     )
