@@ -61,7 +61,7 @@ def hazards(pod: dict[str, Any]) -> list[str]:
         if (context.get("appArmorProfile") or {}).get("type") == "Unconfined":
             found.append("apparmor")
         selinux = context.get("seLinuxOptions") or {}
-        if selinux.get("type", "").removeprefix("container_") == selinux.get("type", "x") != "":
+        if selinux.get("type") and not selinux["type"].startswith("container_"):
             found.append("selinux type")
         if selinux.get("user") or selinux.get("role"):
             found.append("selinux user/role")

@@ -159,32 +159,19 @@ def compute_status(
         ready_args = ("True", ReasonCode.READY, "the current plan is running and available")
     ready = _condition(previous, CONDITION_READY, *ready_args, generation, now)
 
+    # Degraded appears with the first fight and then stays, False once it is over.
     degraded = []
-    if contested is not None:
-        degraded = [
-            _condition(
-                previous,
-                CONDITION_DEGRADED,
-                "True",
-                ReasonCode.EXTERNAL_MODIFICATION,
-                contested,
-                generation,
-                now,
-            )
-        ]
-    elif CONDITION_DEGRADED in previous:
-        calm = "nobody is changing the fields the operator sets on the Deployment"
-        degraded = [
-            _condition(
-                previous,
-                CONDITION_DEGRADED,
+    if contested is not None or CONDITION_DEGRADED in previous:
+        degraded_args: tuple[ConditionStatus, str, str] = (
+            ("True", ReasonCode.EXTERNAL_MODIFICATION, contested)
+            if contested is not None
+            else (
                 "False",
                 ReasonCode.NO_EXTERNAL_MODIFICATION,
-                calm,
-                generation,
-                now,
+                "nobody is changing the fields the operator sets on the Deployment",
             )
-        ]
+        )
+        degraded = [_condition(previous, CONDITION_DEGRADED, *degraded_args, generation, now)]
     dep_status = (deployment or {}).get("status") or {}
     desired = plan_in_effect.replicas if plan_in_effect else None
     ready_replicas = dep_status.get("readyReplicas", 0) if deployment else None
