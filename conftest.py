@@ -32,6 +32,7 @@ CLUSTER_FIXTURES = {"cluster", "kube", "namespace", "operator", "crd_installed",
 CHART = ROOT / "charts" / "neuron-operator"
 # Where the operator under test gets its identity: the chart installed as users install it.
 OPERATOR_NAMESPACE = "neuron-operator-system"
+PEERING_CRDS = CHART / "crds" / "kopf.dev_peerings.yaml"
 OPERATOR_RELEASE = "neuron-operator"
 # The operator under test serves /healthz and /metrics on these loopback ports.
 LIVENESS_PORT = 18081
@@ -123,9 +124,14 @@ def crd_installed(cluster: Cluster) -> None:
         "-f",
         str(ROOT / "crds" / "neuron.dev_neurondeployments.yaml"),
     )
-    cluster.run(
-        "wait", "--for=condition=Established", "--timeout=60s", "crd/neurondeployments.neuron.dev"
-    )
+    # kopf's peering CRDs, which the chart installs from its crds/ (leader election).
+    cluster.run("apply", "--server-side", "--force-conflicts", "-f", str(PEERING_CRDS))
+    for crd in (
+        "neurondeployments.neuron.dev",
+        "kopfpeerings.kopf.dev",
+        "clusterkopfpeerings.kopf.dev",
+    ):
+        cluster.run("wait", "--for=condition=Established", "--timeout=60s", f"crd/{crd}")
 
 
 @pytest.fixture(scope="session")

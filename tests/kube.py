@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import time
 from collections.abc import Callable
@@ -12,6 +13,15 @@ from typing import Any, TypeVar
 import pytest
 
 T = TypeVar("T")
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def kube_version() -> str:
+    """The Kubernetes version hack/tools.sh builds (hack/versions.env)."""
+    text = (ROOT / "hack" / "versions.env").read_text()
+    found = re.search(r"^K8S_VERSION=(\S+)", text, re.MULTILINE)
+    assert found, "K8S_VERSION missing from hack/versions.env"
+    return found.group(1)
 
 
 @dataclass(frozen=True)
@@ -47,6 +57,12 @@ class Cluster:
         """Run helm against the cluster; return its exit status and everything it printed."""
         done = self._exec(self.helm, args, None)
         return done.returncode, done.stdout + done.stderr
+
+    def helm_template(self, chart: Path, *args: str) -> str:
+        """The chart rendered for the Kubernetes version the local control plane runs."""
+        return self.helm_run(
+            "template", "neuron-operator", str(chart), f"--kube-version={kube_version()}", *args
+        )
 
     def helm_run(self, *args: str) -> str:
         code, output = self.helm_attempt(*args)

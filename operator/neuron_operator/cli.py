@@ -240,6 +240,21 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="port of /metrics and /readyz (default 8081)",
     )
+    run_parser.add_argument(
+        "--peering",
+        default=None,
+        metavar="NAME",
+        help="run as one of several replicas, one active at a time, sharing kopf's peering "
+        "object NAME (a KopfPeering in each watched namespace, or a ClusterKopfPeering); "
+        "default: standalone",
+    )
+    run_parser.add_argument(
+        "--priority",
+        type=int,
+        default=None,
+        help="this replica's peering priority (the highest live one is active); default: by "
+        "seniority, so the replica that started first leads",
+    )
     commands.add_parser("version", help="print the version")
     return parser
 
@@ -261,6 +276,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 listen_address=args.listen_address,
                 liveness_port=args.liveness_port,
                 metrics_port=args.metrics_port,
+                peering=args.peering,
+                priority=args.priority,
             )
             return run(settings)
         if args.command == "crd":

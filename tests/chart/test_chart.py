@@ -3,7 +3,6 @@ and install / upgrade / uninstall on the local control plane."""
 
 from __future__ import annotations
 
-import re
 import uuid
 from collections.abc import Iterator
 from functools import partial
@@ -13,20 +12,13 @@ from typing import Any
 import pytest
 import yaml
 from conftest import CHART, OPERATOR_NAMESPACE
-from tests.kube import Cluster, wait_until
+from tests.kube import Cluster, kube_version, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 CI_VALUES = sorted((CHART / "ci").glob("*-values.yaml"))
 # The Prometheus Operator's CRD is not on the local control plane: ServiceMonitors are checked
 # by shape here, everything else by the API server.
 NOT_ON_THE_LOCAL_SERVER = {"ServiceMonitor"}
-
-
-def kube_version() -> str:
-    text = (ROOT / "hack" / "versions.env").read_text()
-    found = re.search(r"^K8S_VERSION=(\S+)", text, re.MULTILINE)
-    assert found, "K8S_VERSION missing from hack/versions.env"
-    return found.group(1)
 
 
 def render(cluster: Cluster, *args: str, namespace: str = OPERATOR_NAMESPACE) -> list[Any]:
@@ -77,7 +69,6 @@ def test_values_schema_refuses_unknown_keys_and_bad_values(
 def test_the_operator_pod_meets_the_restricted_profile(cluster: Cluster) -> None:
     (deployment,) = of_kind(render(cluster), "Deployment")
     spec = deployment["spec"]
-    assert spec["replicas"] == 1 and spec["strategy"]["type"] == "Recreate"
     pod = spec["template"]["spec"]
     assert pod["securityContext"]["runAsNonRoot"] is True
     assert pod["securityContext"]["seccompProfile"]["type"] == "RuntimeDefault"
@@ -135,6 +126,67 @@ def test_crd_values_install_keep_or_skip(cluster: Cluster) -> None:
     (dropped,) = of_kind(render(cluster, "--set=crds.keep=false"), "CustomResourceDefinition")
     assert "helm.sh/resource-policy" not in (dropped["metadata"].get("annotations") or {})
     assert not of_kind(render(cluster, "--set=crds.install=false"), "CustomResourceDefinition")
+
+
+def env_of(deployment: dict[str, Any]) -> dict[str, Any]:
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    return {e["name"]: e.get("value", e.get("valueFrom")) for e in container["env"]}
+
+
+def peering_rules(documents: list[Any]) -> list[dict[str, Any]]:
+    return [
+        rule
+        for role in of_kind(documents, "ClusterRole") + of_kind(documents, "Role")
+        for rule in role["rules"]
+        if rule["apiGroups"] == ["kopf.dev"]
+    ]
+
+
+def test_two_replicas_elect_a_leader_through_the_release_s_own_peering_object(
+    cluster: Cluster,
+) -> None:
+    documents = render(cluster)
+    (deployment,) = of_kind(documents, "Deployment")
+    assert deployment["spec"]["replicas"] == 2
+    assert deployment["spec"]["strategy"]["rollingUpdate"] == {"maxSurge": 1, "maxUnavailable": 0}
+    env = env_of(deployment)
+    (peering,) = of_kind(documents, "ClusterKopfPeering")
+    assert env["NEURON_OPERATOR_PEERING"] == peering["metadata"]["name"] == "neuron-operator"
+    assert env["POD_NAME"] == {"fieldRef": {"fieldPath": "metadata.name"}}
+    # Write access to this peering object only; list and watch (kopf follows them all).
+    assert {
+        (tuple(r["verbs"]), tuple(r.get("resourceNames", ()))) for r in peering_rules(documents)
+    } == {(("list", "watch"), ()), (("get", "patch"), ("neuron-operator",))}
+    (budget,) = of_kind(documents, "PodDisruptionBudget")
+    assert budget["spec"]["minAvailable"] == 1
+    anti = deployment["spec"]["template"]["spec"]["affinity"]["podAntiAffinity"]
+    assert anti["preferredDuringSchedulingIgnoredDuringExecution"]
+
+
+def test_namespaced_replicas_peer_in_each_watched_namespace(cluster: Cluster) -> None:
+    documents = render(cluster, f"--values={CHART / 'ci' / 'namespaced-values.yaml'}")
+    peerings = of_kind(documents, "KopfPeering")
+    assert {p["metadata"]["namespace"] for p in peerings} == {"ml-serving", "ml-training"}
+    assert not of_kind(documents, "ClusterKopfPeering")
+    assert {r["resources"][0] for r in peering_rules(documents)} == {"kopfpeerings"}
+
+
+def test_one_replica_runs_standalone_and_more_need_leader_election(cluster: Cluster) -> None:
+    documents = render(cluster, "--set=replicaCount=1", "--set=leaderElection.enabled=false")
+    (deployment,) = of_kind(documents, "Deployment")
+    assert deployment["spec"]["strategy"] == {"type": "Recreate"}
+    assert "NEURON_OPERATOR_PEERING" not in env_of(deployment)
+    assert not peering_rules(documents)
+    assert not of_kind(documents, "PodDisruptionBudget") + of_kind(documents, "ClusterKopfPeering")
+    code, output = cluster.helm_attempt(
+        "template",
+        "neuron-operator",
+        str(CHART),
+        f"--kube-version={kube_version()}",
+        "--set=replicaCount=2",
+        "--set=leaderElection.enabled=false",
+    )
+    assert code != 0 and "needs leaderElection.enabled=true" in output, output
 
 
 def test_service_monitor_scrapes_the_metrics_service(cluster: Cluster) -> None:
@@ -213,6 +265,9 @@ def test_rendered_manifests_pass_the_api_server_and_pod_security(
         ("patch", "neurondeployments.neuron.dev/status", "yes"),
         ("patch", "deployments.apps", "yes"),
         ("create", "events", "yes"),
+        ("patch", "clusterkopfpeerings.kopf.dev/neuron-operator", "yes"),
+        ("patch", "clusterkopfpeerings.kopf.dev/someone-else", "no"),
+        ("create", "clusterkopfpeerings.kopf.dev", "no"),
     ],
 )
 def test_what_the_operator_service_account_can_and_cannot_do(

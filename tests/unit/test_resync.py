@@ -82,3 +82,38 @@ def test_a_name_conflict_is_looked_at_on_every_sweep() -> None:
     store.observe(body("fine", 1, 1, 2))
     resync = Resync(store, lambda ns, name: None, clock=Clock())
     assert resync.due() == [("ns", "conflicted")]
+
+
+def test_a_standby_replica_reconciles_nothing_and_is_told_when_it_takes_over() -> None:
+    store = Store(summarize=plan_summary)
+    store.observe(body("behind", 2, 1, 1))
+    ran: list[str] = []
+    switches: list[bool] = []
+    at_work = [False]
+
+    def active() -> bool:
+        return at_work[0]
+
+    resync = Resync(
+        store, lambda ns, name: ran.append(name), active=active, switched=switches.append
+    )
+    assert resync.sweep() == 0 and ran == []
+    at_work[0] = True
+    resync.sweep()
+    assert ran == ["behind"]
+    resync.sweep()
+    at_work[0] = False
+    resync.sweep()
+    assert switches == [False, True, False]  # each change once, the first state too
+
+
+def test_an_unreadable_peering_object_means_standing_by() -> None:
+    store = Store(summarize=plan_summary)
+    store.observe(body("behind", 2, 1, 1))
+    ran: list[str] = []
+
+    def active() -> bool:
+        raise RuntimeError("API error 503")
+
+    resync = Resync(store, lambda ns, name: ran.append(name), active=active)
+    assert resync.sweep() == 0 and ran == []

@@ -51,4 +51,16 @@ verbs to delete anything (garbage collection removes a Deployment with its Neuro
 - apiGroups: [""]
   resources: [events]
   verbs: [create]
+{{- if .Values.leaderElection.enabled }}
+# Leader election (kopf peering): follow the peering objects, and write this release's one
+# (each replica's record, renewed every few seconds).
+{{- $peerings := ternary "kopfpeerings" "clusterkopfpeerings" (not (empty .Values.watchNamespaces)) }}
+- apiGroups: [kopf.dev]
+  resources: [{{ $peerings }}]
+  verbs: [list, watch]
+- apiGroups: [kopf.dev]
+  resources: [{{ $peerings }}]
+  resourceNames: [{{ include "neuron-operator.fullname" . }}]
+  verbs: [get, patch]
+{{- end }}
 {{- end }}

@@ -30,6 +30,7 @@ from neuron_operator.controller.crashpoints import CrashingWrites
 from neuron_operator.controller.drift import DriftGuard
 from neuron_operator.controller.errors import ApiTrouble, retry_delay
 from neuron_operator.controller.kube import Kube
+from neuron_operator.controller.peering import is_active
 from neuron_operator.controller.reconcile import Writes, reconcile
 from neuron_operator.controller.render import MANAGED_BY
 from neuron_operator.controller.resync import Resync
@@ -86,7 +87,10 @@ def _written(body: dict[str, Any]) -> None:
 
 
 def _watch_lag() -> float:
-    """Seconds the oldest write of ours has waited for its watch event (0: none waits)."""
+    """Seconds the oldest write of ours has waited for its watch event (0: none waits, or this
+    replica stands by, its watches paused)."""
+    if _state.get("active") is False:
+        return 0.0
     waiting = [
         w for w in (_neurondeployments.oldest_unechoed(), _deployments.oldest_unechoed()) if w
     ]
@@ -131,6 +135,10 @@ def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
     # Watching named namespaces needs no namespace list, and the chart grants none then:
     # kopf's scan for them would retry its 403 for ~54 s before every start.
     settings.scanning.disabled = bool(_settings().namespaces)
+    # Replicas (controller/peering.py): a record that outlives a dead replica by at most this
+    # long bounds failover. Keep-alives are not worth a log line each.
+    settings.peering.lifetime = _settings().peering_lifetime
+    settings.peering.stealth = True
     _writes()  # the client, and a crash point's check, before any reconcile
     if "metrics" not in _state:
         ours = _settings()
@@ -142,10 +150,41 @@ def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
         metrics.REGISTRY.register(metrics.PlanCollector(_neurondeployments, _watch_lag))
         memory.start_trimming(metrics.reconciles_done)
         _state["resync"] = Resync(
-            _neurondeployments, _resync_one, ours.resync_seconds, ours.full_resync_seconds
+            _neurondeployments,
+            _resync_one,
+            ours.resync_seconds,
+            ours.full_resync_seconds,
+            active=_peering_active,
+            switched=_switched,
         )
+        metrics.ACTIVE.set(0 if ours.peering else 1)
         _state["resync"].start()
     _state["ready"] = True
+
+
+def _peering_active() -> bool:
+    """Whether kopf lets this replica work; always, standalone. One GET per watched namespace
+    (one cluster-wide) per resync period."""
+    ours = _settings()
+    if ours.peering is None or ours.identity is None or ours.priority is None:
+        return True
+    now = datetime.datetime.now(datetime.UTC)
+    return all(
+        is_active(_kube().get_peering(namespace, ours.peering), ours.identity, ours.priority, now)
+        for namespace in (ours.namespaces or (None,))
+    )
+
+
+def _switched(active: bool) -> None:
+    known = "active" in _state
+    _state["active"] = active
+    metrics.ACTIVE.set(1 if active else 0)
+    if known:
+        # The watches stopped or start again with a fresh list: what the stores hold is no
+        # longer news, and writes of ours can no longer come back on them.
+        _neurondeployments.clear()
+        _deployments.clear()
+    log.info("this replica is %s", "active" if active else "standing by")
 
 
 @kopf.on.cleanup()

@@ -126,6 +126,29 @@ class Kube:
                 return None
             raise self._failed(error) from error
 
+    def get_peering(self, namespace: str | None, name: str) -> dict[str, Any] | None:
+        """kopf's peering object: a KopfPeering in `namespace`, or the ClusterKopfPeering."""
+        self._wait_turn()
+        try:
+            if namespace is None:
+                result = self.custom.get_cluster_custom_object(
+                    "kopf.dev", "v1", "clusterkopfpeerings", name, _request_timeout=REQUEST_TIMEOUT
+                )
+            else:
+                result = self.custom.get_namespaced_custom_object(
+                    "kopf.dev",
+                    "v1",
+                    namespace,
+                    "kopfpeerings",
+                    name,
+                    _request_timeout=REQUEST_TIMEOUT,
+                )
+            return dict(result) if isinstance(result, dict) else None
+        except FAILURES as error:
+            if isinstance(error, ApiException) and error.status == 404:
+                return None
+            raise self._failed(error) from error
+
     def apply_deployment(self, desired: dict[str, Any]) -> dict[str, Any]:
         """Server-side apply under our field manager. Forcing takes back only the fields we
         set (someone else's change to them is drift); fields others own are left alone."""

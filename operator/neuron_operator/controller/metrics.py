@@ -18,6 +18,7 @@ from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     generate_latest,
 )
@@ -41,6 +42,12 @@ RECONCILE_SECONDS = Histogram(
     "neuron_operator_reconcile_duration_seconds",
     "Time one reconcile takes, API calls included.",
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+    registry=REGISTRY,
+)
+ACTIVE = Gauge(
+    "neuron_operator_active",
+    "1 when this replica is the one at work, 0 when it stands by (kopf peering pauses all "
+    "replicas but one); a single replica is always active.",
     registry=REGISTRY,
 )
 API_ERRORS = Counter(

@@ -10,6 +10,11 @@ nothing costs no API call: both objects come from the watch-fed stores.
 
 Objects whose resync fails back off exponentially, so a fault that outlasts a sweep costs one
 attempt per object per backoff period, not one per sweep.
+
+With several replicas, only the active one sweeps: kopf pauses a standby's watches, and a
+sweep from a store that no longer hears of changes would write old states back
+(controller/peering.py). `active()` says whether this replica is at work; `switched(active)`
+is told each time that changes.
 """
 
 from __future__ import annotations
@@ -35,9 +40,14 @@ class Resync:
         stale_every: float = 10.0,
         full_every: float = 600.0,
         clock: Callable[[], float] = time.monotonic,
+        active: Callable[[], bool] = lambda: True,
+        switched: Callable[[bool], None] = lambda _: None,
     ) -> None:
         """`store` digests each object with controller.metrics.Digest; `run(namespace, name)`
         reconciles one object and raises when it did not succeed."""
+        self.active = active
+        self.switched = switched
+        self.was_active: bool | None = None
         self.store = store
         self.run = run
         self.stale_every = stale_every
@@ -66,8 +76,22 @@ class Resync:
             and self._failures.get(key, (0, 0.0))[1] <= now
         ]
 
+    def at_work(self) -> bool:
+        """Whether this replica is the active one, telling `switched` when that changed."""
+        try:
+            now = bool(self.active())
+        except Exception as error:  # the peering object unreadable: stay out of the way
+            log.info("cannot tell whether this replica is active: %s", error)
+            now = False
+        if now != self.was_active:
+            self.was_active = now
+            self.switched(now)
+        return now
+
     def sweep(self) -> int:
         """Reconcile what is due; returns how many reconciles failed."""
+        if not self.at_work():
+            return 0
         failed = 0
         for key in self.due():
             try:

@@ -2,20 +2,45 @@
 
 from __future__ import annotations
 
+import dataclasses
+import os
+import socket
+from typing import Any, cast
+
 import kopf
 
 from neuron_operator.controller import handlers
+from neuron_operator.controller.peering import seniority_priority
 from neuron_operator.controller.settings import Settings
 
 
+def with_peer_identity(settings: Settings) -> Settings:
+    """A replica's identity and priority, decided once as it starts: its identity is the pod's
+    name (or host and process outside a cluster), its priority by seniority unless given."""
+    if settings.peering is None:
+        return settings
+    return dataclasses.replace(
+        settings,
+        identity=settings.identity or f"{socket.gethostname()}/{os.getpid()}",
+        priority=settings.priority if settings.priority is not None else seniority_priority(),
+    )
+
+
 def run(settings: Settings) -> int:
+    settings = with_peer_identity(settings)
     handlers.configure(settings)
     kopf.configure(
         log_format=kopf.LogFormat.JSON if settings.log_format == "json" else kopf.LogFormat.FULL,
         verbose=False,
     )
     kopf.run(
-        standalone=True,  # one replica (Recreate); no peering CRDs needed
+        # One replica runs standalone; several share a peering object, where kopf keeps all
+        # but one paused (peering is mandatory then: a replica starts paused until it knows).
+        standalone=settings.peering is None,
+        peering_name=settings.peering,
+        priority=settings.priority,
+        # kopf's Identity is a NewType of str that kopf does not export.
+        identity=cast(Any, settings.identity),
         clusterwide=not settings.namespaces,
         namespaces=list(settings.namespaces),
         liveness_endpoint=f"http://{settings.listen_address}:{settings.liveness_port}/healthz",

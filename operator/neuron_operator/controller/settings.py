@@ -27,6 +27,15 @@ class Settings:
     # with their events; every object, this often (controller/resync.py).
     resync_seconds: float = 10.0
     full_resync_seconds: float = 600.0
+    # High availability (controller/peering.py): the name of kopf's peering object the replicas
+    # share (a KopfPeering in each watched namespace, or a ClusterKopfPeering); None runs
+    # standalone, for a single replica. A replica's record lives `peering_lifetime` seconds
+    # unless renewed, which bounds failover. `priority` None: by seniority (the oldest leads).
+    peering: str | None = None
+    peering_lifetime: int = 15
+    priority: int | None = None
+    # Who this replica is in the peering object: the pod's name in a cluster.
+    identity: str | None = None
     # Test-only: kill the process at this crash point (controller/crashpoints.py). No flag.
     crash_at: str | None = None
 
@@ -35,6 +44,7 @@ class Settings:
         env = os.environ.get
         namespaces = env("NEURON_OPERATOR_NAMESPACES", "")
         defaults = cls()
+        priority = env("NEURON_OPERATOR_PRIORITY")
         return cls(
             namespaces=tuple(n.strip() for n in namespaces.split(",") if n.strip()),
             scheduler_name=env("NEURON_OPERATOR_SCHEDULER_NAME") or None,
@@ -49,6 +59,12 @@ class Settings:
             full_resync_seconds=float(
                 env("NEURON_OPERATOR_FULL_RESYNC_SECONDS", defaults.full_resync_seconds)
             ),
+            peering=env("NEURON_OPERATOR_PEERING") or None,
+            peering_lifetime=int(
+                env("NEURON_OPERATOR_PEERING_LIFETIME", defaults.peering_lifetime)
+            ),
+            priority=int(priority) if priority else None,
+            identity=env("POD_NAME") or None,
             crash_at=env("NEURON_OPERATOR_CRASH_AT") or None,
         )
 

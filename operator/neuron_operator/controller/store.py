@@ -134,6 +134,14 @@ class Store:
                 if len(self._deleted) > DELETED_REMEMBERED:
                     self._deleted.popitem(last=False)
 
+    def clear(self) -> None:
+        """Know nothing: when the watches stopped (a replica paused in favour of another), what
+        is kept stops being news, and a write of ours can no longer come back on them."""
+        with self._guard:
+            self._objects.clear()
+            self._deleted.clear()
+            self._unechoed.clear()
+
     def get(self, namespace: str, name: str) -> tuple[bool, dict[str, Any] | None]:
         """(known, body): known is False when the store has never heard of the object, and the
         caller must ask the API server; (True, None) means it was seen deleted."""
