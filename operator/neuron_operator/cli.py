@@ -269,7 +269,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             from neuron_operator.controller.run import run
             from neuron_operator.controller.settings import Settings
 
-            settings = Settings.from_env().overridden(
+            try:
+                from_env = Settings.from_env()
+            except ValueError as error:
+                sys.stderr.write(f"error: {error}\n")
+                return EXIT_INVALID
+            settings = from_env.overridden(
                 namespaces=args.namespace,
                 scheduler_name=args.scheduler_name,
                 log_format=args.log_format,

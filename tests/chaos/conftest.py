@@ -12,8 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import OPERATOR_NAMESPACE, fresh_namespace, service_account_kubeconfig
-from hack.cluster import PKI, PORTS
+from conftest import (
+    OPERATOR_NAMESPACE,
+    OPERATOR_RELEASE,
+    fresh_namespace,
+    service_account_kubeconfig,
+)
+from hack.cluster import LOGS, PKI, PORTS
 from tests.chaos.harness import FaultProxy, free_port, start_proxy
 from tests.kube import Cluster
 from tests.operator_process import Operator, start_operator
@@ -67,13 +72,17 @@ class Chaos:
         return self.directory / "operator.log"
 
     def start(
-        self, crash_at: str | None = None, direct: bool = False, wait: bool = True
+        self,
+        crash_at: str | None = None,
+        direct: bool = False,
+        wait: bool = True,
+        env: dict[str, str] | None = None,
     ) -> Operator:
         if self.operator is not None and self.operator.alive():
             raise AssertionError("the operator is already running")
         if self.operator is not None:
             self.restarts += 1
-        env = {"NEURON_OPERATOR_CRASH_AT": crash_at} if crash_at else {}
+        env = {**(env or {}), **({"NEURON_OPERATOR_CRASH_AT": crash_at} if crash_at else {})}
         self.operator = start_operator(
             self.direct_kubeconfig if direct else self.kubeconfig,
             self.log,
@@ -116,12 +125,50 @@ def chaos(
     assert "ContextVar" not in harness.log.read_text(errors="replace"), "see the operator log"
 
 
+WRITE_VERBS = frozenset({"create", "update", "patch", "delete", "deletecollection"})
+
+
+class AuditLog:
+    """The API server's audit log (hack/cluster.py writes every request at Metadata level),
+    read from where it ended when the test began."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.offset = path.stat().st_size if path.exists() else 0
+
+    def writes(self, namespace: str, user: str) -> int:
+        """Writes by `user` to objects in `namespace` since the test began (0 if the log
+        rotated meanwhile and the rest is in the rotated file: counted from the new one)."""
+        if not self.path.exists():
+            return 0
+        offset = self.offset if self.path.stat().st_size >= self.offset else 0
+        count = 0
+        quoted = f'"namespace":"{namespace}"'.encode()
+        with self.path.open("rb") as log:
+            log.seek(offset)
+            for line in log:
+                if quoted not in line or b'"ResponseComplete"' not in line:
+                    continue
+                event = json.loads(line)
+                if (
+                    event.get("verb") in WRITE_VERBS
+                    and (event.get("user") or {}).get("username") == user
+                    and (event.get("objectRef") or {}).get("namespace") == namespace
+                ):
+                    count += 1
+        return count
+
+
 @pytest.fixture
-def record() -> Any:
+def record(namespace: str) -> Any:
     """record(id, injection=..., promise=..., outcome=..., **figures): one row of
-    docs/reliability.md, written only when the test gets that far."""
+    docs/reliability.md, written only when the test gets that far. Each row also gets the
+    operator's writes in the test's namespace, counted from the API server's audit log."""
+    audit = AuditLog(LOGS / "audit.log")
+    operator = f"system:serviceaccount:{OPERATOR_NAMESPACE}:{OPERATOR_RELEASE}"
 
     def write(row_id: str, **row: Any) -> None:
+        row.setdefault("audited_writes", audit.writes(namespace, operator))
         RESULTS.parent.mkdir(exist_ok=True)
         with RESULTS.open("a") as out:
             out.write(json.dumps({"id": row_id, "at": time.time(), **row}) + "\n")

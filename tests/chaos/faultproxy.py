@@ -13,13 +13,15 @@ project. The tests write the rules to a JSON file; the addon rereads it whenever
 Actions: `respond` answers with `status` and a Kubernetes Status body (and Retry-After when
 `retry_after` is set) instead of forwarding; `gone` answers a watch with an ERROR event of code
 410, as an API server does when the watch's resourceVersion is too old; `stall` forwards the
-request but drops every byte of the response from then on, while the rule holds (a silently
-dead watch). A rule matches when every key it has matches: `methods`, `path` (a regular
-expression searched in the path), `watch` (whether the request is a watch). `probability`
-(default 1) and `limit` (at most this many injections) bound it.
+request but holds every byte of the response from then on, while the rule holds (a silently
+stalled watch; the bytes follow with the next chunk after it). A rule matches when every key
+it has matches: `methods`, `path` (a regular expression searched in the path), `watch`
+(whether the request is a watch). `probability` (default 1) and `limit` (at most this many
+injections) bound it.
 
 Every request is logged as one JSON line to the `faults_log` file: when, method, path, watch,
 the status the operator saw and the rule that injected it, so tests count requests and writes.
+A watch gets a line when it opens, too (`opened`: its path).
 """
 
 from __future__ import annotations
@@ -130,16 +132,30 @@ class Faults:
         body = json.dumps(_status(code, f"injected by rule {rule.get('id')}")).encode()
         flow.response = http.Response.make(code, body, headers)
 
+    def requestheaders(self, flow: http.HTTPFlow) -> None:
+        # A watch is logged when it ends, which may be minutes later: note when it opened too.
+        if self._log is not None and self._watch(flow):
+            line = {"t": flow.request.timestamp_start, "opened": flow.request.path.split("?")[0]}
+            self._log.write(json.dumps(line) + "\n")
+
     def responseheaders(self, flow: http.HTTPFlow) -> None:
         if not self._watch(flow):
             return
 
-        def relay(data: bytes) -> bytes:
-            # Checked on every chunk, so a stall begins and ends while the watch is open.
-            if self._pick(flow, ("stall",)) is not None:
+        held: list[bytes] = []
+
+        def relay(data: bytes) -> list[bytes]:
+            # Checked on every chunk, so a stall begins and ends while the watch is open. The
+            # bytes are held, not dropped, as a stalled TCP connection holds them: when the
+            # stall ends they arrive with the next chunk (or never, if the client gives up).
+            # Nothing to send is an empty list: an empty chunk would end a chunked body.
+            if data and self._pick(flow, ("stall",)) is not None:
                 flow.metadata["fault"] = "stall"
-                return b""
-            return data
+                held.append(data)
+                return []
+            released = [*held, data] if data else held[:]
+            held.clear()
+            return [chunk for chunk in released if chunk]
 
         assert flow.response is not None
         flow.response.stream = relay

@@ -4,6 +4,7 @@ with tests/chaos/faultproxy.py deciding which requests fail and how; TCP resets 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import subprocess
@@ -68,6 +69,14 @@ class FaultProxy:
     def requests(self, since: float = 0.0) -> list[dict[str, Any]]:
         """Every request the operator made through the proxy (started at or after `since`,
         in time.time() seconds), as the addon logged it when it ended."""
+        return [line for line in self._lines(since) if "opened" not in line]
+
+    def watches_opened(self, since: float = 0.0) -> list[dict[str, Any]]:
+        """The watches the operator opened at or after `since`: when (`t`), and the path
+        (`opened`)."""
+        return [line for line in self._lines(since) if "opened" in line]
+
+    def _lines(self, since: float) -> list[dict[str, Any]]:
         if not self.log.exists():
             return []
         lines = [json.loads(line) for line in self.log.read_text().splitlines() if line]
@@ -154,3 +163,60 @@ def rate(requests: list[dict[str, Any]], window: float) -> float:
 
 def writes(requests: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [r for r in requests if r["method"] in ("POST", "PUT", "PATCH", "DELETE")]
+
+
+class MemoryLimit:
+    """A memory limit on one process, enforced as the kubelet's is: by the kernel's OOM killer
+    in a memory cgroup of its own (cgroup v1 or v2, whichever this machine mounts)."""
+
+    def __init__(self, pid: int, name: str) -> None:
+        self.directory, self._limit_file, usage_file = _new_memory_cgroup(name)
+        self._usage = self.directory / usage_file
+        # Pages it holds stay charged where they were (v2 never moves them; v1 only if the
+        # kernel still supports moving charges): the limit counts what it allocates from now.
+        with contextlib.suppress(OSError):
+            (self.directory / "memory.move_charge_at_immigrate").write_text("3")
+        (self.directory / "cgroup.procs").write_text(str(pid))
+
+    def usage(self) -> int:
+        """Bytes charged to the cgroup."""
+        return int(self._usage.read_text())
+
+    def limit(self, limit_bytes: int) -> None:
+        (self.directory / self._limit_file).write_text(str(limit_bytes))
+
+    def oom_kills(self) -> int:
+        """How many processes the kernel OOM-killed in this cgroup."""
+        for name, key in (("memory.events", "oom_kill"), ("memory.oom_control", "oom_kill")):
+            path = self.directory / name
+            if path.exists():
+                for line in path.read_text().splitlines():
+                    field, _, value = line.partition(" ")
+                    if field == key:
+                        return int(value)
+        return 0
+
+    def remove(self) -> None:
+        # A process still in it (the restarted operator) keeps it until the process ends.
+        with contextlib.suppress(OSError):
+            self.directory.rmdir()
+
+
+def _new_memory_cgroup(name: str) -> tuple[Path, str, str]:
+    """A new child of this process's memory cgroup, and the names of its limit and usage
+    files."""
+    for line in Path("/proc/self/cgroup").read_text().splitlines():
+        _, controllers, path = line.split(":", 2)
+        if "memory" in controllers.split(","):  # cgroup v1
+            directory = Path("/sys/fs/cgroup/memory") / path.lstrip("/") / name
+            directory.mkdir(exist_ok=True)
+            return directory, "memory.limit_in_bytes", "memory.usage_in_bytes"
+    for line in Path("/proc/self/cgroup").read_text().splitlines():
+        hierarchy, _, path = line.split(":", 2)
+        if hierarchy == "0":  # cgroup v2: the memory controller must be delegated
+            parent = Path("/sys/fs/cgroup") / path.lstrip("/")
+            if "memory" in (parent / "cgroup.subtree_control").read_text().split():
+                directory = parent / name
+                directory.mkdir(exist_ok=True)
+                return directory, "memory.max", "memory.current"
+    raise AssertionError("no memory cgroup this test can create (cgroup v1 memory, or v2)")

@@ -61,22 +61,16 @@ ELSEWHERE = {
     "(TemplateNotAllowed) or rendered with none of the baseline standard's forbidden settings",
     "B11": "tests/unit/test_reconcile_writes.py: an engine that raises gives Planned=False "
     "SizingFailed, one Warning event, and no write to the running Deployment",
-    "B12": "every B3, B4, B6 and B9 test ends by fixing the spec: see their fix converge seconds",
+    "B12": "every B3, B4, B6, B7 and B9 test ends by fixing the spec: see their fix converge "
+    "seconds",
     "B15": "as F16",
 }
-NOT_YET = {
-    "F6": "not measured yet: needs a 5-min stall (kopf reconnects after its 70 s inactivity "
-    "timeout; the liveness probe only trips when a write of ours is not echoed)",
-    "F12": "not measured yet: the chart runs one replica (Recreate); leader election is open",
-    "F14": "partly: a raising engine is a condition (B11); a slow engine is not measured yet",
-    "F15": "not measured yet",
-    "B7": "no image allowlist setting exists yet",
-    "B13": "not measured yet: the Deployment's default progress deadline is 600 s",
-}
+NOT_YET: dict[str, str] = {}
 SKIP = {"id", "at", "injection", "promise", "outcome", "slow"}
 # A fault counts as survived when every part of it was measured.
 PARTS = {
     "F1": {"F1-after-plan", "F1-after-apply", "F1-during-status-write", "F1-random"},
+    "F14": {"F14-slow", "F14-raising"},
 }
 
 
@@ -140,9 +134,16 @@ def render(rows: dict[str, list[dict[str, Any]]]) -> str:
             "- The operator runs as a subprocess with the chart's ServiceAccount token, watching "
             "the test's namespace, and talks to the API server through mitmproxy 11 in reverse "
             "mode with tests/chaos/faultproxy.py, which answers matching requests with errors, "
-            "ends watches with 410, or stalls them; every request is logged, so writes are "
-            "counted from that log. TCP resets: `ss -K`. Crash points: "
-            "NEURON_OPERATOR_CRASH_AT (test-only). Restarts: `hack/cluster.py restart`.",
+            "ends watches with 410, or holds their bytes (a silent stall); every request is "
+            "logged, so a test counts requests and writes per operator from that log. TCP "
+            "resets: `ss -K`. Crash points: NEURON_OPERATOR_CRASH_AT, engine faults: "
+            "NEURON_OPERATOR_ENGINE_FAULT (both test-only). Restarts: `hack/cluster.py "
+            "restart`. OOM: a memory cgroup of the operator's own, where the kernel's OOM "
+            "killer enforces the limit as it does for a pod. Two replicas (F12): each through "
+            "a proxy of its own.",
+            "- *audited writes*: the writes (create, update, patch, delete) of the operator's "
+            "ServiceAccount to objects in the test's namespace during the test, counted from "
+            "the API server's audit log.",
             "- Every fault test ends with the same checks: the operator never exited (restarts "
             "counts the test's own restarts only), every object converged to its last "
             "generation with exactly one Deployment, and none was lost. *converge seconds* is "

@@ -8,13 +8,22 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.chaos.common import all_converged, deployment_count, model
+from tests.chaos.common import all_converged, deployment_count, model, problems
 from tests.chaos.harness import rate, writes
-from tests.kube import create_ndep, neurondeployment, patch_ndep_spec
+from tests.kube import (
+    condition,
+    create_ndep,
+    get_deployment,
+    get_ndep,
+    neurondeployment,
+    patch_ndep_spec,
+    wait_until,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 OBJECTS = [f"m{i}" for i in range(5)]
@@ -211,6 +220,85 @@ def test_f5_watch_expired_relists_and_reconciles_the_gap(
     )
 
 
+# kopf reconnects a watch that delivered nothing, not even a bookmark, for this long.
+KOPF_INACTIVITY_TIMEOUT = 70.0
+
+
+def healthy(chaos: Any) -> bool:
+    """Whether the operator's /healthz (the liveness probe) answers 200."""
+    url = f"http://127.0.0.1:{chaos.liveness_port}/healthz"
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return bool(response.status == 200)
+    except OSError:  # HTTPError (500) included
+        return False
+
+
+@pytest.mark.parametrize(
+    ("stall", "limit", "audit"),
+    [
+        pytest.param(45.0, 15.0, 5.0, id="45s"),
+        pytest.param(300.0, 120.0, 30.0, id="5min", marks=pytest.mark.slow),
+    ],
+)
+def test_f6_a_silent_watch_stall(
+    kube: Any, chaos: Any, record: Any, stall: float, limit: float, audit: float
+) -> None:
+    """Every watch response held (the connection open, nothing delivered) for `stall` seconds,
+    reconnects included, with the stall limit of the liveness probe at `limit`."""
+    chaos.start(
+        env={
+            "NEURON_OPERATOR_WATCH_STALL_SECONDS": str(limit),
+            "NEURON_OPERATOR_WATCH_AUDIT_SECONDS": str(audit),
+        }
+    )
+    for name in OBJECTS:
+        create_ndep(kube, chaos.namespace, neurondeployment(name, model()))
+    all_converged(kube, chaos.namespace, OBJECTS, timeout=60)
+    assert healthy(chaos)
+    chaos.proxy.rules({"id": "F6", "watch": True, "action": "stall"})
+    began, started = time.time(), time.monotonic()
+    for name in OBJECTS:  # a change the watches will not deliver
+        patch_ndep_spec(kube, chaos.namespace, name, model(replicas=2))
+    applied = probe_failed = None
+    while time.monotonic() - started < stall:
+        elapsed = time.monotonic() - started
+        if applied is None and not problems(kube, chaos.namespace, OBJECTS):
+            applied = elapsed
+        if probe_failed is None and not healthy(chaos):
+            probe_failed = elapsed
+        time.sleep(1)
+    chaos.proxy.clear()
+    ended = time.monotonic()
+    wait_until("the liveness probe to pass again", lambda: healthy(chaos), timeout=120)
+    recovered = time.monotonic() - ended
+    converge = promises_kept(kube, chaos, timeout=60)
+    watches = [w for w in chaos.proxy.watches_opened(began) if w["t"] < began + stall]
+    if stall > KOPF_INACTIVITY_TIMEOUT:
+        assert watches, "the watches reconnected during the stall"
+    assert applied is not None, "the change made during the stall was not applied during it"
+    assert probe_failed is not None, "the liveness probe never failed"
+    assert probe_failed <= limit + 2 * audit + 15, f"it failed only after {probe_failed:.0f} s"
+    record(
+        "F6",
+        injection=(
+            f"every watch response held for {stall:.0f} s, reconnects included; an edit of 5 "
+            f"objects at its start; stall limit {limit:.0f} s, audit every {audit:.0f} s"
+        ),
+        promise=(
+            "reconnect; the liveness probe fails once the stall outlasts its limit; changes "
+            "still applied; recovery after the stall"
+        ),
+        applied_during_stall_seconds=round(applied, 1),
+        probe_failed_seconds=round(probe_failed, 1),
+        watch_reconnects=len(watches),
+        probe_recovered_seconds=round(recovered, 1),
+        converge_seconds=round(converge, 1),
+        restarts=chaos.restarts,
+        lost=0,
+    )
+
+
 @pytest.mark.parametrize(
     ("resets", "every"),
     [
@@ -279,9 +367,23 @@ def test_f8_api_server_restarted_then_etcd(
 
 def test_an_operator_at_rest_writes_nothing(kube: Any, chaos: Any) -> None:
     """The harness itself: the request log counts the operator's writes. Once the objects
-    converged and their Deployments' progress (mirrored into the status) has settled — 5 s
-    without a write — the operator writes nothing more."""
+    converged, the Deployment controller has reported on their Deployments, that is mirrored
+    into their status, and 5 s passed without a write, the operator writes nothing more."""
     start_and_converge(kube, chaos)
+    for name in OBJECTS:  # the Deployment controller has had its say, and the status has it
+
+        def settled(n: str = name) -> bool:
+            deployment = get_deployment(kube, chaos.namespace, n) or {}
+            status = deployment.get("status") or {}
+            available = [c for c in status.get("conditions") or [] if c["type"] == "Available"]
+            if not available or status.get("observedGeneration") != deployment.get(
+                "metadata", {}
+            ).get("generation"):
+                return False
+            mirrored = condition(get_ndep(kube, chaos.namespace, n), "Available")
+            return bool(mirrored.get("reason") == available[0].get("reason"))
+
+        wait_until(f"{name}'s Deployment progress to be mirrored", settled, timeout=60)
     deadline = time.monotonic() + 60
     while True:
         recent = writes(chaos.proxy.requests(time.time() - 5))

@@ -13,7 +13,7 @@ import pytest
 import yaml
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
-from tests.chaos.common import all_converged, model, problem, with_reason
+from tests.chaos.common import all_converged, model, owned_deployments, problem, with_reason
 from tests.chaos.harness import writes
 from tests.kube import (
     Cluster,
@@ -116,6 +116,15 @@ def test_b5_unknown_fields_are_refused_by_strict_validation(
     )
 
 
+def ours(deployment: dict[str, Any]) -> list[Any]:
+    """The operator's entries in the Deployment's managedFields: they change with its writes."""
+    return [
+        entry
+        for entry in deployment["metadata"].get("managedFields") or []
+        if entry.get("manager") == "neuron-operator"
+    ]
+
+
 def warnings(kube: Any, namespace: str, name: str) -> list[dict[str, Any]]:
     return [e for e in events_for(kube, namespace, name) if e.get("type") == "Warning"]
 
@@ -159,7 +168,19 @@ SHOWN = [
         ),
         "TemplateNotAllowed",
     ),
+    (
+        "B7",
+        "an image outside the operator's allowlist (registry.k8s.io/)",
+        with_value(
+            model(),
+            {"spec": {"containers": [{"name": "s", "image": "docker.io/evil/miner:1"}]}},
+            "template",
+        ),
+        "ImageNotAllowed",
+    ),
 ]
+# The operator of these tests allows the images of model(): registry.k8s.io/pause.
+ALLOWED_IMAGES = {"NEURON_OPERATOR_ALLOWED_IMAGES": "registry.k8s.io/"}
 
 
 @pytest.mark.parametrize(
@@ -172,7 +193,7 @@ SHOWN = [
 def test_unplannable_specs_are_shown_then_fixed_without_touching_the_running_workload(
     kube: Any, chaos: Any, record: Any, row: str, what: str, spec: dict[str, Any], reason: str
 ) -> None:
-    chaos.start()
+    chaos.start(env=ALLOWED_IMAGES)
     ns = chaos.namespace
     create_ndep(kube, ns, neurondeployment("running", model()))
     all_converged(kube, ns, ["running"], timeout=60)
@@ -190,9 +211,9 @@ def test_unplannable_specs_are_shown_then_fixed_without_touching_the_running_wor
     assert get_deployment(kube, ns, "new") is None, "no Deployment for a spec without a plan"
     after = get_deployment(kube, ns, "running")
     assert after is not None
-    assert after["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"], (
-        "untouched"
-    )
+    # Untouched by the operator (the Deployment controller may still update its status).
+    assert after["spec"] == before["spec"], "untouched"
+    assert ours(after) == ours(before), "untouched"
     assert "not applied" in condition(get_ndep(kube, ns, "running"), "Planned")["message"]
     time.sleep(2)  # any repeated warning would have been posted by now
     counts = {
@@ -334,6 +355,41 @@ def test_b14_a_namespace_quota_says_why_no_pod_starts(kube: Any, chaos: Any, rec
         "B14",
         injection="ResourceQuota of 1 NeuronCore; the plan needs 2 per pod",
         promise="Ready=False reason=PodCreationFailed with the quota message",
+        outcome=ready["message"][:160],
+        restarts=chaos.restarts,
+        lost=0,
+    )
+
+
+def test_b13_pods_no_node_can_take_report_the_progress_deadline(
+    kube: Any, chaos: Any, record: Any
+) -> None:
+    """More pods than the nodes of the instance type have NeuronCores for: the scheduler says
+    `Insufficient aws.amazon.com/neuroncore`, as it does where no node runs the device plugin.
+    With spec.progressDeadlineSeconds at 30, the rollout is reported failed after 30 s."""
+    ns = chaos.namespace
+    chaos.start()
+    spec = {**model(replicas=20), "progressDeadlineSeconds": 30}
+    created = time.monotonic()
+    create_ndep(kube, ns, neurondeployment("m", spec))
+    ready = wait_until(
+        "Ready=False ProgressDeadlineExceeded",
+        lambda: with_reason(kube, ns, "m", "Ready", "ProgressDeadlineExceeded"),
+        timeout=150,
+    )
+    seconds = time.monotonic() - created
+    (deployment,) = owned_deployments(kube, ns, "m")
+    assert deployment["spec"]["progress_deadline_seconds"] == 30
+    assert "progress" in ready["message"], ready["message"]
+    assert chaos.operator.alive() and chaos.restarts == 0
+    record(
+        "B13",
+        injection=(
+            "20 pods of 2 NeuronCores on the one simulated inf2.xlarge (Insufficient "
+            "aws.amazon.com/neuroncore, as with no device plugin); spec.progressDeadlineSeconds 30"
+        ),
+        promise="Ready=False reason=ProgressDeadlineExceeded with the Deployment's message",
+        reported_seconds=round(seconds, 1),
         outcome=ready["message"][:160],
         restarts=chaos.restarts,
         lost=0,

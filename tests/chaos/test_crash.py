@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from kubernetes.client.exceptions import ApiException
 from tests.chaos.common import all_converged, deployment_count, model, owned_deployments
+from tests.chaos.harness import MemoryLimit
 from tests.kube import create_ndep, neurondeployment, patch_ndep_spec, wait_until
 
 from neuron_operator.controller.crashpoints import CRASH_POINTS
@@ -87,4 +88,57 @@ def test_f1_random_kills_while_objects_churn(kube: Any, chaos: Any, record: Any)
         deployments=deployment_count(kube, chaos.namespace),
         lost=0,
         slow=True,
+    )
+
+
+OOM_HEADROOM = 8 * 2**20  # above what the cgroup holds at the start: a burst goes over it
+CHART_LIMIT = 512 * 2**20  # the chart's resources.limits.memory
+BURST = 300
+
+
+def test_f15_oom_killed_by_its_memory_limit_then_converges(
+    kube: Any, chaos: Any, record: Any
+) -> None:
+    """The operator in a memory cgroup of its own, limited to 8 MiB more than the cgroup holds
+    once it is in; a burst of objects takes it over the limit and the kernel OOM-kills it.
+    Restarted under the chart's limit, it converges."""
+    operator = chaos.start()
+    cgroup = MemoryLimit(operator.process.pid, f"neuron-f15-{operator.process.pid}")
+    limit = cgroup.usage() + OOM_HEADROOM
+    cgroup.limit(limit)
+    names = [f"m{i}" for i in range(BURST)]
+    try:
+        for name in names:
+            create_ndep(kube, chaos.namespace, neurondeployment(name, model()))
+        wait_until("the kernel to OOM-kill the operator", lambda: not operator.alive(), 120)
+        assert operator.process.returncode == -9, "killed by SIGKILL (the OOM killer)"
+        kills = cgroup.oom_kills()
+        assert kills >= 1, "the kernel counted an OOM kill"
+    finally:
+        cgroup.remove()
+    restarted = time.monotonic()
+    operator = chaos.start()
+    chart_limit = MemoryLimit(operator.process.pid, f"neuron-f15b-{operator.process.pid}")
+    chart_limit.limit(CHART_LIMIT)
+    try:
+        seconds = all_converged(kube, chaos.namespace, names, timeout=60)
+        converge = time.monotonic() - restarted
+        assert operator.alive() and chart_limit.oom_kills() == 0
+    finally:
+        chaos.kill()  # its cgroup goes only with it
+        chart_limit.remove()
+    assert deployment_count(kube, chaos.namespace) == len(names), "no duplicate, none missing"
+    record(
+        "F15",
+        injection=(
+            f"the operator moved into a memory cgroup limited to 8 MiB over its charge there "
+            f"({limit / 2**20:.0f} MiB); {BURST} objects created at once; restarted under "
+            "the chart's 512 MiB"
+        ),
+        promise="restart and converge ≤ 60 s after Ready; no duplicates",
+        oom_kills=kills,
+        converge_seconds=round(converge, 1),
+        wait_seconds=round(seconds, 1),
+        deployments=deployment_count(kube, chaos.namespace),
+        lost=0,
     )

@@ -117,3 +117,19 @@ def test_an_unreadable_peering_object_means_standing_by() -> None:
 
     resync = Resync(store, lambda ns, name: ran.append(name), active=active)
     assert resync.sweep() == 0 and ran == []
+
+
+def test_the_watch_audit_runs_every_period_and_its_failure_is_not_fatal() -> None:
+    store = Store(summarize=plan_summary)
+    clock = Clock()
+    audits: list[float] = []
+
+    def audit() -> None:
+        audits.append(clock.now)
+        raise RuntimeError("API error 503")
+
+    resync = Resync(store, lambda ns, name: None, clock=clock, audit=audit, audit_every=60)
+    for _ in range(13):
+        resync.sweep()
+        clock.now += 10
+    assert audits == [1060.0, 1120.0]

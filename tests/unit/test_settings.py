@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from neuron_operator.cli import build_parser
+from neuron_operator.controller.enginefault import EngineFault, EngineFaultInjected, parse
 from neuron_operator.controller.settings import Settings
 
 
@@ -45,3 +46,24 @@ def test_run_flags() -> None:
         ["run", "-n", "a", "-n", "b", "--scheduler-name", "s", "--log-format", "json"]
     )
     assert (args.namespace, args.scheduler_name, args.log_format) == (["a", "b"], "s", "json")
+
+
+def test_a_variable_that_does_not_parse_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NEURON_OPERATOR_PEERING_LIFETIME", "soon")
+    with pytest.raises(ValueError, match="NEURON_OPERATOR_PEERING_LIFETIME='soon': not a number"):
+        Settings.from_env()
+
+
+def test_engine_faults_parse_or_name_the_variable() -> None:
+    assert parse("slow=2.5:slow-") == EngineFault("slow-", 2.5)
+    assert parse("raise:bad-") == EngineFault("bad-", None)
+    for wrong in ("slow:x", "slow=-1:x", "raise:", "explode:x", "slow=fast:x"):
+        with pytest.raises(ValueError, match="NEURON_OPERATOR_ENGINE_FAULT"):
+            parse(wrong)
+
+
+def test_an_injected_engine_fault_touches_only_its_objects() -> None:
+    fault = parse("raise:bad-")
+    fault.before_plan("good")  # nothing happens
+    with pytest.raises(EngineFaultInjected):
+        fault.before_plan("bad-1")

@@ -123,3 +123,35 @@ def test_each_object_keeps_its_summary_and_readers_get_their_own_copy() -> None:
     assert first is not None
     first["status"]["seen"] = "changed by a reader"
     assert store.get("ml", "a")[1] == obj("4", name="a")
+
+
+def test_versions_a_list_found_must_come_on_the_watch_too() -> None:
+    store = Store()
+    store.observe(obj("4", name="known"))
+    listed = {("ml", "known"): 4, ("ml", "changed"): 9, ("ml", "new"): 3}
+    store.observe(obj("5", name="changed"))
+    # Up to date: nothing waits for it; newer or unseen: the watch owes them.
+    assert store.expect(listed, at=50.0) == 2
+    assert store.oldest_unechoed() == (("ml", "changed"), 50.0)
+    assert store.expect(listed, at=80.0) == 2  # listed again: still waiting since 50
+    assert store.oldest_unechoed() == (("ml", "changed"), 50.0)
+    store.observe(obj("9", name="changed"))
+    store.observe(obj("3", name="new"))
+    assert store.oldest_unechoed() is None
+
+
+def test_a_deletion_seen_after_the_list_was_read_owes_nothing() -> None:
+    store = Store()
+    store.observe(obj("4"))
+    store.forget(obj("6"))
+    assert store.expect({("ml", "bert"): 5}, at=1.0) == 0
+    assert store.oldest_unechoed() is None
+
+
+def test_clear_forgets_objects_and_what_the_watch_owed() -> None:
+    store = Store()
+    store.wrote(obj("4"), at=1.0)
+    store.expect({("ml", "other"): 3}, at=2.0)
+    store.clear()
+    assert store.oldest_unechoed() is None and len(store) == 0
+    assert store.get("ml", "bert") == (False, None)

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from neuron_operator.api.status import NeuronDeploymentStatus
+from neuron_operator.controller.policy import image_allowed
 from neuron_operator.controller.reconcile import decide
 from neuron_operator.controller.settings import Settings
 
@@ -224,3 +226,48 @@ def test_no_forbidden_setting_reaches_the_rendered_deployment(template: dict[str
 def test_the_generator_makes_both_kinds() -> None:
     """The property above is only worth something if both branches ran many times."""
     assert seen["refused"] > 100 and seen["rendered"] > 100, seen
+
+
+ALLOWED = ("registry.example.com/ml", "public.ecr.aws/neuron/")
+
+
+@pytest.mark.parametrize(
+    ("image", "allowed"),
+    [
+        ("registry.example.com/ml", True),
+        ("registry.example.com/ml/bert:1", True),
+        ("registry.example.com/ml:2", True),
+        ("registry.example.com/ml@sha256:" + "0" * 64, True),
+        ("public.ecr.aws/neuron/vllm:0.9", True),
+        ("registry.example.com/mlx/bert:1", False),
+        ("registry.example.com.evil.io/ml/bert:1", False),
+        ("registry.example.com/m", False),
+        ("docker.io/library/busybox", False),
+        ("", False),
+    ],
+)
+def test_images_are_allowed_by_whole_path_parts(image: str, allowed: bool) -> None:
+    assert image_allowed(image, ALLOWED) is allowed
+
+
+def test_an_image_outside_the_allowlist_is_refused_naming_the_container() -> None:
+    template = {
+        "spec": {
+            "initContainers": [{"name": "fetch", "image": "registry.example.com/ml/fetch:1"}],
+            "containers": [
+                {"name": "server", "image": "registry.example.com/ml/bert:1"},
+                {"name": "sidecar", "image": "docker.io/evil/miner:1"},
+            ],
+        }
+    }
+    body = {
+        "metadata": {"name": "m", "namespace": "ns", "uid": "u", "generation": 1},
+        "spec": {**MODEL, "template": template},
+    }
+    refused = decide(body, NeuronDeploymentStatus(), Settings(allowed_images=ALLOWED))
+    assert refused.desired is None and refused.verdict.reason == "ImageNotAllowed"
+    assert "spec.template.spec.containers[1].image" in refused.verdict.message
+    assert "containers[0]" not in refused.verdict.message
+    assert "initContainers" not in refused.verdict.message
+    # No allowlist: any image.
+    assert decide(body, NeuronDeploymentStatus(), Settings()).desired is not None

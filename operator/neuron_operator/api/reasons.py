@@ -12,6 +12,7 @@ class ReasonCode(StrEnum):
     PLANNED = "Planned"  # the current spec has a plan and it was applied
     INVALID_SPEC = "InvalidSpec"  # the spec does not parse (the API server let it through)
     TEMPLATE_NOT_ALLOWED = "TemplateNotAllowed"  # the pod template asks for forbidden power
+    IMAGE_NOT_ALLOWED = "ImageNotAllowed"  # an image outside the operator's allowlist
     NO_FEASIBLE_PLAN = "NoFeasiblePlan"  # the engine gave no plan and no reason
     SIZING_FAILED = "SizingFailed"  # the engine raised: a bug, reported instead of crashing
     NAME_CONFLICT = "NameConflict"  # a Deployment of this name belongs to someone else

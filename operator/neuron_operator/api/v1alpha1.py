@@ -293,6 +293,17 @@ class NeuronDeploymentSpec(ApiModel):
         default=None,
         description="Pod template of the model server (metadata and spec, as in a Deployment).",
     )
+    progress_deadline_seconds: int | None = Field(
+        default=None,
+        ge=30,
+        le=86400,
+        description=(
+            "Seconds a rollout may make no progress (pods not scheduled, not ready) before it is "
+            "reported failed: the Deployment's progressDeadlineSeconds, whose default (600) "
+            "applies when unset. Raise it for models that load for longer; Ready turns False "
+            "with reason ProgressDeadlineExceeded when it passes."
+        ),
+    )
 
     @model_validator(mode="after")
     def _batch_consistent(self) -> NeuronDeploymentSpec:

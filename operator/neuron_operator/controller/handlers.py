@@ -156,6 +156,8 @@ def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
             ours.full_resync_seconds,
             active=_peering_active,
             switched=_switched,
+            audit=_audit_watches,
+            audit_every=ours.watch_audit_seconds,
         )
         metrics.ACTIVE.set(0 if ours.peering else 1)
         _state["resync"].start()
@@ -173,6 +175,48 @@ def _peering_active() -> bool:
         is_active(_kube().get_peering(namespace, ours.peering), ours.identity, ours.priority, now)
         for namespace in (ours.namespaces or (None,))
     )
+
+
+def _audit_watches() -> None:
+    """What the API server holds, which the watches must deliver within the stall limit (two
+    metadata-only lists in pages of 500, read-only). What they have owed for a whole audit
+    period is read afresh and reconciled, so a silent watch delays a change by at most two
+    periods, while the liveness probe still measures the watch."""
+    ours, kube, at = _settings(), _kube(), time.monotonic()
+    _neurondeployments.expect(
+        kube.list_versions(f"/apis/{GROUP}/{VERSION}/{PLURAL}", ours.namespaces), at
+    )
+    selector = ",".join(f"{k}={v}" for k, v in MANAGED_BY.items())
+    _deployments.expect(
+        kube.list_versions("/apis/apps/v1/deployments", ours.namespaces, selector), at
+    )
+    since = at - ours.watch_audit_seconds
+    # A Deployment of ours has its NeuronDeployment's name.
+    owed = sorted(set(_neurondeployments.owed(since)) | set(_deployments.owed(since)))
+    if owed:
+        log.warning("the watches have not delivered %d objects' changes: reading them", len(owed))
+    for namespace, name in owed:
+        _refresh(_neurondeployments, namespace, name, kube.get_neurondeployment)
+        _refresh(_deployments, namespace, name, kube.get_deployment, keep=_watched)
+        try:
+            _resync_one(namespace, name)
+        except Exception as error:  # retried by the resync or the next audit
+            log.info("reconcile of %s/%s after the audit failed: %s", namespace, name, error)
+
+
+def _refresh(
+    store: Store,
+    namespace: str,
+    name: str,
+    read: Callable[[str, str], dict[str, Any] | None],
+    keep: Callable[[dict[str, Any]], bool] = lambda _: True,
+) -> None:
+    """The object read afresh into the store (see _gather for `keep`)."""
+    body = read(namespace, name)
+    if body is None or not keep(body):
+        store.forget({"metadata": {"namespace": namespace, "name": name}})
+    else:
+        store.observe(body, echo=False)
 
 
 def _switched(active: bool) -> None:

@@ -179,3 +179,34 @@ def template_problems(template: dict[str, Any] | None) -> list[TemplateProblem]:
                 )
             )
     return problems
+
+
+def image_allowed(image: str, allowed: tuple[str, ...]) -> bool:
+    """Whether `image` is one of `allowed` or under one: an entry matches whole path parts
+    ("registry.example.com/ml" allows "registry.example.com/ml/bert:1", not
+    "registry.example.com/mlx/bert:1" or "registry.example.com.evil.io/x")."""
+    for entry in allowed:
+        if image == entry:
+            return True
+        if image.startswith(entry) and (entry.endswith("/") or image[len(entry)] in "/:@"):
+            return True
+    return False
+
+
+def image_problems(
+    template: dict[str, Any] | None, allowed: tuple[str, ...]
+) -> list[TemplateProblem]:
+    """Containers whose image is outside the operator's allowlist (none when it is empty)."""
+    if not allowed:
+        return []
+    spec = (template or {}).get("spec") or {}
+    return [
+        TemplateProblem(
+            f"{PREFIX}.spec.{kind}[{index}].image",
+            f"{container.get('image')!r} is not in the allowed images "
+            f"({', '.join(allowed)}); use an image from them",
+        )
+        for kind in CONTAINER_KINDS
+        for index, container in enumerate(spec.get(kind) or [])
+        if not image_allowed(str(container.get("image") or ""), allowed)
+    ]

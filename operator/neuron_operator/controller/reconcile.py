@@ -36,7 +36,7 @@ from neuron_operator.controller.drift import (
 )
 from neuron_operator.controller.errors import ApiTrouble, Forbidden, TransientError, UserError
 from neuron_operator.controller.patch import merge_patch
-from neuron_operator.controller.policy import template_problems
+from neuron_operator.controller.policy import image_problems, template_problems
 from neuron_operator.controller.render import render_deployment
 from neuron_operator.controller.settings import Settings
 from neuron_operator.controller.status import (
@@ -94,14 +94,28 @@ def decide(body: dict[str, Any], old: NeuronDeploymentStatus, settings: Settings
     if problems:
         message = "; ".join(str(p) for p in problems)
         return _refused(body, previous, ReasonCode.TEMPLATE_NOT_ALLOWED, message)
+    problems = image_problems(spec.template, settings.allowed_images)
+    if problems:
+        message = "; ".join(str(p) for p in problems)
+        return _refused(body, previous, ReasonCode.IMAGE_NOT_ALLOWED, message)
     try:
+        if settings.engine_fault is not None:
+            settings.engine_fault.before_plan(str(body["metadata"].get("name")))
         result = plan_cached(spec)
         if not result.feasible:
             reason = result.reasons[0].reason if result.reasons else ReasonCode.NO_FEASIBLE_PLAN
             message = "; ".join(f"{r.reason}: {r.message}" for r in result.reasons)
             return _refused(body, previous, reason, message)
         assert spec.template is not None  # template_problems requires it
-        desired = with_hash(render_deployment(body, spec.template, result, settings.scheduler_name))
+        desired = with_hash(
+            render_deployment(
+                body,
+                spec.template,
+                result,
+                settings.scheduler_name,
+                spec.progress_deadline_seconds,
+            )
+        )
     except Exception as error:  # a bug in the engine or renderer: report it, keep running
         log.exception("sizing failed for %s", body["metadata"].get("name"))
         why = f"the sizing engine failed ({type(error).__name__}: {error}); please report this"

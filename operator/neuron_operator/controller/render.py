@@ -146,7 +146,11 @@ def _model_server(container: dict[str, Any], plan: Plan, instance: InstanceType)
 
 
 def render_deployment(
-    body: dict[str, Any], template: dict[str, Any], plan: Plan, scheduler_name: str | None
+    body: dict[str, Any],
+    template: dict[str, Any],
+    plan: Plan,
+    scheduler_name: str | None,
+    progress_deadline_seconds: int | None = None,
 ) -> dict[str, Any]:
     """The desired Deployment for a NeuronDeployment `body` whose `plan` is feasible."""
     metadata = body["metadata"]
@@ -178,6 +182,11 @@ def render_deployment(
         spec["schedulerName"] = scheduler_name
     pod_security = spec.setdefault("securityContext", {})
     pod_security.setdefault("seccompProfile", {"type": "RuntimeDefault"})
+    deadline = (
+        {"progressDeadlineSeconds": progress_deadline_seconds}
+        if progress_deadline_seconds is not None
+        else {}
+    )
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
@@ -200,5 +209,6 @@ def render_deployment(
             "replicas": plan.replicas,
             "selector": {"matchLabels": selector_labels(name)},
             "template": template,
+            **deadline,
         },
     }

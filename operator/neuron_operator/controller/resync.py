@@ -15,6 +15,10 @@ With several replicas, only the active one sweeps: kopf pauses a standby's watch
 sweep from a store that no longer hears of changes would write old states back
 (controller/peering.py). `active()` says whether this replica is at work; `switched(active)`
 is told each time that changes.
+
+Every `audit_every` seconds it also runs `audit()`: a list of what the API server holds, which
+the watches must deliver too (controller/store.py `expect`), so a watch that went silent fails
+the liveness probe even when the operator has nothing of its own to write.
 """
 
 from __future__ import annotations
@@ -42,12 +46,17 @@ class Resync:
         clock: Callable[[], float] = time.monotonic,
         active: Callable[[], bool] = lambda: True,
         switched: Callable[[bool], None] = lambda _: None,
+        audit: Callable[[], None] = lambda: None,
+        audit_every: float = 60.0,
     ) -> None:
         """`store` digests each object with controller.metrics.Digest; `run(namespace, name)`
         reconciles one object and raises when it did not succeed."""
         self.active = active
         self.switched = switched
         self.was_active: bool | None = None
+        self.audit = audit
+        self.audit_every = audit_every
+        self._last_audit = clock()
         self.store = store
         self.run = run
         self.stale_every = stale_every
@@ -92,6 +101,12 @@ class Resync:
         """Reconcile what is due; returns how many reconciles failed."""
         if not self.at_work():
             return 0
+        if self.clock() - self._last_audit >= self.audit_every:
+            self._last_audit = self.clock()
+            try:
+                self.audit()
+            except Exception as error:  # API trouble: the next audit will tell
+                log.info("watch audit failed: %s", error)
         failed = 0
         for key in self.due():
             try:

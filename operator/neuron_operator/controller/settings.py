@@ -4,16 +4,23 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
+
+from neuron_operator.controller.enginefault import EngineFault, parse
 
 FIELD_MANAGER = "neuron-operator"
+N = TypeVar("N", int, float, "int | None")
 
 
 @dataclass(frozen=True)
 class Settings:
     namespaces: tuple[str, ...] = ()  # empty: every namespace
     scheduler_name: str | None = None  # the Neuron scheduler extension's scheduler, if any
+    # Images the model servers may run: registries or repositories, matched by whole path
+    # parts (controller/policy.py); empty: any.
+    allowed_images: tuple[str, ...] = ()
     log_format: str = "text"  # text (people) or json (machines)
     # Where /healthz, /metrics and /readyz listen: every interface in a pod; 127.0.0.1 for an
     # operator run on a workstation or in tests.
@@ -22,6 +29,9 @@ class Settings:
     metrics_port: int = 8081  # /metrics (Prometheus) and /readyz
     # A write of ours not seen on its watch for this long means the watch has stalled.
     watch_stall_seconds: float = 300.0
+    # How often the operator lists what the API server holds, to check its watches delivered
+    # it (controller/resync.py); read-only, metadata only.
+    watch_audit_seconds: float = 60.0
     field_manager: str = FIELD_MANAGER
     # Objects whose status is behind their spec are reconciled this often, whatever kopf did
     # with their events; every object, this often (controller/resync.py).
@@ -38,34 +48,48 @@ class Settings:
     identity: str | None = None
     # Test-only: kill the process at this crash point (controller/crashpoints.py). No flag.
     crash_at: str | None = None
+    # Test-only: a slow or failing engine for some objects (controller/enginefault.py). No flag.
+    engine_fault: EngineFault | None = None
 
     @classmethod
     def from_env(cls) -> Settings:
+        """Settings from NEURON_OPERATOR_* variables; ValueError names a variable that does not
+        parse."""
         env = os.environ.get
         namespaces = env("NEURON_OPERATOR_NAMESPACES", "")
         defaults = cls()
-        priority = env("NEURON_OPERATOR_PRIORITY")
+        priority = _number("NEURON_OPERATOR_PRIORITY", None, int)
+        fault = env("NEURON_OPERATOR_ENGINE_FAULT")
         return cls(
             namespaces=tuple(n.strip() for n in namespaces.split(",") if n.strip()),
             scheduler_name=env("NEURON_OPERATOR_SCHEDULER_NAME") or None,
+            allowed_images=tuple(
+                i.strip() for i in env("NEURON_OPERATOR_ALLOWED_IMAGES", "").split(",") if i.strip()
+            ),
             log_format=env("NEURON_OPERATOR_LOG_FORMAT", defaults.log_format),
             listen_address=env("NEURON_OPERATOR_LISTEN_ADDRESS", defaults.listen_address),
-            liveness_port=int(env("NEURON_OPERATOR_LIVENESS_PORT", defaults.liveness_port)),
-            metrics_port=int(env("NEURON_OPERATOR_METRICS_PORT", defaults.metrics_port)),
-            watch_stall_seconds=float(
-                env("NEURON_OPERATOR_WATCH_STALL_SECONDS", defaults.watch_stall_seconds)
+            liveness_port=_number("NEURON_OPERATOR_LIVENESS_PORT", defaults.liveness_port, int),
+            metrics_port=_number("NEURON_OPERATOR_METRICS_PORT", defaults.metrics_port, int),
+            watch_stall_seconds=_number(
+                "NEURON_OPERATOR_WATCH_STALL_SECONDS", defaults.watch_stall_seconds, float
             ),
-            resync_seconds=float(env("NEURON_OPERATOR_RESYNC_SECONDS", defaults.resync_seconds)),
-            full_resync_seconds=float(
-                env("NEURON_OPERATOR_FULL_RESYNC_SECONDS", defaults.full_resync_seconds)
+            watch_audit_seconds=_number(
+                "NEURON_OPERATOR_WATCH_AUDIT_SECONDS", defaults.watch_audit_seconds, float
+            ),
+            resync_seconds=_number(
+                "NEURON_OPERATOR_RESYNC_SECONDS", defaults.resync_seconds, float
+            ),
+            full_resync_seconds=_number(
+                "NEURON_OPERATOR_FULL_RESYNC_SECONDS", defaults.full_resync_seconds, float
             ),
             peering=env("NEURON_OPERATOR_PEERING") or None,
-            peering_lifetime=int(
-                env("NEURON_OPERATOR_PEERING_LIFETIME", defaults.peering_lifetime)
+            peering_lifetime=_number(
+                "NEURON_OPERATOR_PEERING_LIFETIME", defaults.peering_lifetime, int
             ),
-            priority=int(priority) if priority else None,
+            priority=priority,
             identity=env("POD_NAME") or None,
             crash_at=env("NEURON_OPERATOR_CRASH_AT") or None,
+            engine_fault=parse(fault) if fault else None,
         )
 
     def overridden(self, **flags: Any) -> Settings:
@@ -74,3 +98,13 @@ class Settings:
         if "namespaces" in given:
             given["namespaces"] = tuple(given["namespaces"])
         return dataclasses.replace(self, **given)
+
+
+def _number(name: str, default: N, kind: Callable[[str], N]) -> N:
+    text = os.environ.get(name)
+    if not text:
+        return default
+    try:
+        return kind(text)
+    except ValueError:
+        raise ValueError(f"{name}={text!r}: not a number ({kind.__name__})") from None

@@ -12,8 +12,9 @@ to treat it as opaque, so where it does not parse as an integer the store answer
 and the caller reads from the API server instead.
 
 The same bookkeeping tells whether the watch still delivers: every write of ours must come back
-on the watch. A write not echoed for minutes means the watch has stalled (the liveness probe
-fails on it) — a check that needs no traffic of its own.
+on the watch, and so must every version a periodic list of ours found (`expect`: the audit,
+which catches a stall when the operator itself writes nothing). A version not delivered for
+minutes means the watch has stalled (the liveness probe fails on it).
 """
 
 from __future__ import annotations
@@ -133,6 +134,29 @@ class Store:
                 self._deleted.move_to_end(key)
                 if len(self._deleted) > DELETED_REMEMBERED:
                     self._deleted.popitem(last=False)
+
+    def expect(self, versions: dict[Key, int], at: float) -> int:
+        """The API server has these versions (a list of ours read them at `at`): each that is
+        newer than the store's must come on the watch too, as a write of ours must. Returns
+        how many the watch has yet to deliver."""
+        behind = 0
+        with self._guard:
+            for key, version in versions.items():
+                known = self._objects.get(key)
+                if known is not None and known.version >= version:
+                    continue
+                if known is None and self._deleted.get(key, -1) >= version:
+                    continue  # its deletion came on the watch after the list was read
+                behind += 1
+                waiting = self._unechoed.setdefault(key, [])
+                if not any(v >= version for v, _ in waiting):
+                    waiting.append((version, at))
+        return behind
+
+    def owed(self, since: float) -> list[Key]:
+        """Objects with a version the watch has owed since before `since`."""
+        with self._guard:
+            return [key for key, waiting in self._unechoed.items() if waiting[0][1] < since]
 
     def clear(self) -> None:
         """Know nothing: when the watches stopped (a replica paused in favour of another), what
