@@ -361,6 +361,7 @@ def test_b14_a_namespace_quota_says_why_no_pod_starts(kube: Any, chaos: Any, rec
     )
 
 
+@pytest.mark.slow
 def test_b13_pods_no_node_can_take_report_the_progress_deadline(
     kube: Any, chaos: Any, record: Any
 ) -> None:

@@ -96,6 +96,7 @@ CHART_LIMIT = 512 * 2**20  # the chart's resources.limits.memory
 BURST = 300
 
 
+@pytest.mark.slow
 def test_f15_oom_killed_by_its_memory_limit_then_converges(
     kube: Any, chaos: Any, record: Any
 ) -> None:

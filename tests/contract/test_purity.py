@@ -47,7 +47,19 @@ def test_the_check_sees_the_engine() -> None:
 # The controller's decision code: what to write, and what an error means, without a client.
 DECISION_FILES = [
     PACKAGE / "controller" / name
-    for name in ("reconcile.py", "render.py", "policy.py", "status.py", "patch.py", "errors.py")
+    for name in (
+        "reconcile.py",
+        "render.py",
+        "policy.py",
+        "status.py",
+        "patch.py",
+        "errors.py",
+        "drift.py",
+        "digest.py",
+        "peering.py",
+        "settings.py",
+        "enginefault.py",
+    )
 ]
 CLIENTS = {"kubernetes", "kopf", "urllib3", "aiohttp"}
 

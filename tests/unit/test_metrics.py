@@ -6,7 +6,8 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, generate_latest
 
-from neuron_operator.controller.metrics import PlanCollector, plan_summary
+from neuron_operator.controller.digest import plan_summary
+from neuron_operator.controller.metrics import PlanCollector
 from neuron_operator.controller.store import Store
 
 

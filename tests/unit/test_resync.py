@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from neuron_operator.controller.metrics import plan_summary
+from neuron_operator.controller.digest import plan_summary
 from neuron_operator.controller.resync import Resync
 from neuron_operator.controller.store import Store
 

@@ -27,6 +27,7 @@ from kubernetes import client, config
 from neuron_operator.api.v1alpha1 import GROUP, VERSION
 from neuron_operator.controller import memory, metrics
 from neuron_operator.controller.crashpoints import CrashingWrites
+from neuron_operator.controller.digest import plan_summary
 from neuron_operator.controller.drift import DriftGuard
 from neuron_operator.controller.errors import ApiTrouble, retry_delay
 from neuron_operator.controller.kube import Kube
@@ -41,7 +42,7 @@ from neuron_operator.crdgen import PLURAL
 
 log = logging.getLogger("neuron_operator")
 _state: dict[str, Any] = {}
-_neurondeployments = Store(summarize=metrics.plan_summary)
+_neurondeployments = Store(summarize=plan_summary)
 _deployments = Store()
 _drift = DriftGuard()
 

@@ -12,7 +12,7 @@ import time
 from collections import Counter as Tally
 from collections.abc import Callable, Iterable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, NamedTuple
+from typing import Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -25,7 +25,6 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from neuron_operator.api.status import CONDITION_DEGRADED, CONDITION_PLANNED
 from neuron_operator.controller.store import Store
 
 REGISTRY = CollectorRegistry()
@@ -56,41 +55,6 @@ API_ERRORS = Counter(
     ["code"],
     registry=REGISTRY,
 )
-
-
-class Digest(NamedTuple):
-    """What the operator keeps of each NeuronDeployment beside the object: the instance type
-    of the plan in effect, the reason its current spec has no plan (None when it has one), and
-    whether its status is behind its spec (a reconcile is owed)."""
-
-    instance_type: str | None
-    unplanned: str | None
-    stale: bool
-    contested: bool = False  # Degraded: someone keeps changing what we set
-
-
-def plan_summary(body: dict[str, Any]) -> Digest:
-    status = body.get("status") or {}
-    instance_type = (status.get("plan") or {}).get("instanceType")
-    unplanned = next(
-        (
-            str(c.get("reason"))
-            for c in status.get("conditions") or []
-            if c.get("type") == CONDITION_PLANNED and c.get("status") == "False"
-        ),
-        None,
-    )
-    generation = (body.get("metadata") or {}).get("generation")
-    contested = any(
-        c.get("type") == CONDITION_DEGRADED and c.get("status") == "True"
-        for c in status.get("conditions") or []
-    )
-    return Digest(
-        str(instance_type) if instance_type else None,
-        unplanned,
-        status.get("observedGeneration") != generation,
-        contested,
-    )
 
 
 class PlanCollector(Collector):

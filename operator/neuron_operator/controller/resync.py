@@ -30,6 +30,7 @@ from collections.abc import Callable
 from typing import Any
 
 from neuron_operator.api.reasons import ReasonCode
+from neuron_operator.controller.digest import Digest
 from neuron_operator.controller.errors import backoff
 from neuron_operator.controller.store import Key, Store
 
@@ -49,7 +50,7 @@ class Resync:
         audit: Callable[[], None] = lambda: None,
         audit_every: float = 60.0,
     ) -> None:
-        """`store` digests each object with controller.metrics.Digest; `run(namespace, name)`
+        """`store` digests each object with controller.digest.plan_summary; `run(namespace, name)`
         reconciles one object and raises when it did not succeed."""
         self.active = active
         self.switched = switched
@@ -81,7 +82,7 @@ class Resync:
         return [
             key
             for key, digest in known
-            if (full or getattr(digest, "stale", False) or _waits(digest))
+            if (full or (isinstance(digest, Digest) and (digest.stale or _waits(digest))))
             and self._failures.get(key, (0, 0.0))[1] <= now
         ]
 
@@ -149,11 +150,9 @@ class Resync:
 WAITING_ON_THE_WORLD = {ReasonCode.NAME_CONFLICT}
 
 
-def _waits(digest: Any) -> bool:
+def _waits(digest: Digest) -> bool:
     """Also objects someone fights over: a revert held back is owed once its time comes."""
-    return getattr(digest, "unplanned", None) in WAITING_ON_THE_WORLD or bool(
-        getattr(digest, "contested", False)
-    )
+    return digest.unplanned in WAITING_ON_THE_WORLD or digest.contested
 
 
 def _ref(key: Key) -> dict[str, Any]:

@@ -1,0 +1,43 @@
+"""The little the operator keeps of each NeuronDeployment beside the object itself (the store
+keeps it with each version): what the metrics count and what the resync looks for. Pure."""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+from neuron_operator.api.status import CONDITION_DEGRADED, CONDITION_PLANNED
+
+
+class Digest(NamedTuple):
+    """What the operator keeps of each NeuronDeployment beside the object: the instance type
+    of the plan in effect, the reason its current spec has no plan (None when it has one), and
+    whether its status is behind its spec (a reconcile is owed)."""
+
+    instance_type: str | None
+    unplanned: str | None
+    stale: bool
+    contested: bool = False  # Degraded: someone keeps changing what we set
+
+
+def plan_summary(body: dict[str, Any]) -> Digest:
+    status = body.get("status") or {}
+    instance_type = (status.get("plan") or {}).get("instanceType")
+    unplanned = next(
+        (
+            str(c.get("reason"))
+            for c in status.get("conditions") or []
+            if c.get("type") == CONDITION_PLANNED and c.get("status") == "False"
+        ),
+        None,
+    )
+    generation = (body.get("metadata") or {}).get("generation")
+    contested = any(
+        c.get("type") == CONDITION_DEGRADED and c.get("status") == "True"
+        for c in status.get("conditions") or []
+    )
+    return Digest(
+        str(instance_type) if instance_type else None,
+        unplanned,
+        status.get("observedGeneration") != generation,
+        contested,
+    )
