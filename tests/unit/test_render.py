@@ -136,6 +136,13 @@ def test_scheduler_name_only_when_configured() -> None:
     )
 
 
+def test_progress_deadline_only_when_the_spec_sets_it() -> None:
+    assert "progressDeadlineSeconds" not in rendered()["spec"]
+    result = plan({**SPEC, "overrides": {}})
+    with_deadline = render_deployment(BODY, TEMPLATE, result, None, 90)
+    assert with_deadline["spec"]["progressDeadlineSeconds"] == 90
+
+
 def test_rendering_does_not_change_its_inputs() -> None:
     before = copy.deepcopy(TEMPLATE)
     rendered()
