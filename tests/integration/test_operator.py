@@ -355,6 +355,7 @@ def test_metrics_readiness_and_liveness_endpoints(kube: Any, namespace: str, ope
     metrics_url = f"http://127.0.0.1:{METRICS_PORT}"
     code, text = _http_get(f"{metrics_url}/metrics")
     assert code == 200
+    assert _sample(text, "neuron_operator_active") == 1  # standalone: always the one at work
     assert _sample(text, 'neuron_operator_reconciles_total{result="applied"}') >= 1
     assert _sample(text, 'neuron_operator_reconciles_total{result="refused"}') >= 1
     assert _sample(text, "neuron_operator_reconcile_duration_seconds_count") >= 2
