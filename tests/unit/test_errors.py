@@ -33,9 +33,9 @@ def test_a_retry_never_comes_sooner_than_the_server_asked() -> None:
 
 
 def test_object_locks_are_released_when_nobody_holds_them() -> None:
-    from neuron_operator.controller.handlers import _Locks
+    from neuron_operator.controller.runtime import Locks
 
-    locks = _Locks()
+    locks = Locks()
     entered = threading.Event()
     release = threading.Event()
 

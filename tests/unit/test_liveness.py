@@ -8,6 +8,7 @@ import kopf
 import pytest
 
 from neuron_operator.controller import handlers
+from neuron_operator.controller.runtime import Runtime
 from neuron_operator.controller.settings import Settings
 
 
@@ -17,12 +18,24 @@ def deployment(version: str) -> dict[str, object]:
 
 
 def test_probe_passes_while_writes_come_back_and_fails_when_one_does_not() -> None:
-    handlers.configure(Settings(watch_stall_seconds=60))
-    assert handlers.watch_lag_within_limit() < 60
-    handlers._deployments.wrote(deployment("7"), at=time.monotonic() - 61)
-    try:
-        with pytest.raises(kopf.PermanentError, match="has not come back on its watch"):
-            handlers.watch_lag_within_limit()
-    finally:
-        handlers._deployments.observe(deployment("7"))  # the watch delivers it after all
-    assert handlers.watch_lag_within_limit() < 60
+    runtime = handlers.runtime_of(kopf.Memo(runtime=Runtime(Settings(watch_stall_seconds=60))))
+    assert runtime.watch_lag_within_limit() < 60
+    runtime.deployments.wrote(deployment("7"), at=time.monotonic() - 61)
+    with pytest.raises(kopf.PermanentError, match="has not come back on its watch"):
+        runtime.watch_lag_within_limit()
+    runtime.deployments.observe(deployment("7"))  # the watch delivers it after all
+    assert runtime.watch_lag_within_limit() < 60
+
+
+def test_a_standby_replica_owes_nothing_to_its_paused_watches() -> None:
+    runtime = Runtime(Settings(watch_stall_seconds=60))
+    runtime.deployments.wrote(deployment("7"), at=time.monotonic() - 61)
+    runtime.active = False
+    assert runtime.watch_lag_within_limit() == 0
+
+
+def test_each_runtime_keeps_its_own_state() -> None:
+    first, second = Runtime(Settings()), Runtime(Settings())
+    first.written(deployment("3"))
+    assert first.deployments.get("ml", "liveness-probe")[0]
+    assert not second.deployments.get("ml", "liveness-probe")[0]

@@ -9,8 +9,9 @@ from typing import Any, cast
 
 import kopf
 
-from neuron_operator.controller import handlers
+from neuron_operator.controller import handlers  # noqa: F401  (registers kopf's handlers)
 from neuron_operator.controller.peering import seniority_priority
+from neuron_operator.controller.runtime import Runtime
 from neuron_operator.controller.settings import Settings
 
 
@@ -28,7 +29,6 @@ def with_peer_identity(settings: Settings) -> Settings:
 
 def run(settings: Settings) -> int:
     settings = with_peer_identity(settings)
-    handlers.configure(settings)
     kopf.configure(
         log_format=kopf.LogFormat.JSON if settings.log_format == "json" else kopf.LogFormat.FULL,
         verbose=False,
@@ -44,5 +44,7 @@ def run(settings: Settings) -> int:
         clusterwide=not settings.namespaces,
         namespaces=list(settings.namespaces),
         liveness_endpoint=f"http://{settings.listen_address}:{settings.liveness_port}/healthz",
+        # What the operator keeps, in kopf's memo (every handler gets it).
+        memo=kopf.Memo(runtime=Runtime(settings)),
     )
     return 0

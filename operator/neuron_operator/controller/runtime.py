@@ -1,0 +1,349 @@
+"""One running operator: what it keeps, and the work its kopf handlers and its own threads share.
+
+kopf's memo holds the Runtime (`kopf.run(memo=kopf.Memo(runtime=...))`), so no state lives in
+module globals: two operators in one process (a test) keep theirs apart. The Runtime
+
+- reconciles one object at a time per object (`run`), reading both objects from stores kept
+  by the watches and by its own writes (store.py), falling back to a GET for an object the
+  store has not seen;
+- runs the resync safety net (resync.py), which pauses while another replica works
+  (peering.py) and audits the watches;
+- measures the watch lag the liveness probe checks.
+User mistakes never raise (they become conditions); API trouble raises kopf's TemporaryError so
+kopf retries with a delay.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import datetime
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import kopf
+from kubernetes import client, config
+
+from neuron_operator.api.v1alpha1 import GROUP, VERSION
+from neuron_operator.controller import memory, metrics
+from neuron_operator.controller.crashpoints import CrashingWrites
+from neuron_operator.controller.digest import plan_summary
+from neuron_operator.controller.drift import DriftGuard
+from neuron_operator.controller.errors import ApiTrouble, retry_delay
+from neuron_operator.controller.kube import Kube
+from neuron_operator.controller.peering import is_active
+from neuron_operator.controller.reconcile import Writes, reconcile
+from neuron_operator.controller.render import MANAGED_BY
+from neuron_operator.controller.resync import Resync
+from neuron_operator.controller.settings import Settings
+from neuron_operator.controller.status import Event
+from neuron_operator.controller.store import Store
+from neuron_operator.crdgen import PLURAL
+
+log = logging.getLogger("neuron_operator")
+# The metrics server and the registry's collectors are per process, whatever runs in it.
+_served: dict[str, Any] = {}
+
+
+class Locks:
+    """One lock per object, so one reconcile at a time per object: its own changes and its
+    Deployment's changes arrive on different watches, and two reconciles working from the same
+    status would announce the same change twice. A lock lives while someone holds or waits for
+    it, so deleted objects leave nothing behind."""
+
+    def __init__(self) -> None:
+        self._guard = threading.Lock()
+        self._locks: dict[tuple[str, str], tuple[threading.Lock, int]] = {}
+
+    @contextlib.contextmanager
+    def hold(self, key: tuple[str, str]) -> Iterator[None]:
+        with self._guard:
+            lock, users = self._locks.get(key, (threading.Lock(), 0))
+            self._locks[key] = (lock, users + 1)
+        try:
+            with lock:
+                yield
+        finally:
+            with self._guard:
+                lock, users = self._locks[key]
+                if users == 1:
+                    del self._locks[key]
+                else:
+                    self._locks[key] = (lock, users - 1)
+
+    def __len__(self) -> int:
+        with self._guard:
+            return len(self._locks)
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def watched(deployment: dict[str, Any]) -> bool:
+    """Whether the Deployment watch (filtered by our managed-by label) delivers this one."""
+    labels = (deployment.get("metadata") or {}).get("labels") or {}
+    return all(labels.get(k) == v for k, v in MANAGED_BY.items())
+
+
+def seen(store: Store, event_type: str | None, body: dict[str, Any]) -> None:
+    """A watch event into a store."""
+    if event_type == "DELETED":
+        store.forget(body)
+    else:
+        store.observe(body)
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    neurondeployments: Store = field(default_factory=lambda: Store(summarize=plan_summary))
+    deployments: Store = field(default_factory=Store)
+    drift: DriftGuard = field(default_factory=DriftGuard)
+    locks: Locks = field(default_factory=Locks)
+    ready: bool = False
+    # Whether this replica works (None until the first resync sweep has looked).
+    active: bool | None = None
+    # A copy of a kopf handler's context: kopf.event needs it outside kopf's handlers.
+    handler_context: contextvars.Context | None = None
+    resync: Resync | None = None
+    _kube: Kube | None = None
+    _writes: Writes | None = None
+
+    # --- clients ---------------------------------------------------------------------------
+
+    def kube(self) -> Kube:
+        if self._kube is None:
+            try:
+                config.load_incluster_config()  # type: ignore[no-untyped-call]
+            except config.ConfigException:
+                config.load_kube_config()  # type: ignore[no-untyped-call]
+            self._kube = Kube(client.ApiClient(), self.settings.field_manager, self.written)
+        return self._kube
+
+    def writes(self) -> Writes:
+        """The reconcile's writes: the API, or with a crash point when a fault test set one."""
+        if self._writes is None:
+            crash_at = self.settings.crash_at
+            self._writes = CrashingWrites(self.kube(), crash_at) if crash_at else self.kube()
+        return self._writes
+
+    def written(self, body: dict[str, Any]) -> None:
+        """A write of ours, as the API server returned it (read-your-writes)."""
+        store = {"Deployment": self.deployments, "NeuronDeployment": self.neurondeployments}
+        kept = store.get(str(body.get("kind")))
+        if kept is not None:
+            kept.wrote(body, time.monotonic())
+
+    # --- lifecycle -------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Once kopf has started: the client, the metrics server, the resync thread."""
+        self.writes()  # the client, and a crash point's check, before any reconcile
+        if "metrics" not in _served:
+            _served["metrics"] = metrics.serve(
+                self.settings.listen_address,
+                self.settings.metrics_port,
+                ready=lambda: bool(_served["runtime"].ready),
+            )
+            memory.start_trimming(metrics.reconciles_done)
+        if _served.get("runtime") is not self:
+            previous = _served.get("collector")
+            if previous is not None:
+                metrics.REGISTRY.unregister(previous)
+            _served["collector"] = metrics.PlanCollector(self.neurondeployments, self.watch_lag)
+            metrics.REGISTRY.register(_served["collector"])
+            _served["runtime"] = self
+        if self.resync is None:
+            self.resync = Resync(
+                self.neurondeployments,
+                self.resync_one,
+                self.settings.resync_seconds,
+                self.settings.full_resync_seconds,
+                active=self.peering_active,
+                switched=self.switched,
+                audit=self.audit_watches,
+                audit_every=self.settings.watch_audit_seconds,
+            )
+            metrics.ACTIVE.set(0 if self.settings.peering else 1)
+            self.resync.start()
+        self.ready = True
+
+    def stop(self) -> None:
+        self.ready = False
+        if self.resync is not None:
+            self.resync.stop()
+
+    # --- liveness --------------------------------------------------------------------------
+
+    def watch_lag(self) -> float:
+        """Seconds the oldest write of ours (or version a list found) has waited for its watch
+        event (0: none waits, or this replica stands by, its watches paused)."""
+        if self.active is False:
+            return 0.0
+        waiting = [
+            w
+            for w in (self.neurondeployments.oldest_unechoed(), self.deployments.oldest_unechoed())
+            if w
+        ]
+        return max((time.monotonic() - at for _, at in waiting), default=0.0)
+
+    def watch_lag_within_limit(self) -> float:
+        """The watch lag, or PermanentError once it passes the stall limit."""
+        lag = self.watch_lag()
+        limit = self.settings.watch_stall_seconds
+        if lag > limit:
+            raise kopf.PermanentError(
+                f"a write of the operator has not come back on its watch for {lag:.0f} s "
+                f"(limit {limit:.0f} s): the watch has stalled"
+            )
+        return lag
+
+    # --- reconciling -----------------------------------------------------------------------
+
+    def run(self, namespace: str, name: str, logger: kopf.Logger, retry: int = 0) -> None:
+        """Reconcile one NeuronDeployment, one reconcile at a time per object. API trouble
+        becomes kopf's TemporaryError with exponential backoff (never shorter than a 429's
+        Retry-After)."""
+        with self.locks.hold((namespace, name)):
+            started = time.perf_counter()
+            try:
+                kube = self.kube()
+                body = self.gather(
+                    self.neurondeployments, namespace, name, kube.get_neurondeployment
+                )
+                if body is None or body["metadata"].get("deletionTimestamp"):
+                    return  # gone or going: garbage collection takes the Deployment
+                deployment = self.gather(
+                    self.deployments, namespace, name, kube.get_deployment, keep=watched
+                )
+                outcome = reconcile(
+                    self.writes(),
+                    body,
+                    deployment,
+                    self.settings,
+                    self.emitter(body, logger),
+                    _now,
+                    drift=self.drift,
+                    at=time.monotonic(),
+                )
+            except ApiTrouble as error:
+                metrics.observe_reconcile("error", started)
+                delay = retry_delay(error, retry)
+                message = f"{error} (retrying in {delay:.0f} s)"
+                raise kopf.TemporaryError(message, delay=delay) from error
+            metrics.observe_reconcile(outcome, started)
+
+    def resync_one(self, namespace: str, name: str) -> None:
+        ref = {"k8s_ref": {"kind": "NeuronDeployment", "namespace": namespace, "name": name}}
+        logger = logging.LoggerAdapter(log, ref)
+        # kopf.event finds kopf's settings and event queue in context variables, which kopf
+        # sets for its handlers: the resync runs in a copy of a handler's context, as kopf runs
+        # sync handlers in its threads. (The store the resync reads is filled by a handler, so
+        # one has always run by then.)
+        if self.handler_context is not None:
+            self.handler_context.run(self.run, namespace, name, logger)
+        else:
+            self.run(namespace, name, logger)
+
+    @staticmethod
+    def gather(
+        store: Store,
+        namespace: str,
+        name: str,
+        read: Callable[[str, str], dict[str, Any] | None],
+        keep: Callable[[dict[str, Any]], bool] = lambda _: True,
+    ) -> dict[str, Any] | None:
+        """The object from the store, or from the API server when the store has not seen it.
+        What was read is kept only if a watch will tell its changes (`keep`): a stale copy of
+        an object no watch delivers would stand for it forever."""
+        known, body = store.get(namespace, name)
+        if not known:
+            body = read(namespace, name)
+            if body is not None and keep(body):
+                store.observe(body, echo=False)
+        return body
+
+    @staticmethod
+    def emitter(body: dict[str, Any], logger: kopf.Logger) -> Callable[[Event], None]:
+        def emit(event: Event) -> None:
+            # kopf accepts any mapping shaped like an object's body.
+            target: Any = body
+            kopf.event(target, type=event.type, reason=event.reason, message=event.message)
+            # INFO, whatever the event's type: kopf would post a WARNING line as a second event.
+            logger.info("%s %s: %s", event.type, event.reason, event.message)
+
+        return emit
+
+    # --- replicas and the watch audit (the resync thread) ---------------------------------
+
+    def peering_active(self) -> bool:
+        """Whether kopf lets this replica work; always, standalone. One GET per watched
+        namespace (one cluster-wide) per resync period."""
+        ours = self.settings
+        if ours.peering is None or ours.identity is None or ours.priority is None:
+            return True
+        now = datetime.datetime.now(datetime.UTC)
+        kube = self.kube()
+        return all(
+            is_active(kube.get_peering(namespace, ours.peering), ours.identity, ours.priority, now)
+            for namespace in (ours.namespaces or (None,))
+        )
+
+    def switched(self, active: bool) -> None:
+        known = self.active is not None
+        self.active = active
+        metrics.ACTIVE.set(1 if active else 0)
+        if known:
+            # The watches stopped or start again with a fresh list: what the stores hold is no
+            # longer news, and writes of ours can no longer come back on them.
+            self.neurondeployments.clear()
+            self.deployments.clear()
+        log.info("this replica is %s", "active" if active else "standing by")
+
+    def audit_watches(self) -> None:
+        """What the API server holds, which the watches must deliver within the stall limit
+        (two metadata-only lists in pages of 500, read-only). What they have owed for a whole
+        audit period is read afresh and reconciled, so a silent watch delays a change by at
+        most two periods, while the liveness probe still measures the watch."""
+        ours, kube, at = self.settings, self.kube(), time.monotonic()
+        self.neurondeployments.expect(
+            kube.list_versions(f"/apis/{GROUP}/{VERSION}/{PLURAL}", ours.namespaces), at
+        )
+        selector = ",".join(f"{k}={v}" for k, v in MANAGED_BY.items())
+        self.deployments.expect(
+            kube.list_versions("/apis/apps/v1/deployments", ours.namespaces, selector), at
+        )
+        since = at - ours.watch_audit_seconds
+        # A Deployment of ours has its NeuronDeployment's name.
+        owed = sorted(set(self.neurondeployments.owed(since)) | set(self.deployments.owed(since)))
+        if owed:
+            log.warning(
+                "the watches have not delivered %d objects' changes: reading them", len(owed)
+            )
+        for namespace, name in owed:
+            self.refresh(self.neurondeployments, namespace, name, kube.get_neurondeployment)
+            self.refresh(self.deployments, namespace, name, kube.get_deployment, keep=watched)
+            try:
+                self.resync_one(namespace, name)
+            except Exception as error:  # retried by the resync or the next audit
+                log.info("reconcile of %s/%s after the audit failed: %s", namespace, name, error)
+
+    @staticmethod
+    def refresh(
+        store: Store,
+        namespace: str,
+        name: str,
+        read: Callable[[str, str], dict[str, Any] | None],
+        keep: Callable[[dict[str, Any]], bool] = lambda _: True,
+    ) -> None:
+        """The object read afresh into the store (see `gather` for `keep`)."""
+        body = read(namespace, name)
+        if body is None or not keep(body):
+            store.forget({"metadata": {"namespace": namespace, "name": name}})
+        else:
+            store.observe(body, echo=False)
