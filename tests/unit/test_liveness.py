@@ -39,3 +39,13 @@ def test_each_runtime_keeps_its_own_state() -> None:
     first.written(deployment("3"))
     assert first.deployments.get("ml", "liveness-probe")[0]
     assert not second.deployments.get("ml", "liveness-probe")[0]
+
+
+def test_a_replica_that_pauses_or_resumes_forgets_what_its_watches_told_it() -> None:
+    runtime = Runtime(Settings(peering="neuron-operator"))
+    runtime.switched(True)  # the first look: the stores were filled by this very run
+    runtime.written(deployment("3"))
+    assert runtime.deployments.get("ml", "liveness-probe")[0]
+    runtime.switched(False)
+    assert not runtime.deployments.get("ml", "liveness-probe")[0]
+    assert runtime.watch_lag() == 0
