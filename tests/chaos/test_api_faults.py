@@ -344,12 +344,9 @@ def restart(component: str) -> None:
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
-    "apiserver_restarts",
-    [
-        pytest.param(1, id="1+etcd", marks=pytest.mark.slow),
-        pytest.param(3, id="3+etcd", marks=pytest.mark.slow),
-    ],
+    "apiserver_restarts", [pytest.param(1, id="1+etcd"), pytest.param(3, id="3+etcd")]
 )
 def test_f8_api_server_restarted_then_etcd(
     kube: Any, chaos: Any, record: Any, apiserver_restarts: int

@@ -242,13 +242,8 @@ def co_writer(kube: Any, namespace: str, stop: Any, flips: list[float]) -> None:
     stream.stop()  # type: ignore[no-untyped-call]
 
 
-@pytest.mark.parametrize(
-    "seconds",
-    [
-        pytest.param(20.0, id="20s", marks=pytest.mark.slow),
-        pytest.param(300.0, id="5min", marks=pytest.mark.slow),
-    ],
-)
+@pytest.mark.slow
+@pytest.mark.parametrize("seconds", [pytest.param(20.0, id="20s"), pytest.param(300.0, id="5min")])
 def test_f11_a_hostile_co_writer_gets_bounded_answers_and_is_named(
     kube: Any, chaos: Any, record: Any, seconds: float
 ) -> None:

@@ -11,7 +11,8 @@ from typing import Any, TypeVar
 from neuron_operator.controller.enginefault import EngineFault, parse
 
 FIELD_MANAGER = "neuron-operator"
-N = TypeVar("N", int, float, "int | None")
+T = TypeVar("T", int, float)
+D = TypeVar("D", int, float, None)
 
 
 @dataclass(frozen=True)
@@ -100,7 +101,7 @@ class Settings:
         return dataclasses.replace(self, **given)
 
 
-def _number(name: str, default: N, kind: Callable[[str], N]) -> N:
+def _number(name: str, default: D, kind: Callable[[str], T]) -> T | D:
     text = os.environ.get(name)
     if not text:
         return default
