@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from calibration.models import UNMODELLED, lookup
+from calibration.models import MODELS, UNMODELLED, UNMODELLED_NAMES, model_key
 from neuron_operator.api.plan import ParallelismMode
 from neuron_operator.api.v1alpha1 import ModelFamily, ModelSpec, Workload
 from neuron_operator.sizing.catalog import InstanceType, load_catalog
@@ -30,6 +30,7 @@ DATA = Path(__file__).parent / "data"
 class Case:
     source: str  # file:row
     model: str
+    architecture: str  # the calibration/models.py entry: one model, however a table spells it
     family: str
     generation: str
     instance: InstanceType
@@ -47,6 +48,20 @@ class Case:
         return f"{self.family}/{self.generation}{training}"
 
 
+# Table spellings of one architecture (the same weights under another name).
+_ARCHITECTURE_ALIASES = {
+    "bert base": "bert-base",
+    "huggingface bert-large": "bert-large",
+    "resnet-50": "resnet50",
+    "huggingface vit-base": "google/vit-base-patch16-224",
+    "huggingface clip-base": "openai/clip-vit-base-patch32",
+    "llama2-7b": "llama-2-7b",
+    "llama-3.1-8b": "llama-3-8b",
+    "codellama-13b": "llama-2-13b",
+    "google/flan-t5-xl": "t5-3b",
+}
+
+
 def _float(value: str | None) -> float | None:
     if value is None:
         return None
@@ -61,12 +76,53 @@ def _instance(name: str) -> InstanceType:
     return found
 
 
+# calibration/data/extra/ holds measurements from other pages and releases in one normalised
+# form (its PROVENANCE.md); they are mapped onto the Neuron tables' columns and read alike.
+EXTRA = "extra"
+_MODES = {"data-parallel": "Data Parallel", "pipeline": "Model Pipeline"}
+
+
+def _from_normalised(row: dict[str, str]) -> dict[str, str] | None:
+    """A row of calibration/data/extra/ in the Neuron tables' columns; None for what the
+    engine cannot compare with (tensor-parallel generation from serving benchmarks, figures
+    a source gives only approximately, tokens/s)."""
+    if row["mode"] not in _MODES or row["throughput_unit"] not in ("inferences/s", ""):
+        return None
+    if row["note"].startswith("APPROXIMATE"):
+        return None
+    details = re.search(r"model details=([^;]*)", row["note"])
+    model = row["model"]
+    if details and "distilbert" in details.group(1).lower() and "distil" not in model.lower():
+        model = "distilbert"  # the table's "BERT base" rows that its details say are DistilBERT
+    cores = row["cores_per_copy"]
+    if row["mode"] == "pipeline" and not cores:
+        cores = (re.search(r"num_cores=(\d+)", row["note"]) or [None, ""])[1] or ""
+    return {
+        "Model": model,
+        "Inst. Type": row["instance"],
+        "Batch Size": row["batch"],
+        "Sequence Length": row["sequence_length"],
+        "Throughput (inference/second)": row["throughput"],
+        "Latency P50 (ms)": row["latency_p50_ms"],
+        "Latency P99 (ms)": row["latency_p99_ms"],
+        "N Models": row["copies"],
+        "Run Mode": _MODES[row["mode"]],
+        "Num Cores": cores,
+        "Model Data Type": row["dtype"],
+        "Image Size": (re.search(r"image size=([0-9x]+)", row["note"]) or [None, ""])[1] or "",
+        "Autocast": "none" if "autocast None" in row["dtype"] else "",
+    }
+
+
 def _rows() -> Iterator[tuple[str, dict[str, str]]]:
     for path in sorted(DATA.glob("*/*.csv")):
+        normalised = path.parent.name == EXTRA
         with path.open(newline="") as handle:
             for number, row in enumerate(csv.DictReader(handle), start=2):
                 clean = {(k or "").strip(): (v or "").strip() for k, v in row.items()}
-                yield f"{path.parent.name}/{path.name}:{number}", clean
+                mapped = _from_normalised(clean) if normalised else clean
+                if mapped is not None:
+                    yield f"{path.parent.name}/{path.name}:{number}", mapped
 
 
 def _dtype(row: dict[str, str]) -> str:
@@ -89,17 +145,21 @@ def _latent_positions(image_size: str) -> int:
 
 def _case(source: str, row: dict[str, str]) -> Case | None:
     model = row.get("Model") or row.get("Name") or ""
+    if "distilbert" in row.get("Model details", "").lower() and "distil" not in model.lower():
+        model = "distilbert"  # the Inf1 tables' "BERT base" rows that are DistilBERT
     lowered = model.lower()
-    unmodelled = next((why for key, why in UNMODELLED.items() if key in lowered), None)
+    unmodelled = UNMODELLED_NAMES.get(lowered) or next(
+        (why for key, why in UNMODELLED.items() if key in lowered), None
+    )
     topology = row.get("Topology", "")
     if "PP=" in topology and "PP=1" not in topology:
         unmodelled = "pipeline-parallel training across nodes is not planned by the engine"
     if unmodelled:
         return None
-    meta = lookup(model)
-    if meta is None:
+    key = model_key(model)
+    if key is None:
         raise KeyError(f"{source}: no architecture facts for {model!r}")
-    meta = dict(meta)
+    meta = dict(MODELS[key])
     training = "Training Data-Type" in row
     instance = _instance(row.get("Inst. Type") or row.get("Instance-Type") or "")
     batch = int(_float(row.get("Batch Size") or row.get("Microbatch")) or 1)
@@ -193,6 +253,8 @@ def _case(source: str, row: dict[str, str]) -> Case | None:
         else:
             notes.append("latency includes queueing behind other requests: throughput only")
     excluded = None
+    if row.get("Autocast") == "none":
+        excluded = "compiled without auto-cast (fp32 matmuls), which the engine never plans"
     if lowered.startswith("xlm-roberta"):
         excluded = (
             "40x slower than roberta-base, which has the same depth and width, on the same "
@@ -201,6 +263,7 @@ def _case(source: str, row: dict[str, str]) -> Case | None:
     return Case(
         source=source,
         model=model,
+        architecture=_ARCHITECTURE_ALIASES.get(key, key),
         family=family.value,
         generation=instance.core_version,
         instance=instance,
@@ -223,11 +286,12 @@ def load_cases() -> list[Case]:
     return cases
 
 
-def predict(
+def predict_all(
     case: Case,
     constants: GenerationConstants | None = None,
-    factors: dict[ModelFamily, float] | None = None,
+    costs: dict[ModelFamily, float] | None = None,
 ) -> dict[str, float]:
+    """Every figure the engine predicts for the case's configuration."""
     performance: Performance = estimate(
         case.profile,
         case.instance,
@@ -235,7 +299,7 @@ def predict(
         case.batch,
         case.busy_cores_per_chip,
         constants,
-        factors,
+        costs,
     )
     values = {
         "latency_ms": performance.latency_p50_ms,
@@ -243,9 +307,38 @@ def predict(
         "ttft_ms": performance.ttft_ms,
         "tpot_ms": performance.tpot_ms,
     }
-    return {k: v for k, v in values.items() if k in case.observed and v is not None}
+    return {k: v for k, v in values.items() if v is not None}
+
+
+def predict(
+    case: Case,
+    constants: GenerationConstants | None = None,
+    costs: dict[ModelFamily, float] | None = None,
+) -> dict[str, float]:
+    """The engine's prediction of each figure the case publishes."""
+    predicted = predict_all(case, constants, costs)
+    return {k: v for k, v in predicted.items() if k in case.observed}
 
 
 def log_errors(case: Case, predicted: dict[str, float]) -> dict[str, float]:
     """Signed log error per metric: ln(predicted / published)."""
     return {k: math.log(predicted[k] / case.observed[k]) for k in predicted}
+
+
+def p95_ratio(generation_dirs: list[str]) -> float:
+    """p95/p50 from published p50 and p99, interpolated with a normal tail:
+    p95 - p50 = (1.645 / 2.326) (p99 - p50)."""
+    import statistics
+
+    ratios = []
+    for directory in generation_dirs:
+        for path in (DATA / directory).glob("*.csv"):
+            with path.open(newline="") as handle:
+                for row in csv.DictReader(handle):
+                    for key, value in row.items():
+                        if key and "P50" in key and value:
+                            p99 = row.get(key.replace("P50", "P99"))
+                            if p99 and float(value) > 0:
+                                ratios.append(float(p99) / float(value))
+    tail = statistics.median(ratios)
+    return round(1 + (1.645 / 2.326) * (tail - 1), 3)

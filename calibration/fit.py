@@ -1,12 +1,19 @@
-"""Fit the performance model's constants on the published Neuron benchmarks.
+"""Fit the performance model's constants on the published Neuron measurements.
 
-    python calibration/fit.py            # fit and print the constants and the error table
+    python calibration/fit.py            # fit, print the constants and the error table
     python calibration/fit.py --write    # also rewrite the constants block in performance.py
 
-Loss: mean over (family, generation) groups of the mean squared log error of every published
-metric in the group, each error clipped at ±1.5 so that a few rows the model cannot represent
-do not drag the rest; groups weigh equally so the 180 decoder rows do not drown the 8 CNN rows
-on Inf1. The optimiser is a plain Nelder-Mead with restarts (no SciPy needed).
+Regularised, robust least squares (scipy's trust-region solver) in each constant's
+transformed coordinate (calibration/priors.py), so no constant can leave its physical range:
+
+- data: ln(predicted / published) for every figure, through a soft-L1 (pseudo-Huber) loss so
+  a few rows the model cannot represent do not drag the rest; each family/generation group
+  counts as at most GROUP_CAP figures, so the 180 decoder figures do not drown the 14 CNN
+  figures on Inf1.
+- priors: (x - centre) / PRIOR_WIDTH per constant.
+
+The fit is deterministic: it starts from the priors' centres, never from the constants in
+performance.py.
 """
 
 from __future__ import annotations
@@ -14,215 +21,186 @@ from __future__ import annotations
 import argparse
 import math
 import re
-import statistics
 import sys
-from collections import defaultdict
-from collections.abc import Callable, Sequence
-from dataclasses import replace
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
+
+import numpy as np
+from scipy.optimize import least_squares
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from calibration.cases import DATA, Case, load_cases, log_errors, predict  # noqa: E402
+from calibration.cases import Case, load_cases, p95_ratio, predict_all  # noqa: E402
+from calibration.priors import FAMILY_PRIORS, GENERATION_PRIORS, PRIOR_WIDTH  # noqa: E402
 from neuron_operator.api.v1alpha1 import ModelFamily  # noqa: E402
-from neuron_operator.sizing.performance import GenerationConstants  # noqa: E402
+from neuron_operator.sizing.performance import CONSTANTS, GenerationConstants  # noqa: E402
 
-CLIP = 1.5
-FITTED_FAMILIES = (
-    ModelFamily.CNN,
-    ModelFamily.VISION_TRANSFORMER,
-    ModelFamily.DIFFUSION,
-    ModelFamily.TRANSFORMER_DECODER,
-    ModelFamily.TRANSFORMER_ENCODER_DECODER,
-)
-# (generation, field, transform) — "unit": logistic into (0, 1); "pos": exp into (0, inf).
-PARAMETERS: list[tuple[str, str, str]] = [
-    ("v1", "compute_efficiency", "unit"),
-    ("v1", "memory_efficiency", "unit"),
-    ("v1", "overhead_ms", "pos"),
-    ("v1", "overlap_penalty", "unit"),
-    ("v1", "pipeline_efficiency", "unit"),
-    ("v2", "compute_efficiency", "unit"),
-    ("v2", "prefill_efficiency", "unit"),
-    ("v2", "memory_efficiency", "unit"),
-    ("v2", "overhead_ms", "pos"),
-    ("v2", "overlap_penalty", "unit"),
-    ("v2", "collective_ms_per_layer", "pos"),
-    ("v2", "training_efficiency", "unit"),
-]
+# Typical log error of a published figure the model represents well: the data residual's scale.
+SIGMA = 0.25
+# Beyond this |log error| a figure's pull grows linearly, not quadratically (soft L1).
+ROBUST_SCALE = 0.5
+GROUP_CAP = 25
+GENERATIONS = ("v1", "v2")
 
 
-def _to_value(x: float, kind: str) -> float:
-    x = max(-30.0, min(30.0, x))
-    return 1 / (1 + math.exp(-x)) if kind == "unit" else math.exp(x)
+@dataclass(frozen=True)
+class Fitted:
+    constants: dict[str, GenerationConstants]
+    costs: dict[ModelFamily, float]
+    xs: tuple[float, ...]
 
 
-def _to_x(value: float, kind: str) -> float:
-    if kind == "unit":
-        value = min(max(value, 1e-6), 1 - 1e-6)
-        return math.log(value / (1 - value))
-    return math.log(max(value, 1e-9))
+def _keys() -> list[tuple[str, str]]:
+    return list(GENERATION_PRIORS)
 
 
-def decode(
-    xs: Sequence[float], base: dict[str, GenerationConstants]
-) -> tuple[dict[str, GenerationConstants], dict[ModelFamily, float]]:
-    constants = dict(base)
-    for x, (generation, name, kind) in zip(xs, PARAMETERS, strict=False):
-        constants[generation] = replace(constants[generation], **{name: _to_value(x, kind)})
-    # NeuronCore-v1 never runs generative, tensor-parallel or training work.
-    v2 = constants["v2"]
-    constants["v1"] = replace(
-        constants["v1"],
-        prefill_efficiency=v2.prefill_efficiency,
-        collective_ms_per_layer=v2.collective_ms_per_layer,
-        training_efficiency=v2.training_efficiency,
-    )
-    factors = dict.fromkeys(ModelFamily, 1.0)
-    for x, family in zip(xs[len(PARAMETERS) :], FITTED_FAMILIES, strict=True):
-        # A family's kernels may use the engines better or worse than an encoder's, within
-        # reason: a factor outside [1/4, 4] would be the fit absorbing a missing mechanism.
-        factors[family] = min(4.0, max(0.25, _to_value(x, "pos")))
-    return constants, factors
+def _families() -> list[ModelFamily]:
+    return list(FAMILY_PRIORS)
 
 
-def errors_by_group(
-    cases: list[Case],
-    constants: dict[str, GenerationConstants] | None = None,
-    factors: dict[ModelFamily, float] | None = None,
-) -> dict[str, list[float]]:
-    groups: dict[str, list[float]] = defaultdict(list)
+def _base() -> dict[str, GenerationConstants]:
+    """The constants no fit touches: the tail ratio from published p50/p99, and the ones a
+    generation does not use (kept at its prior centre or at v2's value)."""
+    base = {
+        "v1": replace(CONSTANTS["v1"], p95_over_p50=p95_ratio(["inf1"])),
+        "v2": replace(CONSTANTS["v2"], p95_over_p50=p95_ratio(["inf2", "trn1"])),
+    }
+    for (generation, name), prior in GENERATION_PRIORS.items():
+        base[generation] = replace(base[generation], **{name: prior.centre})
+    base["v2"] = replace(base["v2"], cached_weights_per_core=0.0, core_bandwidth_share=1.0)
+    return base
+
+
+def decode(xs: Sequence[float]) -> tuple[dict[str, GenerationConstants], dict[ModelFamily, float]]:
+    constants = _base()
+    keys = _keys()
+    for x, (generation, name) in zip(xs, keys, strict=False):
+        value = GENERATION_PRIORS[(generation, name)].to_value(x)
+        constants[generation] = replace(constants[generation], **{name: value})
+    costs = dict.fromkeys(ModelFamily, 1.0)
+    for x, family in zip(xs[len(keys) :], _families(), strict=True):
+        costs[family] = FAMILY_PRIORS[family].to_value(x)
+    return constants, costs
+
+
+def start() -> list[float]:
+    return [GENERATION_PRIORS[k].centre_x for k in _keys()] + [
+        FAMILY_PRIORS[f].centre_x for f in _families()
+    ]
+
+
+def _prior_centres() -> np.ndarray:
+    return np.array(start())
+
+
+def _robust(r: np.ndarray) -> np.ndarray:
+    """A residual whose square is the soft-L1 loss of r."""
+    f = ROBUST_SCALE
+    robust: np.ndarray = np.sign(r) * np.sqrt(2 * f * f * (np.sqrt(1 + (r / f) ** 2) - 1))
+    return robust
+
+
+def _weights(cases: list[Case]) -> list[float]:
+    counts: Counter[str] = Counter()
     for case in cases:
-        c = constants[case.generation] if constants else None
-        for error in log_errors(case, predict(case, c, factors)).values():
-            groups[case.group].append(error)
-    return groups
+        counts[case.group] += len(case.observed)
+    return [math.sqrt(min(counts[c.group], GROUP_CAP) / counts[c.group]) / SIGMA for c in cases]
 
 
-def loss(cases: list[Case], xs: Sequence[float], base: dict[str, GenerationConstants]) -> float:
-    constants, factors = decode(xs, base)
-    groups = errors_by_group(cases, constants, factors)
-    return statistics.fmean(
-        statistics.fmean(min(CLIP, abs(e)) ** 2 for e in errors) for errors in groups.values()
+@dataclass(frozen=True)
+class _Problem:
+    """The cases as the optimiser sees them: many rows repeat one configuration (the same
+    model, instance and batch in several releases), so each configuration is predicted once
+    and compared with all of its published figures."""
+
+    configurations: list[Case]  # one representative per configuration
+    # per published figure: configuration index, metric, ln(published), weight
+    figures: list[tuple[int, str, float, float]]
+
+    @classmethod
+    def of(cls, cases: list[Case]) -> _Problem:
+        index: dict[tuple[object, ...], int] = {}
+        configurations: list[Case] = []
+        figures = []
+        for case, weight in zip(cases, _weights(cases), strict=True):
+            key = (case.profile, case.instance, case.grouping, case.batch, case.busy_cores_per_chip)
+            if key not in index:
+                index[key] = len(configurations)
+                configurations.append(case)
+            for metric, value in case.observed.items():
+                figures.append((index[key], metric, math.log(value), weight))
+        return cls(configurations, figures)
+
+
+def _residuals(xs: np.ndarray, problem: _Problem) -> np.ndarray:
+    constants, costs = decode(list(xs))
+    predictions = [
+        predict_all(case, constants[case.generation], costs) for case in problem.configurations
+    ]
+    data = [
+        weight * (math.log(predictions[i][metric]) - published)
+        for i, metric, published, weight in problem.figures
+    ]
+    prior = (xs - _prior_centres()) / PRIOR_WIDTH
+    return np.concatenate([_robust(np.array(data)), prior])
+
+
+def fit(cases: list[Case], initial: Sequence[float] | None = None) -> Fitted:
+    x0 = np.array(initial if initial is not None else start())
+    result = least_squares(
+        _residuals, x0, args=(_Problem.of(cases),), method="trf", x_scale=1.0, max_nfev=400
     )
+    xs = tuple(float(x) for x in result.x)
+    constants, costs = decode(xs)
+    return Fitted(constants=constants, costs=costs, xs=xs)
 
 
-def nelder_mead(
-    f: Callable[[list[float]], float], start: list[float], step: float, iterations: int
-) -> tuple[list[float], float]:
-    n = len(start)
-    simplex = [list(start)]
-    for i in range(n):
-        point = list(start)
-        point[i] += step
-        simplex.append(point)
-    values = [f(p) for p in simplex]
-    for _ in range(iterations):
-        order = sorted(range(n + 1), key=lambda i: values[i])
-        simplex = [simplex[i] for i in order]
-        values = [values[i] for i in order]
-        centroid = [sum(p[i] for p in simplex[:-1]) / n for i in range(n)]
-        worst = simplex[-1]
-        reflected = [c + (c - w) for c, w in zip(centroid, worst, strict=True)]
-        fr = f(reflected)
-        if fr < values[0]:
-            expanded = [c + 2 * (c - w) for c, w in zip(centroid, worst, strict=True)]
-            fe = f(expanded)
-            simplex[-1], values[-1] = (expanded, fe) if fe < fr else (reflected, fr)
-        elif fr < values[-2]:
-            simplex[-1], values[-1] = reflected, fr
-        else:
-            contracted = [c + 0.5 * (w - c) for c, w in zip(centroid, worst, strict=True)]
-            fc = f(contracted)
-            if fc < values[-1]:
-                simplex[-1], values[-1] = contracted, fc
-            else:
-                best = simplex[0]
-                simplex = [best] + [
-                    [b + 0.5 * (p - b) for b, p in zip(best, point, strict=True)]
-                    for point in simplex[1:]
-                ]
-                values = [values[0]] + [f(p) for p in simplex[1:]]
-    winner = min(range(n + 1), key=lambda i: values[i])
-    return simplex[winner], values[winner]
-
-
-def p95_ratio(generation_dirs: Sequence[str]) -> float:
-    """p95/p50 from published p50 and p99, interpolated with a normal tail:
-    p95 - p50 = (1.645 / 2.326) (p99 - p50)."""
-    import csv
-
-    ratios = []
-    for directory in generation_dirs:
-        for path in (DATA / directory).glob("*.csv"):
-            with path.open(newline="") as handle:
-                for row in csv.DictReader(handle):
-                    for key, value in row.items():
-                        if key and "P50" in key and value:
-                            p99 = row.get(key.replace("P50", "P99"))
-                            if p99 and float(value) > 0:
-                                ratios.append(float(p99) / float(value))
-    tail = statistics.median(ratios)
-    return round(1 + (1.645 / 2.326) * (tail - 1), 3)
-
-
-def render_constants(
-    constants: dict[str, GenerationConstants], factors: dict[ModelFamily, float]
-) -> str:
+def render_constants(fitted: Fitted) -> str:
     lines = ["CONSTANTS: dict[str, GenerationConstants] = {"]
-    for generation in ("v1", "v2"):
-        c = constants[generation]
+    for generation in GENERATIONS:
+        c = fitted.constants[generation]
         lines.append(f'    "{generation}": GenerationConstants(')
         for name in GenerationConstants.__dataclass_fields__:
             lines.append(f"        {name}={getattr(c, name):.4g},")
         lines.append("    ),")
     lines.append("}")
-    lines.append("FAMILY_TIME_FACTOR: dict[ModelFamily, float] = {")
+    lines.append("FAMILY_COMPUTE_COST: dict[ModelFamily, float] = {")
     for family in ModelFamily:
-        lines.append(f"    ModelFamily.{family.name}: {factors[family]:.4g},")
+        lines.append(f"    ModelFamily.{family.name}: {fitted.costs[family]:.4g},")
     lines.append("}")
     return "\n".join(lines)
+
+
+def write_constants(fitted: Fitted) -> Path:
+    path = ROOT / "operator/neuron_operator/sizing/performance.py"
+    text = path.read_text()
+    pattern = re.compile(
+        r"(# --- fitted by calibration/fit.py.*?---\n).*?(# --- end of fitted constants ---)",
+        re.S,
+    )
+    block = render_constants(fitted)
+    path.write_text(pattern.sub(lambda m: m.group(1) + block + "\n" + m.group(2), text))
+    return path
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--write", action="store_true", help="update performance.py")
-    parser.add_argument("--iterations", type=int, default=4000)
     args = parser.parse_args()
-
     cases = [c for c in load_cases() if c.excluded is None]
-    # Start from neutral guesses, not from the constants in the file, so a fit is reproducible.
-    neutral = GenerationConstants(0.5, 0.5, 0.5, 0.5, 0.5, 0.05, 0.3, 0.8, 1.0)
-    base = {"v1": neutral, "v2": neutral}
-    base["v1"] = replace(base["v1"], p95_over_p50=p95_ratio(["inf1"]))
-    base["v2"] = replace(base["v2"], p95_over_p50=p95_ratio(["inf2", "trn1"]))
-    start = [_to_x(getattr(base[g], name), kind) for g, name, kind in PARAMETERS]
-    start += [0.0 for _ in FITTED_FAMILIES]
-
-    def objective(xs: list[float]) -> float:
-        return loss(cases, xs, base)
-
-    best, value = start, objective(start)
-    print(f"start loss {value:.4f} on {len(cases)} cases", flush=True)
-    for restart in range(3):
-        best, value = nelder_mead(objective, best, 0.5 / (restart + 1), args.iterations)
-        print(f"restart {restart}: loss {value:.4f}", flush=True)
-    constants, factors = decode(best, base)
-    block = render_constants(constants, factors)
-    print(block)
-    for group, errors in sorted(errors_by_group(cases, constants, factors).items()):
-        median = statistics.median(abs(e) for e in errors)
-        print(f"{group:34s} n={len(errors):3d} median |error| {math.exp(median) - 1:6.1%}")
+    fitted = fit(cases)
+    print(render_constants(fitted))
+    for (generation, name), prior in GENERATION_PRIORS.items():
+        value = getattr(fitted.constants[generation], name)
+        print(f"{generation} {name:26s} {value:10.4g}  at {prior.position(value):5.1%} of range")
+    for family, prior in FAMILY_PRIORS.items():
+        value = fitted.costs[family]
+        print(f"   {family.value:30s} {value:10.4g}  at {prior.position(value):5.1%} of range")
     if args.write:
-        path = ROOT / "operator/neuron_operator/sizing/performance.py"
-        text = path.read_text()
-        pattern = re.compile(
-            r"(# --- fitted by calibration/fit.py.*?---\n).*?(# --- end of fitted constants ---)",
-            re.S,
-        )
-        path.write_text(pattern.sub(lambda m: m.group(1) + block + "\n" + m.group(2), text))
-        print(f"wrote {path}")
+        print(f"wrote {write_constants(fitted)}")
 
 
 if __name__ == "__main__":

@@ -86,6 +86,14 @@ MODELS: dict[str, dict[str, Any]] = {
         "hiddenSize": 1024,
         "attentionHeads": 16,
     },
+    # CamemBERT-base: RoBERTa-base's shape with a 32 k vocabulary.
+    "camembert-base": {
+        "family": "transformer-encoder",
+        "parameters": 110e6,
+        "layers": 12,
+        "hiddenSize": 768,
+        "attentionHeads": 12,
+    },
     "xlm-roberta-base": {
         "family": "transformer-encoder",
         "parameters": 278e6,
@@ -241,13 +249,27 @@ UNMODELLED = {
     "perceiver": "Perceiver IO is outside the engine's model families",
     "perveriver": "Perceiver IO (spelt Perveriver in the table) is outside the model families",
     "gpt3": "pipeline-parallel training across nodes is not planned by the engine",
+    "gpt2": "one forward pass of a decoder (raw output): the engine plans decoders as generators",
+    "opt-": "tensor-parallel rows of the first Inf2 page (2.9) without a degree",
     "llama-3.1-70b": "pipeline-parallel training across nodes is not planned by the engine",
 }
 
 
-def lookup(name: str) -> dict[str, Any] | None:
+# Whole names (not prefixes) the engine cannot represent.
+UNMODELLED_NAMES = {
+    "stable diffusion xl": "the table does not say whether base or base & refiner ran",
+}
+
+
+def model_key(name: str) -> str | None:
+    """The MODELS key a benchmark's model name starts with (the longest), or None."""
     lowered = name.lower()
     for key in sorted(MODELS, key=len, reverse=True):
         if lowered.startswith(key):
-            return MODELS[key]
+            return key
     return None
+
+
+def lookup(name: str) -> dict[str, Any] | None:
+    key = model_key(name)
+    return None if key is None else MODELS[key]

@@ -1,26 +1,36 @@
 """Latency and throughput of one replica, predicted from hardware figures and model size.
 
-The model (explained in docs/sizing.md) is a roofline with a fixed cost per execution:
+The model (docs/sizing.md, "The performance model", with hand-worked examples) times one
+execution of one model copy — one batch through the compiled graph — as a roofline with a
+fixed cost:
 
-    t = family factor · (overhead + max(compute, memory) + overlap · min(compute, memory)
-                         + collectives)
+    t = overhead + max(compute, memory) + overlap · min(compute, memory) + collectives
 
-- compute = FLOPs / (cores · peak FLOP/s · compute efficiency)
-- memory  = weight (and KV-cache) bytes read / (cores · bandwidth per core · memory efficiency);
-  on Inf1 a chip's 50 GiB/s is shared by its busy cores, so it is divided by how many of the
-  chip's cores the plan keeps busy at full use. NeuronCore Pipeline keeps weights in on-chip
-  memory (about 5 M weights per core: Neuron's rule of thumb of 4 cores per 2e7 weights), so
-  only the uncached share is read from DRAM.
-- collectives = per-layer all-reduce cost · log2(tensor-parallel degree).
-- family factor: how much longer a family's compiled graphs take than a transformer encoder's
-  of the same FLOPs and bytes (1 for encoders, and for families without published data).
+- compute = family cost · FLOPs / (cores · peak FLOP/s · efficiency(rows)), where
+  efficiency(rows) = peak efficiency · rows / (rows + half-saturation rows): a systolic array
+  is only as busy as the rows of work an execution gives it (tokens × batch for a transformer,
+  output positions × batch for a CNN, one row per sequence in a decode step).
+- memory = weight (and KV-cache) bytes read / (cores · bandwidth one core draws · efficiency).
+  An Inf1 chip's 50 GiB/s is shared: one busy core draws at most a fitted share of it, and
+  n busy cores each draw 1/n of it, whichever is less. Inf2/Trn cores own their bandwidth.
+- collectives (tensor parallel): two all-reduces per layer (three in an encoder-decoder's
+  decoder), each a latency per step of a log2(degree) tree plus the bytes a ring moves,
+  2·(d-1)/d · activations, at the per-core bandwidth collectives reach.
+
+Modes:
+- data parallel: copies are independent; on Inf1 they contend for the chip's bandwidth.
+- Inf1 NeuronCore Pipeline: each of `degree` cores runs one stage (1/degree of the work) and
+  keeps its share of the weights in on-chip memory up to its capacity; only the rest is read
+  from DRAM. A stage also hands its activations to the next. Latency is the fill (every
+  stage once, plus the overhead); throughput is one batch per slowest stage.
+- tensor parallel: every layer over `degree` cores, with the collectives above.
 Generative models: a prefill of the prompt, then one step per generated token that reads the
-weights and the KV cache. Training: forward + backward = 3 × the forward FLOPs.
+weights and the KV cache. Training: forward + backward = 3 × the forward FLOPs and weight reads.
 
-The constants below are the only tuned numbers. They were fitted by `make calibrate`
-(calibration/fit.py) on the published Neuron benchmarks in calibration/data/ (aws-neuron-sdk
-81ce03ae, about-neuron/benchmarks) and on nothing else. NeuronCore-v3 (Trn2) has no published
-benchmark there: it uses v2's efficiencies with its own peak figures.
+The constants below are the only tuned numbers, each inside a physical prior range
+(calibration/priors.py), fitted with regularisation toward its prior by `make calibrate` on
+the published Neuron measurements in calibration/data/ and nothing else. NeuronCore-v3 (Trn2)
+has no published measurement there: it uses v2's constants with its own peak figures.
 """
 
 from __future__ import annotations
@@ -34,56 +44,68 @@ from neuron_operator.sizing.catalog import GIB, InstanceType
 from neuron_operator.sizing.grouping import Grouping
 from neuron_operator.sizing.profile import ModelProfile
 
-PIPELINE_CACHED_WEIGHTS_PER_CORE = 5e6
+ACTIVATION_BYTES = 2  # bf16 hidden states between stages and in collectives
 
 
 @dataclass(frozen=True)
 class GenerationConstants:
-    compute_efficiency: float  # share of peak FLOP/s that compiled graphs reach
-    prefill_efficiency: float  # the same for generative prefill (context encoding)
-    memory_efficiency: float  # share of the memory bandwidth
-    overhead_ms: float  # fixed cost of one model execution
+    compute_efficiency: float  # share of peak FLOP/s a saturated systolic array reaches
+    half_saturation_rows: float  # rows per execution at which efficiency is half of that
+    memory_efficiency: float  # share of the DRAM bandwidth reads reach
+    overhead_ms: float  # fixed cost of one model execution (launch, host I/O)
     overlap_penalty: float  # 0: compute and memory overlap fully; 1: not at all
-    collective_ms_per_layer: float  # all-reduce cost per layer per log2(TP degree)
-    training_efficiency: float  # share of peak FLOP/s in training steps
-    pipeline_efficiency: float  # Inf1 NeuronCore Pipeline: stage balance
+    core_bandwidth_share: float  # most of a chip's bandwidth one core draws (Inf1 only)
+    collective_latency_us: float  # one step of an all-reduce
+    collective_gbps: float  # per-core bandwidth an all-reduce's ring reaches, GB/s
+    training_efficiency: float  # share of peak FLOP/s saturated training steps reach
+    cached_weights_per_core: float  # weights a core keeps in on-chip memory (Inf1)
+    pipeline_stage_ms: float  # fixed cost of one pipeline stage hand-off (Inf1 Pipeline)
+    pipeline_balance: float  # mean stage time / slowest stage time (Inf1 Pipeline)
     p95_over_p50: float  # tail: p95 from the median (published p99/p50, interpolated)
 
 
 # --- fitted by calibration/fit.py (see docs/sizing.md for the error per family) ---
 CONSTANTS: dict[str, GenerationConstants] = {
     "v1": GenerationConstants(
-        compute_efficiency=0.9997,
-        prefill_efficiency=0.1227,
-        memory_efficiency=0.746,
-        overhead_ms=3.703,
-        overlap_penalty=1.505e-07,
-        collective_ms_per_layer=0.04826,
-        training_efficiency=0.3067,
-        pipeline_efficiency=0.9995,
+        compute_efficiency=0.7416,
+        half_saturation_rows=147.5,
+        memory_efficiency=0.6531,
+        overhead_ms=2.552,
+        overlap_penalty=0.5029,
+        core_bandwidth_share=0.8127,
+        collective_latency_us=20,
+        collective_gbps=50,
+        training_efficiency=0.3,
+        cached_weights_per_core=5.308e+06,
+        pipeline_stage_ms=0.03265,
+        pipeline_balance=0.6916,
         p95_over_p50=1.072,
     ),
     "v2": GenerationConstants(
-        compute_efficiency=0.5812,
-        prefill_efficiency=0.1227,
-        memory_efficiency=0.5788,
-        overhead_ms=0.1918,
-        overlap_penalty=0.151,
-        collective_ms_per_layer=0.04826,
-        training_efficiency=0.3067,
-        pipeline_efficiency=0.8,
+        compute_efficiency=0.4478,
+        half_saturation_rows=34.69,
+        memory_efficiency=0.8169,
+        overhead_ms=0.4042,
+        overlap_penalty=0.1794,
+        core_bandwidth_share=1,
+        collective_latency_us=26.99,
+        collective_gbps=18.43,
+        training_efficiency=0.291,
+        cached_weights_per_core=0,
+        pipeline_stage_ms=0.1,
+        pipeline_balance=0.7,
         p95_over_p50=1.013,
     ),
 }
-FAMILY_TIME_FACTOR: dict[ModelFamily, float] = {
+FAMILY_COMPUTE_COST: dict[ModelFamily, float] = {
     ModelFamily.TRANSFORMER_ENCODER: 1,
-    ModelFamily.TRANSFORMER_DECODER: 1.055,
-    ModelFamily.TRANSFORMER_ENCODER_DECODER: 4,
-    ModelFamily.CNN: 2.411,
+    ModelFamily.TRANSFORMER_DECODER: 0.4524,
+    ModelFamily.TRANSFORMER_ENCODER_DECODER: 1.323,
+    ModelFamily.CNN: 1.984,
     ModelFamily.RCNN: 1,
     ModelFamily.LSTM: 1,
-    ModelFamily.VISION_TRANSFORMER: 2.126,
-    ModelFamily.DIFFUSION: 0.4477,
+    ModelFamily.VISION_TRANSFORMER: 1.744,
+    ModelFamily.DIFFUSION: 0.3539,
 }
 # --- end of fitted constants ---
 
@@ -103,52 +125,137 @@ class Performance:
 
 
 @dataclass(frozen=True)
-class _Rates:
-    flops: float  # FLOP/s one copy can use
-    bytes: float  # bytes/s one copy can read
+class Work:
+    """One execution of one model copy."""
+
+    flops: float
+    read_bytes: float
+    rows: float  # rows each weight matrix sees: how busy the systolic array is
+    activation_bytes: float  # hidden states one all-reduce carries
+    collectives: int  # all-reduces in the execution (tensor parallel)
+
+
+@dataclass(frozen=True)
+class Machine:
+    """What one model copy has to run on, at the occupancy the plan allows."""
+
+    cores: int
+    peak_flops: float  # per core
+    bandwidth: float  # bytes/s one core draws
     constants: GenerationConstants
-    family_factor: float  # how much longer than an encoder's this family's executions take
+    compute_cost: float  # the family's cost per FLOP relative to a transformer's matmuls
+    training: bool
 
 
-def _rates(
-    profile: ModelProfile,
-    instance: InstanceType,
-    degree: int,
-    busy_cores_per_chip: int,
-    constants: GenerationConstants,
-    family_factor: float,
-    *,
-    prefill: bool = False,
-) -> _Rates:
-    generation = instance.generation
-    training = profile.workload == Workload.TRAINING
-    efficiency = constants.compute_efficiency
-    if training:
-        efficiency = constants.training_efficiency
-    elif prefill:
-        efficiency = constants.prefill_efficiency
-    peak = generation.peak_flops(profile.dtype, training=training)
-    bandwidth = instance.bandwidth_gib_per_core * GIB
-    if generation.bandwidth_shared_by_chip:
-        bandwidth = instance.bandwidth_gib_per_device * GIB / max(1, busy_cores_per_chip)
-    return _Rates(
-        flops=degree * peak * efficiency,
-        bytes=degree * bandwidth * constants.memory_efficiency,
-        constants=constants,
-        family_factor=family_factor,
-    )
+def core_bandwidth(instance: InstanceType, busy_cores_per_chip: int, share: float) -> float:
+    """Bytes/s one busy core draws, given how many of its chip's cores are busy."""
+    if not instance.generation.bandwidth_shared_by_chip:
+        return instance.bandwidth_gib_per_core * GIB
+    chip = instance.bandwidth_gib_per_device * GIB
+    return chip * min(share, 1.0 / max(1, busy_cores_per_chip))
 
 
-def _execution_ms(flops: float, read_bytes: float, rates: _Rates, collectives_ms: float) -> float:
-    compute = 1e3 * flops / rates.flops
-    memory = 1e3 * read_bytes / rates.bytes
-    c = rates.constants
-    return rates.family_factor * (
+def efficiency(peak: float, half_rows: float, rows: float) -> float:
+    return peak * rows / (rows + half_rows)
+
+
+def compute_ms(work: Work, machine: Machine) -> float:
+    c = machine.constants
+    peak = c.training_efficiency if machine.training else c.compute_efficiency
+    rate = machine.cores * machine.peak_flops * efficiency(peak, c.half_saturation_rows, work.rows)
+    return 1e3 * machine.compute_cost * work.flops / rate
+
+
+def memory_ms(work: Work, machine: Machine) -> float:
+    rate = machine.cores * machine.bandwidth * machine.constants.memory_efficiency
+    return 1e3 * work.read_bytes / rate
+
+
+def all_reduce_ms(activation_bytes: float, degree: int, c: GenerationConstants) -> float:
+    """A tree's latency steps plus a ring's traffic per core."""
+    if degree <= 1:
+        return 0.0
+    latency = c.collective_latency_us * 1e-3 * math.log2(degree)
+    traffic = 2 * (degree - 1) / degree * activation_bytes / (c.collective_gbps * 1e9) * 1e3
+    return latency + traffic
+
+
+def execution_ms(work: Work, machine: Machine) -> float:
+    c = machine.constants
+    compute = compute_ms(work, machine)
+    memory = memory_ms(work, machine)
+    collectives = work.collectives * all_reduce_ms(work.activation_bytes, machine.cores, c)
+    return (
         c.overhead_ms
         + max(compute, memory)
         + c.overlap_penalty * min(compute, memory)
-        + collectives_ms
+        + collectives
     )
+
+
+def _machine(
+    profile: ModelProfile,
+    instance: InstanceType,
+    cores: int,
+    busy_cores_per_chip: int,
+    c: GenerationConstants,
+    compute_cost: float,
+) -> Machine:
+    training = profile.workload == Workload.TRAINING
+    return Machine(
+        cores=cores,
+        peak_flops=instance.generation.peak_flops(profile.dtype, training=training),
+        bandwidth=core_bandwidth(instance, busy_cores_per_chip, c.core_bandwidth_share),
+        constants=c,
+        compute_cost=compute_cost,
+        training=training,
+    )
+
+
+def uncached_bytes(profile: ModelProfile, cores: int, c: GenerationConstants) -> float:
+    """Weight bytes one execution reads from DRAM: what the copy's cores cannot keep on chip
+    (NeuronCore-v1; later generations stream weights, cached_weights_per_core = 0)."""
+    cached = min(1.0, cores * c.cached_weights_per_core / profile.streamed_parameters)
+    return profile.streamed_bytes * (1.0 - cached)
+
+
+def _all_reduces_per_layer(profile: ModelProfile) -> int:
+    # attention output and MLP output; an encoder-decoder's decoder adds cross-attention
+    return 3 if profile.family == ModelFamily.TRANSFORMER_ENCODER_DECODER else 2
+
+
+def _pipeline(
+    profile: ModelProfile, machine: Machine, degree: int, batch: int
+) -> tuple[float, float]:
+    """Inf1 NeuronCore Pipeline: (latency ms, batches per second)."""
+    c = machine.constants
+    stage = Work(
+        flops=batch * profile.flops_per_sample / degree,
+        read_bytes=uncached_bytes(profile, degree, c) / degree,
+        rows=batch * profile.rows_per_sample,
+        activation_bytes=0.0,
+        collectives=0,
+    )
+    one_core = Machine(
+        cores=1,
+        peak_flops=machine.peak_flops,
+        bandwidth=machine.bandwidth,
+        constants=c,
+        compute_cost=machine.compute_cost,
+        training=False,
+    )
+    compute = compute_ms(stage, one_core)
+    memory = memory_ms(stage, one_core)
+    handoff = batch * profile.input_tokens * profile.hidden_size * ACTIVATION_BYTES
+    handoff_ms = 1e3 * handoff / (machine.bandwidth * c.memory_efficiency)
+    stage_ms = (
+        c.pipeline_stage_ms
+        + max(compute, memory)
+        + c.overlap_penalty * min(compute, memory)
+        + handoff_ms
+    )
+    latency = c.overhead_ms + degree * stage_ms
+    return latency, c.pipeline_balance * 1e3 / stage_ms
 
 
 def estimate(
@@ -158,18 +265,32 @@ def estimate(
     batch: int,
     busy_cores_per_chip: int,
     constants: GenerationConstants | None = None,
-    family_factors: dict[ModelFamily, float] | None = None,
+    family_costs: dict[ModelFamily, float] | None = None,
 ) -> Performance:
+    """Speed of one replica when `busy_cores_per_chip` cores of each of its chips are busy
+    (the caller decides that from what the pod's resource request guarantees)."""
     c = constants or constants_for(instance)
-    factor = (family_factors or FAMILY_TIME_FACTOR)[profile.family]
+    cost = (family_costs or FAMILY_COMPUTE_COST)[profile.family]
     degree = grouping.degree
-    rates = _rates(profile, instance, degree, busy_cores_per_chip, c, factor)
-    collectives = 0.0
-    if grouping.mode == ParallelismMode.TENSOR and degree > 1:
-        collectives = c.collective_ms_per_layer * profile.layers * math.log2(degree)
+    machine = _machine(profile, instance, degree, busy_cores_per_chip, c, cost)
+    # Only transformer layers are split with all-reduces; another family's multi-core copy
+    # (a diffusion pipeline over a device) is modelled as splitting its work without them.
+    tensor = grouping.mode == ParallelismMode.TENSOR and degree > 1 and profile.family.transformer
+    reduces = profile.layers * _all_reduces_per_layer(profile) if tensor else 0
+    hidden_bytes = profile.hidden_size * ACTIVATION_BYTES
 
     if profile.workload == Workload.TRAINING:
-        step = _execution_ms(3.0 * batch * profile.flops_per_sample, 0.0, rates, 3 * collectives)
+        tokens = batch * profile.input_tokens
+        step = execution_ms(
+            Work(
+                flops=3.0 * batch * profile.flops_per_sample,
+                read_bytes=3.0 * profile.streamed_bytes,
+                rows=batch * profile.rows_per_sample,
+                activation_bytes=tokens * hidden_bytes,
+                collectives=2 * reduces,
+            ),
+            machine,
+        )
         return Performance(
             latency_p50_ms=step,
             latency_p95_ms=step * c.p95_over_p50,
@@ -177,18 +298,29 @@ def estimate(
         )
 
     if profile.generative:
-        prefill_rates = _rates(
-            profile, instance, degree, busy_cores_per_chip, c, factor, prefill=True
-        )
-        prefill = _execution_ms(
-            batch * profile.flops_per_sample, profile.weight_bytes, prefill_rates, collectives
+        prompt = batch * profile.input_tokens
+        prefill = execution_ms(
+            Work(
+                flops=batch * profile.flops_per_sample,
+                read_bytes=profile.streamed_bytes,
+                rows=prompt,
+                activation_bytes=prompt * hidden_bytes,
+                collectives=reduces,
+            ),
+            machine,
         )
         context = profile.input_tokens + profile.output_tokens / 2
-        step_bytes = (
-            profile.weight_bytes * profile.decode_weights_fraction
-            + profile.kv_cache_bytes(batch) * context / profile.sequence_length
+        step = execution_ms(
+            Work(
+                flops=batch * profile.decode_flops(context),
+                read_bytes=profile.streamed_bytes * profile.decode_weights_fraction
+                + profile.kv_cache_bytes(batch) * context / profile.sequence_length,
+                rows=batch,
+                activation_bytes=batch * hidden_bytes,
+                collectives=reduces,
+            ),
+            machine,
         )
-        step = _execution_ms(batch * profile.decode_flops(context), step_bytes, rates, collectives)
         request = prefill + (profile.output_tokens - 1) * step
         per_copy = batch * 1e3 / request
         return Performance(
@@ -200,20 +332,26 @@ def estimate(
             output_tokens_per_second=grouping.copies * per_copy * profile.output_tokens,
         )
 
-    read = profile.weight_bytes
     if grouping.mode == ParallelismMode.PIPELINE:
-        cached = min(1.0, degree * PIPELINE_CACHED_WEIGHTS_PER_CORE / profile.parameters)
-        read *= 1.0 - cached
-        # The stages run one after another for one batch; `degree` batches are in flight.
-        one_core = _rates(profile, instance, 1, busy_cores_per_chip, c, factor)
-        stages_ms = _execution_ms(batch * profile.flops_per_sample, read, one_core, 0.0)
-        per_copy = c.pipeline_efficiency * degree * batch * 1e3 / stages_ms
+        latency, batches_per_second = _pipeline(profile, machine, degree, batch)
         return Performance(
-            latency_p50_ms=stages_ms,
-            latency_p95_ms=stages_ms * c.p95_over_p50,
-            throughput_per_replica=per_copy,
+            latency_p50_ms=latency,
+            latency_p95_ms=latency * c.p95_over_p50,
+            throughput_per_replica=batch * batches_per_second,
         )
-    latency = _execution_ms(batch * profile.flops_per_sample, read, rates, collectives)
+
+    executions = profile.executions_per_sample
+    rows = batch * profile.rows_per_sample
+    latency = executions * execution_ms(
+        Work(
+            flops=batch * profile.flops_per_sample / executions,
+            read_bytes=uncached_bytes(profile, degree, c),
+            rows=rows,
+            activation_bytes=rows * hidden_bytes,
+            collectives=reduces,
+        ),
+        machine,
+    )
     return Performance(
         latency_p50_ms=latency,
         latency_p95_ms=latency * c.p95_over_p50,

@@ -35,6 +35,11 @@ DEFAULT_SEQUENCE = {
 FLOPS_PER_WEIGHT = {F.CNN: 320.0, F.RCNN: 6400.0}
 # Diffusion: one denoising step touches every weight once per latent position; 50 steps.
 DIFFUSION_STEPS = 50
+# Weights of one standard transformer block: attention 4h², MLP 8h².
+BLOCK_WEIGHTS_PER_H2 = 12
+# Encoders whose embedding table is a large share of their weights: an execution gathers a few
+# rows of it and multiplies by none, so their compute and weight traffic are the blocks'.
+_EMBEDDING_HEAVY = {F.TRANSFORMER_ENCODER, F.VISION_TRANSFORMER}
 
 
 @dataclass(frozen=True)
@@ -54,6 +59,8 @@ class ModelProfile:
     heads_known: bool
     kv_heads: int
     flops_per_sample: float  # forward pass, one sample (generative: the prefill)
+    streamed_parameters: int  # weights one execution multiplies by (read from device memory)
+    executions_per_sample: int  # model executions per sample (diffusion: denoising steps)
     assumptions: tuple[str, ...] = field(default=())
 
     def __post_init__(self) -> None:
@@ -63,6 +70,17 @@ class ModelProfile:
     @property
     def weight_bytes(self) -> float:
         return float(self.parameters * self.bytes_per_weight)
+
+    @property
+    def streamed_bytes(self) -> float:
+        return float(self.streamed_parameters * self.bytes_per_weight)
+
+    @property
+    def rows_per_sample(self) -> float:
+        """Rows one sample gives each weight matrix per execution (tokens for transformers,
+        output positions for CNNs): how much work an execution gives the systolic array."""
+        per_execution = self.flops_per_sample / self.executions_per_sample
+        return max(1.0, per_execution / (2.0 * self.streamed_parameters))
 
     @property
     def head_dim(self) -> float:
@@ -160,6 +178,15 @@ def build_profile(model: ModelSpec, workload: Workload) -> ModelProfile:
     if family.generative and model.kv_heads is None:
         notes.append("model.kvHeads not set: KV cache sized for full multi-head attention")
 
+    streamed = model.parameters
+    if family in _EMBEDDING_HEAVY and model.layers is not None and model.hidden_size is not None:
+        streamed = min(streamed, BLOCK_WEIGHTS_PER_H2 * layers * hidden * hidden)
+        if streamed < model.parameters:
+            notes.append(
+                f"{(model.parameters - streamed) / 1e6:.0f} M weights beyond {layers} blocks "
+                f"of width {hidden} are taken for embeddings: looked up, not multiplied"
+            )
+
     if model.gflops_per_inference is not None:
         flops = model.gflops_per_inference * 1e9
     elif family in FLOPS_PER_WEIGHT:
@@ -175,7 +202,7 @@ def build_profile(model: ModelSpec, workload: Workload) -> ModelProfile:
             f"({DIFFUSION_STEPS} denoising steps over {sequence} latent positions)"
         )
     else:
-        encoder_weights = model.parameters
+        encoder_weights = streamed
         if family == F.TRANSFORMER_ENCODER_DECODER:
             encoder_weights = model.parameters // 2
         flops = 2.0 * encoder_weights * input_tokens
@@ -196,5 +223,7 @@ def build_profile(model: ModelSpec, workload: Workload) -> ModelProfile:
         heads_known=model.attention_heads is not None,
         kv_heads=kv_heads,
         flops_per_sample=flops,
+        streamed_parameters=streamed,
+        executions_per_sample=DIFFUSION_STEPS if family == F.DIFFUSION else 1,
         assumptions=tuple(notes),
     )

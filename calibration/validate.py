@@ -1,0 +1,86 @@
+"""Leave-one-group-out cross-validation of the performance model.
+
+For each held-out group (an architecture: every published figure of one model, however the
+tables spell its name; or a source file), the constants are refitted on everything else and
+the held-out figures are predicted with them. The errors collected that way are the only
+accuracy the engine quotes: an in-sample error says how well the fit remembers, not how well
+it predicts a model it has not seen.
+
+    python calibration/validate.py             # by architecture (the default)
+    python calibration/validate.py --by source # by source file
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import sys
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from calibration.cases import Case, load_cases, log_errors, predict
+from calibration.fit import fit
+
+GROUPINGS: dict[str, Callable[[Case], str]] = {
+    "architecture": lambda case: case.architecture,
+    "source": lambda case: case.source.split(":")[0],
+}
+
+
+@dataclass(frozen=True)
+class Held:
+    """One published figure predicted by a fit that never saw its group."""
+
+    case: Case
+    metric: str
+    log_error: float  # ln(predicted / published)
+
+
+# The cases of the run in progress: worker processes inherit them when they fork, so a fold's
+# job carries only the name of the group it holds out.
+_CASES: list[Case] = []
+
+
+def _fold(args: tuple[str, str]) -> list[Held]:
+    by, group = args
+    cases = _CASES
+    key = GROUPINGS[by]
+    training = [c for c in cases if key(c) != group]
+    fitted = fit(training)
+    out = []
+    for case in cases:
+        if key(case) != group:
+            continue
+        predicted = predict(case, fitted.constants[case.generation], fitted.costs)
+        for metric, error in log_errors(case, predicted).items():
+            out.append(Held(case, metric, error))
+    return out
+
+
+def cross_validate(cases: list[Case], by: str = "architecture", workers: int = 2) -> list[Held]:
+    key = GROUPINGS[by]
+    groups = sorted({key(c) for c in cases})
+    _CASES[:] = cases
+    context = multiprocessing.get_context("fork")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        return [held for fold in pool.map(_fold, [(by, g) for g in groups]) for held in fold]
+
+
+def main() -> None:
+    from calibration.report import summarize_errors
+
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--by", choices=sorted(GROUPINGS), default="architecture")
+    args = parser.parse_args()
+    cases = [c for c in load_cases() if c.excluded is None]
+    held = cross_validate(cases, args.by)
+    for row in summarize_errors([(h.case.group, h.metric, h.log_error) for h in held])[0]:
+        print(row)
+
+
+if __name__ == "__main__":
+    main()
