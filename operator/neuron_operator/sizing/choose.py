@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from neuron_operator.api.plan import Fit, ParallelismMode
+from neuron_operator.api.reasons import ReasonCode
 from neuron_operator.api.v1alpha1 import MAX_REPLICAS, NeuronDeploymentSpec, Objective
 from neuron_operator.sizing.catalog import Catalog, InstanceType
 from neuron_operator.sizing.fit import FitJudgement, judge_dtype, judge_fit
@@ -64,7 +65,7 @@ class Candidate:
 @dataclass(frozen=True)
 class Rejected:
     instance: str
-    reason: str
+    reason: ReasonCode
     message: str
     cores: int | None = None
     batch: int | None = None
@@ -100,7 +101,7 @@ def _instance_problem(
     name = instance.name
     problem = _constraint_problem(spec, instance)
     if problem:
-        return fit, Rejected(name, "ExcludedByConstraints", problem, stage=0)
+        return fit, Rejected(name, ReasonCode.EXCLUDED_BY_CONSTRAINTS, problem, stage=0)
     if not fit.allowed:
         return fit, Rejected(name, fit.reason, fit.message, stage=1)
     dtype = judge_dtype(profile.dtype, instance)
@@ -109,7 +110,7 @@ def _instance_problem(
     if too_big_for_inf1(profile, instance):
         return fit, Rejected(
             name,
-            "ExceedsInf1CompileLimit",
+            ReasonCode.EXCEEDS_INF1_COMPILE_LIMIT,
             f"{profile.weight_bytes / 1e9:.1f} GB of weights exceed the "
             f"{INF1_MAX_COMPILED_WEIGHTS / 1e9:.0f} GB that Inf1's compilers can serialize; "
             "allow inf2 or trn1",
@@ -121,7 +122,7 @@ def _instance_problem(
         why = "the cost objective" if spec.objective == Objective.COST else "budget.maxHourlyCost"
         return fit, Rejected(
             name,
-            "PriceUnknown",
+            ReasonCode.PRICE_UNKNOWN,
             f"no public on-demand price for {name}, so {why} cannot be evaluated; pin it "
             "with overrides.instanceType and objective latency or throughput",
             stage=1,
@@ -190,7 +191,7 @@ def _evaluate(
         m = memory.per_replica()
         return Rejected(
             name,
-            "ExceedsMemory",
+            ReasonCode.EXCEEDS_MEMORY,
             f"needs {m.required_gib:.1f} GiB per replica (weights {m.weights_gib:.1f}, KV cache "
             f"{m.kv_cache_gib:.1f}) but {cores} core(s) own {m.available_gib:.1f} GiB",
             cores,
@@ -214,7 +215,7 @@ def _evaluate(
     if ceiling is not None and performance.latency_p95_ms > ceiling:
         return Rejected(
             name,
-            "LatencyUnreachable",
+            ReasonCode.LATENCY_UNREACHABLE,
             f"p95 latency {performance.latency_p95_ms:.1f} ms exceeds slo.latencyMs {ceiling:g}",
             cores,
             batch,
@@ -230,7 +231,7 @@ def _evaluate(
         )
         return Rejected(
             name,
-            "MaxReplicasExceeded",
+            ReasonCode.MAX_REPLICAS_EXCEEDED,
             f"{replicas} replicas needed for slo.throughput, {limit}",
             cores,
             batch,
@@ -253,7 +254,7 @@ def _evaluate(
     if budget is not None and cost is not None and cost > budget:
         return Rejected(
             name,
-            "OverBudget",
+            ReasonCode.OVER_BUDGET,
             f"{candidate.nodes} node(s) cost ${cost:.2f}/h, over budget.maxHourlyCost ${budget:g}",
             cores,
             batch,
@@ -274,7 +275,7 @@ def _options(
     if not groupings and not problems:
         yield Rejected(
             instance.name,
-            "CoreGroupNotPlaceable",
+            ReasonCode.CORE_GROUP_NOT_PLACEABLE,
             f"no core grouping of {spec.overrides.cores_per_replica} cores suits this model",
             spec.overrides.cores_per_replica,
             stage=2,
@@ -285,8 +286,8 @@ def _options(
             yield outcome
             # Larger batches only need more memory and take longer.
             if isinstance(outcome, Rejected) and outcome.reason in (
-                "ExceedsMemory",
-                "LatencyUnreachable",
+                ReasonCode.EXCEEDS_MEMORY,
+                ReasonCode.LATENCY_UNREACHABLE,
             ):
                 break
 
@@ -299,7 +300,7 @@ def _unknown_instance_types(spec: NeuronDeploymentSpec, catalog: Catalog) -> lis
     return [
         Rejected(
             name,
-            "UnknownInstanceType",
+            ReasonCode.UNKNOWN_INSTANCE_TYPE,
             f"{name} is not a Neuron instance type in catalog {catalog.version}; known: {known}",
             stage=0,
         )

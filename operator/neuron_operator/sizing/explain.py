@@ -14,6 +14,7 @@ from neuron_operator.api.plan import (
     Reason,
     Rejection,
 )
+from neuron_operator.api.reasons import ReasonCode
 from neuron_operator.api.v1alpha1 import MAX_REPLICAS, NeuronDeploymentSpec
 from neuron_operator.sizing.choose import Candidate, Rejected, Search, score
 from neuron_operator.sizing.profile import ModelProfile
@@ -78,44 +79,44 @@ def _why(spec: NeuronDeploymentSpec, winner: Candidate) -> str:
 
 def _dedupe(rejected: list[Rejected]) -> list[Rejected]:
     """One entry per instance, grouping and reason (the first batch that hit it)."""
-    seen: dict[tuple[str, int | None, str], Rejected] = {}
+    seen: dict[tuple[str, int | None, ReasonCode], Rejected] = {}
     for r in rejected:
         seen.setdefault((r.instance, r.cores, r.reason), r)
     return list(seen.values())
 
 
-def _suggestion(code: str, group: list[Rejected]) -> str:
+def _suggestion(code: ReasonCode, group: list[Rejected]) -> str:
     closest = min(group, key=lambda r: math.inf if r.value is None else r.value)
     where = f"{closest.instance}"
     if closest.cores is not None:
         where += f" with {closest.cores} core(s)"
     if closest.batch is not None:
         where += f" at batch {closest.batch}"
-    if code == "LatencyUnreachable" and closest.value is not None:
+    if code == ReasonCode.LATENCY_UNREACHABLE and closest.value is not None:
         return (
             f"the fastest option, {where}, has a p95 of {closest.value:.1f} ms: raise "
             f"slo.latencyMs to at least {math.ceil(closest.value * 10) / 10:g}, or allow "
             "other instance types"
         )
-    if code == "OverBudget" and closest.value is not None:
+    if code == ReasonCode.OVER_BUDGET and closest.value is not None:
         return (
             f"the cheapest option, {where}, costs ${closest.value:.2f}/h: raise "
             "budget.maxHourlyCost to at least that, or lower slo.throughput"
         )
-    if code == "MaxReplicasExceeded" and closest.value is not None:
+    if code == ReasonCode.MAX_REPLICAS_EXCEEDED and closest.value is not None:
         return (
             f"the best option, {where}, needs {closest.value:.0f} replicas: raise "
             f"constraints.maxReplicas (at most {MAX_REPLICAS}) or lower slo.throughput; a "
             "larger fleet is several NeuronDeployments"
         )
-    if code == "ExceedsMemory" and closest.value is not None:
+    if code == ReasonCode.EXCEEDS_MEMORY and closest.value is not None:
         return (
             f"the model needs at least {closest.value:.1f} GiB per replica ({where}) and no "
             "allowed option has that much device memory: allow larger instances (inf2.48xlarge, "
             "trn1.32xlarge, trn2.48xlarge), quantize (dtype int8 or fp8), or shorten "
             "sequenceLength"
         )
-    if code == "ExcludedByConstraints":
+    if code == ReasonCode.EXCLUDED_BY_CONSTRAINTS:
         names = ", ".join(r.instance for r in group)
         return (
             f"constraints or overrides exclude {names}: widen constraints.instanceFamilies / "
@@ -126,7 +127,7 @@ def _suggestion(code: str, group: list[Rejected]) -> str:
 
 
 def infeasible_reasons(rejected: list[Rejected]) -> list[Reason]:
-    by_code: dict[str, list[Rejected]] = defaultdict(list)
+    by_code: dict[ReasonCode, list[Rejected]] = defaultdict(list)
     for r in rejected:
         by_code[r.reason].append(r)
     # Closest to feasible first: a budget or SLO miss says more than a constraint exclusion.

@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from neuron_operator.api.plan import ParallelismMode
+from neuron_operator.api.reasons import ReasonCode
 from neuron_operator.api.v1alpha1 import ModelFamily, Workload
 from neuron_operator.sizing.catalog import GIB, InstanceType
 from neuron_operator.sizing.profile import ModelProfile
@@ -45,7 +46,7 @@ class Grouping:
 @dataclass(frozen=True)
 class GroupingRejection:
     cores: int
-    reason: str
+    reason: ReasonCode
     message: str
 
 
@@ -152,7 +153,9 @@ def enumerate_groupings(
     for grouping in dict.fromkeys(candidates):
         problem = placement_problem(instance, grouping.cores)
         if problem:
-            rejected.append(GroupingRejection(grouping.cores, "CoreGroupNotPlaceable", problem))
+            rejected.append(
+                GroupingRejection(grouping.cores, ReasonCode.CORE_GROUP_NOT_PLACEABLE, problem)
+            )
             continue
         if (
             grouping.mode == ParallelismMode.TENSOR
@@ -162,7 +165,7 @@ def enumerate_groupings(
             rejected.append(
                 GroupingRejection(
                     grouping.cores,
-                    "HeadsNotDivisible",
+                    ReasonCode.HEADS_NOT_DIVISIBLE,
                     f"tensor-parallel degree {grouping.degree} does not divide the model's "
                     f"{profile.attention_heads} attention heads",
                 )
