@@ -3,7 +3,7 @@
 Each candidate passes small checks in order — constraints, architecture fit, dtype, Inf1's
 compile limit, core grouping, memory, latency SLO, replica limit, budget — and the first that
 fails becomes its rejection (a reason code and a message). Survivors are ranked by the
-objective (see `score`).
+objective (see objective.py).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from neuron_operator.api.plan import Fit, ParallelismMode
+from neuron_operator.api.plan import Fit
 from neuron_operator.api.reasons import ReasonCode
 from neuron_operator.api.v1alpha1 import MAX_REPLICAS, NeuronDeploymentSpec, Objective
 from neuron_operator.sizing.catalog import Catalog, InstanceType
@@ -323,34 +323,3 @@ def search(spec: NeuronDeploymentSpec, profile: ModelProfile, catalog: Catalog) 
             else:
                 result.rejected.append(outcome)
     return result
-
-
-INFINITY = float("inf")
-
-
-def score(spec: NeuronDeploymentSpec, candidate: Candidate) -> tuple[float, ...]:
-    """Lower is better. Ties on the objective break toward lower hourly cost, then lower p95
-    latency, higher throughput, fewer cores per replica, data parallelism and a smaller batch;
-    the sort is stable over the catalog order, so the answer is deterministic."""
-    cost = candidate.hourly_cost
-    hourly = INFINITY if cost is None else cost
-    performance = candidate.performance
-    if spec.objective == Objective.LATENCY:
-        primary = performance.latency_p95_ms
-    elif spec.objective == Objective.THROUGHPUT:
-        primary = -candidate.throughput / candidate.nodes
-    elif spec.slo.throughput is not None or spec.overrides.replicas is not None:
-        primary = hourly
-    else:
-        per_million = candidate.cost_per_million
-        primary = INFINITY if per_million is None else per_million
-    mode_rank = 0 if candidate.grouping.mode == ParallelismMode.DATA else 1
-    return (
-        primary,
-        hourly,
-        performance.latency_p95_ms,
-        -candidate.throughput,
-        candidate.grouping.cores,
-        mode_rank,
-        candidate.batch,
-    )

@@ -16,7 +16,8 @@ from neuron_operator.api.plan import (
 )
 from neuron_operator.api.reasons import ReasonCode
 from neuron_operator.api.v1alpha1 import MAX_REPLICAS, NeuronDeploymentSpec
-from neuron_operator.sizing.choose import Candidate, Rejected, Search, score
+from neuron_operator.sizing.choose import Candidate, Rejected, Search
+from neuron_operator.sizing.objective import Ranking, score
 from neuron_operator.sizing.profile import ModelProfile
 
 MAX_ALTERNATIVES = 5
@@ -61,20 +62,6 @@ def to_option(candidate: Candidate) -> Option:
         memory=candidate.memory.per_replica(),
         fit=candidate.fit_model,
     )
-
-
-def _why(spec: NeuronDeploymentSpec, winner: Candidate) -> str:
-    objective = spec.objective.value
-    p = winner.performance
-    if objective == "latency":
-        return f"lowest p95 latency ({p.latency_p95_ms:.2f} ms) of all feasible options"
-    if objective == "throughput":
-        return f"most inferences/s per instance paid for ({winner.throughput / winner.nodes:.1f})"
-    if winner.hourly_cost is None:
-        return "cheapest feasible option"
-    if spec.slo.throughput is not None or spec.overrides.replicas is not None:
-        return f"lowest hourly cost (${winner.hourly_cost:.4f}/h) that meets the request"
-    return f"lowest cost per million inferences (${winner.cost_per_million:.4f}) at full use"
 
 
 def _dedupe(rejected: list[Rejected]) -> list[Rejected]:
@@ -157,7 +144,8 @@ def build_plan(
     }
     if not found.candidates:
         return Plan(feasible=False, reasons=infeasible_reasons(rejected), **common)
-    ranked = sorted(found.candidates, key=lambda c: score(spec, c))
+    ranking = Ranking.of(spec)
+    ranked = sorted(found.candidates, key=lambda c: score(ranking, c))
     winner = ranked[0]
     # Alternatives: the best of each other instance family and core grouping (a bigger size
     # of the same family with the same grouping is the same option at a higher price).
@@ -174,7 +162,7 @@ def build_plan(
     chosen = to_option(winner)
     return Plan(
         feasible=True,
-        why=_why(spec, winner),
+        why=ranking.explain(winner),
         alternatives=alternatives,
         **chosen.model_dump(),
         **common,
