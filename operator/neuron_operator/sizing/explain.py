@@ -16,7 +16,8 @@ from neuron_operator.api.plan import (
 )
 from neuron_operator.api.reasons import ReasonCode
 from neuron_operator.api.v1alpha1 import MAX_REPLICAS, NeuronDeploymentSpec
-from neuron_operator.sizing.choose import Candidate, Rejected, Search
+from neuron_operator.sizing.candidate import Candidate
+from neuron_operator.sizing.choose import Rejected, Search
 from neuron_operator.sizing.objective import Ranking, score
 from neuron_operator.sizing.profile import ModelProfile
 

@@ -7,7 +7,7 @@ from enum import Enum
 
 from neuron_operator.api.plan import ParallelismMode
 from neuron_operator.api.v1alpha1 import NeuronDeploymentSpec, Objective
-from neuron_operator.sizing.choose import Candidate
+from neuron_operator.sizing.candidate import Candidate
 
 INFINITY = float("inf")
 
