@@ -74,7 +74,7 @@ class Memo:
         self._speed: dict[tuple[object, ...], Performance] = {}
 
     def memory(self, instance: InstanceType, grouping: Grouping, batch: int) -> MemoryFit:
-        key = (instance.core_shape, grouping, batch)
+        key = (instance.core_shape, grouping.key, batch)
         found = self._memory.get(key)
         if found is None:
             found = check_memory(self.profile, instance, grouping.degree, grouping.copies, batch)
@@ -84,7 +84,7 @@ class Memo:
     def speed(
         self, instance: InstanceType, grouping: Grouping, batch: int, busy: int
     ) -> Performance:
-        key = (instance.core_shape, grouping, batch, busy)
+        key = (instance.core_shape, grouping.key, batch, busy)
         found = self._speed.get(key)
         if found is None:
             found = estimate(self.profile, instance, grouping, batch, busy)

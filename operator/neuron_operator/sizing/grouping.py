@@ -13,7 +13,7 @@ only groups of 1, 4, 8 or 16 devices.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from neuron_operator.api.plan import ParallelismMode
 from neuron_operator.api.reasons import ReasonCode
@@ -37,10 +37,14 @@ class Grouping:
     mode: ParallelismMode
     degree: int  # cores per model copy
     copies: int  # model copies per replica
+    # Derived once, as the search reads them for every candidate: the core count, and the
+    # grouping as plain values (a cache key hashed and compared without Python-level calls).
+    cores: int = field(init=False, repr=False, compare=False)
+    key: tuple[str, int, int] = field(init=False, repr=False, compare=False)
 
-    @property
-    def cores(self) -> int:
-        return self.degree * self.copies
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "cores", self.degree * self.copies)
+        object.__setattr__(self, "key", (self.mode.value, self.degree, self.copies))
 
 
 @dataclass(frozen=True)
