@@ -137,8 +137,9 @@ def _fits_memory(d: Draft) -> Refusal | None:
     m = d.memory.per_replica()
     return Refusal(
         ReasonCode.EXCEEDS_MEMORY,
-        f"needs {m.required_gib:.1f} GiB per replica (weights {m.weights_gib:.1f}, KV cache "
-        f"{m.kv_cache_gib:.1f}) but {d.grouping.cores} core(s) own {m.available_gib:.1f} GiB",
+        f"a replica of {d.grouping.describe()} needs {m.required_gib:.1f} GiB (weights "
+        f"{m.weights_gib:.1f}, KV cache {m.kv_cache_gib:.1f}) but its {d.grouping.cores} "
+        f"core(s) own {m.available_gib:.1f} GiB",
         m.required_gib,
     )
 
@@ -150,7 +151,8 @@ def _meets_latency_slo(d: Draft) -> Refusal | None:
         if p95 > ceiling:
             return Refusal(
                 ReasonCode.LATENCY_UNREACHABLE,
-                f"p95 latency {p95:.1f} ms exceeds slo.latencyMs {ceiling:g}",
+                f"p95 latency {p95:.1f} ms with {d.grouping.describe()} exceeds "
+                f"slo.latencyMs {ceiling:g}",
                 p95,
             )
     return None
@@ -167,7 +169,7 @@ def _within_replica_limit(d: Draft) -> Refusal | None:
         )
         return Refusal(
             ReasonCode.MAX_REPLICAS_EXCEEDED,
-            f"{replicas} replicas needed for slo.throughput, {limit}",
+            f"{replicas} replicas of {d.grouping.describe()} needed for slo.throughput, {limit}",
             replicas,
         )
     return None
@@ -180,7 +182,8 @@ def _within_budget(d: Draft) -> Refusal | None:
         if cost is not None and cost > budget:
             return Refusal(
                 ReasonCode.OVER_BUDGET,
-                f"{nodes} node(s) cost ${cost:.2f}/h, over budget.maxHourlyCost ${budget:g}",
+                f"replicas of {d.grouping.describe()} need {nodes} node(s) at ${cost:.2f}/h, "
+                f"over budget.maxHourlyCost ${budget:g}",
                 cost,
             )
     return None

@@ -39,6 +39,7 @@ class Rejected:
     message: str
     cores: int | None = None
     batch: int | None = None
+    grouping: Grouping | None = None  # when the rejection is about one core grouping
     stage: int = 0  # how far it got: the stage of the check that failed (checks.Chain)
     value: float | None = None  # the figure that failed the check (checks.Refusal)
 
@@ -67,7 +68,7 @@ def _evaluate(
     if failed is None:
         return draft.candidate
     stage, (reason, message, value) = failed
-    return Rejected(instance.name, reason, message, grouping.cores, batch, stage, value)
+    return Rejected(instance.name, reason, message, grouping.cores, batch, grouping, stage, value)
 
 
 def _options(
@@ -78,7 +79,12 @@ def _options(
     )
     for problem in problems:
         yield Rejected(
-            instance.name, problem.reason, problem.message, problem.cores, stage=GROUPING_STAGE
+            instance.name,
+            problem.reason,
+            problem.message,
+            problem.cores,
+            grouping=problem.grouping,
+            stage=GROUPING_STAGE,
         )
     if not groupings and not problems:
         yield Rejected(

@@ -76,7 +76,9 @@ def _dedupe(rejected: list[Rejected]) -> list[Rejected]:
 def _suggestion(code: ReasonCode, group: list[Rejected]) -> str:
     closest = min(group, key=lambda r: math.inf if r.value is None else r.value)
     where = f"{closest.instance}"
-    if closest.cores is not None:
+    if closest.grouping is not None:
+        where += f" with {closest.grouping.describe()}"
+    elif closest.cores is not None:
         where += f" with {closest.cores} core(s)"
     if closest.batch is not None:
         where += f" at batch {closest.batch}"

@@ -46,12 +46,31 @@ class Grouping:
         object.__setattr__(self, "cores", self.degree * self.copies)
         object.__setattr__(self, "key", (self.mode.value, self.degree, self.copies))
 
+    def describe(self) -> str:
+        """The grouping in words, for messages about it: "2 data-parallel copies of 1 core",
+        "a tensor-parallel group of 8 cores", "a NeuronCore Pipeline of 16 cores"."""
+        cores = f"{self.degree} core{'' if self.degree == 1 else 's'}"
+        if self.mode == ParallelismMode.DATA:
+            return f"{self.copies} data-parallel cop{'y' if self.copies == 1 else 'ies'} of {cores}"
+        unit = (
+            "tensor-parallel group"
+            if self.mode == ParallelismMode.TENSOR
+            else "NeuronCore Pipeline"
+        )
+        if self.copies == 1:
+            return f"a {unit} of {cores}"
+        return f"{self.copies} {unit}s of {cores}"
+
 
 @dataclass(frozen=True)
 class GroupingRejection:
-    cores: int
+    grouping: Grouping
     reason: ReasonCode
     message: str
+
+    @property
+    def cores(self) -> int:
+        return self.grouping.cores
 
 
 def placement_problem(instance: InstanceType, cores: int) -> str | None:
@@ -157,8 +176,9 @@ def enumerate_groupings(
     for grouping in dict.fromkeys(candidates):
         problem = placement_problem(instance, grouping.cores)
         if problem:
+            # Placement depends on the core count alone: the message speaks of the count.
             rejected.append(
-                GroupingRejection(grouping.cores, ReasonCode.CORE_GROUP_NOT_PLACEABLE, problem)
+                GroupingRejection(grouping, ReasonCode.CORE_GROUP_NOT_PLACEABLE, problem)
             )
             continue
         if (
@@ -168,10 +188,10 @@ def enumerate_groupings(
         ):
             rejected.append(
                 GroupingRejection(
-                    grouping.cores,
+                    grouping,
                     ReasonCode.HEADS_NOT_DIVISIBLE,
-                    f"tensor-parallel degree {grouping.degree} does not divide the model's "
-                    f"{profile.attention_heads} attention heads",
+                    f"{grouping.describe()} cannot split the model's {profile.attention_heads} "
+                    "attention heads evenly",
                 )
             )
             continue
