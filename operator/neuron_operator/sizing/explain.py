@@ -66,7 +66,8 @@ def to_option(candidate: Candidate) -> Option:
 
 
 def _dedupe(rejected: list[Rejected]) -> list[Rejected]:
-    """One entry per instance, grouping and reason (the first batch that hit it)."""
+    """One entry per instance, core count and reason (the first grouping and batch that hit
+    it): the plan lists rejections by cores per replica."""
     seen: dict[tuple[str, int | None, ReasonCode], Rejected] = {}
     for r in rejected:
         seen.setdefault((r.instance, r.cores, r.reason), r)
