@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from pydantic import ValidationError
 
 from neuron_operator.api.plan import Plan
+from neuron_operator.api.status import CONDITION_PLANNED
 from neuron_operator.cli import EXIT_INVALID, EXIT_OK, render_table
 from neuron_operator.cli import main as cli_main
 
@@ -36,7 +37,7 @@ def explain(name: str, namespace: str | None) -> int:
     status = body.get("status") or {}
     if not status.get("plan"):
         conditions = {c["type"]: c for c in status.get("conditions") or []}
-        planned = conditions.get("Planned")
+        planned = conditions.get(CONDITION_PLANNED)
         why = f"{planned['reason']}: {planned['message']}" if planned else "not reconciled yet"
         sys.stdout.write(f"NeuronDeployment {name} has no plan in effect ({why})\n")
         return EXIT_OK

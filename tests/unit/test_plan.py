@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 import pytest
 from pydantic import ValidationError
@@ -274,4 +275,31 @@ def test_generative_plans_report_token_figures() -> None:
     assert e.time_to_first_token_ms is not None and e.time_per_output_token_ms is not None
     assert e.latency_p50_ms == pytest.approx(
         e.time_to_first_token_ms + 255 * e.time_per_output_token_ms, rel=1e-3
+    )
+
+
+def test_rejections_name_the_grouping_they_reject() -> None:
+    only_inf2 = plan(
+        spec(
+            "transformer-decoder", "8B", constraints={"instanceTypes": ["inf2.xlarge"]}, **LLAMA_8B
+        )
+    )
+    memory = {
+        r.cores_per_replica: r.message for r in only_inf2.rejected if r.reason == "ExceedsMemory"
+    }
+    assert memory[2].startswith("a replica of 2 data-parallel copies of 1 core needs")
+    assert memory[1].startswith("a replica of 1 data-parallel copy of 1 core needs")
+    slow = plan(
+        spec(
+            "transformer-decoder",
+            "8B",
+            overrides={"instanceType": "trn1.32xlarge", "coresPerReplica": 8},
+            slo={"latencyMs": 1},
+            **LLAMA_8B,
+        )
+    )
+    latency = next(r for r in slow.reasons if r.reason == "LatencyUnreachable")
+    # The fastest 8-core grouping depends on the performance model; it is named either way.
+    assert re.search(
+        r"trn1\.32xlarge with .*-parallel (copies|groups?) of \d+ cores? at batch", latency.message
     )

@@ -11,6 +11,7 @@ from neuron_operator.api.v1alpha1 import DType, ModelFamily, ModelSpec, Workload
 from neuron_operator.sizing.catalog import GIB, InstanceType, load_catalog
 from neuron_operator.sizing.fit import judge_dtype, judge_fit
 from neuron_operator.sizing.grouping import (
+    Grouping,
     enumerate_groupings,
     pipeline_degrees,
     placement_problem,
@@ -326,3 +327,24 @@ def test_no_plan_runs_more_replicas_than_the_cap() -> None:
     assert f"at most {MAX_REPLICAS}" in result.reasons[0].message
     within = plan({"model": {"family": "cnn", "parameters": "25M"}, "slo": {"throughput": 1e4}})
     assert within.feasible and (within.replicas or 0) <= MAX_REPLICAS
+
+
+@pytest.mark.parametrize(
+    ("grouping", "words"),
+    [
+        (Grouping(ParallelismMode.DATA, 1, 1), "1 data-parallel copy of 1 core"),
+        (Grouping(ParallelismMode.DATA, 1, 2), "2 data-parallel copies of 1 core"),
+        (Grouping(ParallelismMode.TENSOR, 8, 1), "a tensor-parallel group of 8 cores"),
+        (Grouping(ParallelismMode.TENSOR, 8, 4), "4 tensor-parallel groups of 8 cores"),
+        (Grouping(ParallelismMode.PIPELINE, 16, 1), "a NeuronCore Pipeline of 16 cores"),
+    ],
+)
+def test_a_grouping_describes_itself(grouping: Grouping, words: str) -> None:
+    assert grouping.describe() == words
+
+
+def test_heads_rejection_names_the_grouping() -> None:
+    p = llama("13B", 40, 5120, 40, 40, 4096)
+    _, rejected = enumerate_groupings(p, instance("inf2.48xlarge"), None)
+    heads = next(r for r in rejected if r.reason == "HeadsNotDivisible")
+    assert heads.message.startswith("a tensor-parallel group of 24 cores cannot split")

@@ -1,6 +1,8 @@
-"""The reason codes the operator writes into conditions and events, in one place: users'
-alerts and dashboards match on them, so they are stable API. (The engine's rejection codes,
-such as ExceedsMemory, come from the engine's rules and pass through unchanged.)"""
+"""Every reason code the operator and its sizing engine write, in one place: users' alerts and
+dashboards match on them, so the strings are stable API. The operator's codes go into
+conditions and events; the engine's say why an instance type or a configuration was rejected
+(`Plan.rejected`, `Plan.reasons`), and the first of them becomes the Planned condition's reason
+when nothing is feasible."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ from enum import StrEnum
 
 
 class ReasonCode(StrEnum):
+    # --- The operator: conditions and events ---
     # Planned
     PLANNED = "Planned"  # the current spec has a plan and it was applied
     INVALID_SPEC = "InvalidSpec"  # the spec does not parse (the API server let it through)
@@ -37,3 +40,25 @@ class ReasonCode(StrEnum):
     DEPLOYMENT_CREATED = "DeploymentCreated"
     DEPLOYMENT_UPDATED = "DeploymentUpdated"
     PLAN_CHANGED = "PlanChanged"
+
+    # --- The sizing engine: rejections, in the order of its checks ---
+    # Constraints
+    UNKNOWN_INSTANCE_TYPE = "UnknownInstanceType"  # the spec names a type the catalog lacks
+    EXCLUDED_BY_CONSTRAINTS = "ExcludedByConstraints"  # constraints or overrides rule it out
+    # Architecture fit (a verdict's code; good and limited fits are not rejections)
+    ARCHITECTURE_GOOD_FIT = "ArchitectureGoodFit"
+    ARCHITECTURE_SUPPORTED_WITH_LIMITATIONS = "ArchitectureSupportedWithLimitations"
+    ARCHITECTURE_NOT_A_GOOD_FIT = "ArchitectureNotAGoodFit"
+    ARCHITECTURE_NOT_SUPPORTED = "ArchitectureNotSupported"
+    WORKLOAD_NOT_SUPPORTED = "WorkloadNotSupported"  # training on an inference instance
+    DTYPE_NOT_SUPPORTED = "DTypeNotSupported"  # fp8 before NeuronCore-v2
+    EXCEEDS_INF1_COMPILE_LIMIT = "ExceedsInf1CompileLimit"  # weights over Inf1's 2 GB
+    PRICE_UNKNOWN = "PriceUnknown"  # cost objective or budget, and no public price
+    # Core grouping and memory
+    CORE_GROUP_NOT_PLACEABLE = "CoreGroupNotPlaceable"  # the Neuron scheduler cannot place it
+    HEADS_NOT_DIVISIBLE = "HeadsNotDivisible"  # TP degree does not divide the attention heads
+    EXCEEDS_MEMORY = "ExceedsMemory"  # a model copy does not fit its cores' memory
+    # The request
+    LATENCY_UNREACHABLE = "LatencyUnreachable"  # p95 over slo.latencyMs
+    MAX_REPLICAS_EXCEEDED = "MaxReplicasExceeded"  # slo.throughput needs too many replicas
+    OVER_BUDGET = "OverBudget"  # the nodes cost more than budget.maxHourlyCost

@@ -14,8 +14,11 @@ from neuron_operator.api.plan import (
     Reason,
     Rejection,
 )
+from neuron_operator.api.reasons import ReasonCode
 from neuron_operator.api.v1alpha1 import MAX_REPLICAS, NeuronDeploymentSpec
-from neuron_operator.sizing.choose import Candidate, Rejected, Search, score
+from neuron_operator.sizing.candidate import Candidate
+from neuron_operator.sizing.choose import Rejected, Search
+from neuron_operator.sizing.objective import Ranking, score
 from neuron_operator.sizing.profile import ModelProfile
 
 MAX_ALTERNATIVES = 5
@@ -62,60 +65,49 @@ def to_option(candidate: Candidate) -> Option:
     )
 
 
-def _why(spec: NeuronDeploymentSpec, winner: Candidate) -> str:
-    objective = spec.objective.value
-    p = winner.performance
-    if objective == "latency":
-        return f"lowest p95 latency ({p.latency_p95_ms:.2f} ms) of all feasible options"
-    if objective == "throughput":
-        return f"most inferences/s per instance paid for ({winner.throughput / winner.nodes:.1f})"
-    if winner.hourly_cost is None:
-        return "cheapest feasible option"
-    if spec.slo.throughput is not None or spec.overrides.replicas is not None:
-        return f"lowest hourly cost (${winner.hourly_cost:.4f}/h) that meets the request"
-    return f"lowest cost per million inferences (${winner.cost_per_million:.4f}) at full use"
-
-
 def _dedupe(rejected: list[Rejected]) -> list[Rejected]:
-    """One entry per instance, grouping and reason (the first batch that hit it)."""
-    seen: dict[tuple[str, int | None, str], Rejected] = {}
+    """One entry per instance, core count and reason (the first grouping and batch that hit
+    it): the plan lists rejections by cores per replica."""
+    seen: dict[tuple[str, int | None, ReasonCode], Rejected] = {}
     for r in rejected:
         seen.setdefault((r.instance, r.cores, r.reason), r)
     return list(seen.values())
 
 
-def _suggestion(code: str, group: list[Rejected]) -> str:
+def _suggestion(code: ReasonCode, group: list[Rejected]) -> str:
     closest = min(group, key=lambda r: math.inf if r.value is None else r.value)
     where = f"{closest.instance}"
-    if closest.cores is not None:
+    if closest.grouping is not None:
+        where += f" with {closest.grouping.describe()}"
+    elif closest.cores is not None:
         where += f" with {closest.cores} core(s)"
     if closest.batch is not None:
         where += f" at batch {closest.batch}"
-    if code == "LatencyUnreachable" and closest.value is not None:
+    if code == ReasonCode.LATENCY_UNREACHABLE and closest.value is not None:
         return (
             f"the fastest option, {where}, has a p95 of {closest.value:.1f} ms: raise "
             f"slo.latencyMs to at least {math.ceil(closest.value * 10) / 10:g}, or allow "
             "other instance types"
         )
-    if code == "OverBudget" and closest.value is not None:
+    if code == ReasonCode.OVER_BUDGET and closest.value is not None:
         return (
             f"the cheapest option, {where}, costs ${closest.value:.2f}/h: raise "
             "budget.maxHourlyCost to at least that, or lower slo.throughput"
         )
-    if code == "MaxReplicasExceeded" and closest.value is not None:
+    if code == ReasonCode.MAX_REPLICAS_EXCEEDED and closest.value is not None:
         return (
             f"the best option, {where}, needs {closest.value:.0f} replicas: raise "
             f"constraints.maxReplicas (at most {MAX_REPLICAS}) or lower slo.throughput; a "
             "larger fleet is several NeuronDeployments"
         )
-    if code == "ExceedsMemory" and closest.value is not None:
+    if code == ReasonCode.EXCEEDS_MEMORY and closest.value is not None:
         return (
             f"the model needs at least {closest.value:.1f} GiB per replica ({where}) and no "
             "allowed option has that much device memory: allow larger instances (inf2.48xlarge, "
             "trn1.32xlarge, trn2.48xlarge), quantize (dtype int8 or fp8), or shorten "
             "sequenceLength"
         )
-    if code == "ExcludedByConstraints":
+    if code == ReasonCode.EXCLUDED_BY_CONSTRAINTS:
         names = ", ".join(r.instance for r in group)
         return (
             f"constraints or overrides exclude {names}: widen constraints.instanceFamilies / "
@@ -126,7 +118,7 @@ def _suggestion(code: str, group: list[Rejected]) -> str:
 
 
 def infeasible_reasons(rejected: list[Rejected]) -> list[Reason]:
-    by_code: dict[str, list[Rejected]] = defaultdict(list)
+    by_code: dict[ReasonCode, list[Rejected]] = defaultdict(list)
     for r in rejected:
         by_code[r.reason].append(r)
     # Closest to feasible first: a budget or SLO miss says more than a constraint exclusion.
@@ -156,7 +148,8 @@ def build_plan(
     }
     if not found.candidates:
         return Plan(feasible=False, reasons=infeasible_reasons(rejected), **common)
-    ranked = sorted(found.candidates, key=lambda c: score(spec, c))
+    ranking = Ranking.of(spec)
+    ranked = sorted(found.candidates, key=lambda c: score(ranking, c))
     winner = ranked[0]
     # Alternatives: the best of each other instance family and core grouping (a bigger size
     # of the same family with the same grouping is the same option at a higher price).
@@ -173,7 +166,7 @@ def build_plan(
     chosen = to_option(winner)
     return Plan(
         feasible=True,
-        why=_why(spec, winner),
+        why=ranking.explain(winner),
         alternatives=alternatives,
         **chosen.model_dump(),
         **common,

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from neuron_operator.api.plan import FitVerdict
+from neuron_operator.api.reasons import ReasonCode
 from neuron_operator.api.v1alpha1 import DType, ModelFamily, Workload
 from neuron_operator.sizing.catalog import InstanceType
 
@@ -23,7 +24,7 @@ V = FitVerdict
 @dataclass(frozen=True)
 class FitJudgement:
     verdict: FitVerdict
-    reason: str  # CamelCase code
+    reason: ReasonCode
     message: str
 
     @property
@@ -103,12 +104,12 @@ _TRAINING: dict[ModelFamily, tuple[FitVerdict, str]] = {
 }
 
 
-def _code(verdict: FitVerdict) -> str:
+def _code(verdict: FitVerdict) -> ReasonCode:
     return {
-        V.GOOD: "ArchitectureGoodFit",
-        V.LIMITED: "ArchitectureSupportedWithLimitations",
-        V.POOR: "ArchitectureNotAGoodFit",
-        V.UNSUPPORTED: "ArchitectureNotSupported",
+        V.GOOD: ReasonCode.ARCHITECTURE_GOOD_FIT,
+        V.LIMITED: ReasonCode.ARCHITECTURE_SUPPORTED_WITH_LIMITATIONS,
+        V.POOR: ReasonCode.ARCHITECTURE_NOT_A_GOOD_FIT,
+        V.UNSUPPORTED: ReasonCode.ARCHITECTURE_NOT_SUPPORTED,
     }[verdict]
 
 
@@ -118,13 +119,13 @@ def judge_fit(family: ModelFamily, workload: Workload, instance: InstanceType) -
         if not instance.generation.trains:
             return FitJudgement(
                 V.UNSUPPORTED,
-                "WorkloadNotSupported",
+                ReasonCode.WORKLOAD_NOT_SUPPORTED,
                 f"{instance.family} is built for inference; training runs on trn1, trn1n or trn2",
             )
         if instance.family.startswith("inf"):
             return FitJudgement(
                 V.UNSUPPORTED,
-                "WorkloadNotSupported",
+                ReasonCode.WORKLOAD_NOT_SUPPORTED,
                 "Inf2 is built for inference; training runs on trn1, trn1n or trn2",
             )
         verdict, text = _TRAINING[family]
@@ -142,7 +143,7 @@ def judge_dtype(dtype: DType, instance: InstanceType) -> FitJudgement | None:
     if dtype == DType.FP8 and instance.generation.fp8_tflops is None:
         return FitJudgement(
             V.UNSUPPORTED,
-            "DTypeNotSupported",
+            ReasonCode.DTYPE_NOT_SUPPORTED,
             "fp8 needs NeuronCore-v2 or later (Inf1 has no FP8); allow inf2, trn1 or trn2, "
             "or use bf16/int8",
         )

@@ -13,9 +13,10 @@ only groups of 1, 4, 8 or 16 devices.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from neuron_operator.api.plan import ParallelismMode
+from neuron_operator.api.reasons import ReasonCode
 from neuron_operator.api.v1alpha1 import ModelFamily, Workload
 from neuron_operator.sizing.catalog import GIB, InstanceType
 from neuron_operator.sizing.profile import ModelProfile
@@ -36,17 +37,40 @@ class Grouping:
     mode: ParallelismMode
     degree: int  # cores per model copy
     copies: int  # model copies per replica
+    # Derived once, as the search reads them for every candidate: the core count, and the
+    # grouping as plain values (a cache key hashed and compared without Python-level calls).
+    cores: int = field(init=False, repr=False, compare=False)
+    key: tuple[str, int, int] = field(init=False, repr=False, compare=False)
 
-    @property
-    def cores(self) -> int:
-        return self.degree * self.copies
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "cores", self.degree * self.copies)
+        object.__setattr__(self, "key", (self.mode.value, self.degree, self.copies))
+
+    def describe(self) -> str:
+        """The grouping in words, for messages about it: "2 data-parallel copies of 1 core",
+        "a tensor-parallel group of 8 cores", "a NeuronCore Pipeline of 16 cores"."""
+        cores = f"{self.degree} core{'' if self.degree == 1 else 's'}"
+        if self.mode == ParallelismMode.DATA:
+            return f"{self.copies} data-parallel cop{'y' if self.copies == 1 else 'ies'} of {cores}"
+        unit = (
+            "tensor-parallel group"
+            if self.mode == ParallelismMode.TENSOR
+            else "NeuronCore Pipeline"
+        )
+        if self.copies == 1:
+            return f"a {unit} of {cores}"
+        return f"{self.copies} {unit}s of {cores}"
 
 
 @dataclass(frozen=True)
 class GroupingRejection:
-    cores: int
-    reason: str
+    grouping: Grouping
+    reason: ReasonCode
     message: str
+
+    @property
+    def cores(self) -> int:
+        return self.grouping.cores
 
 
 def placement_problem(instance: InstanceType, cores: int) -> str | None:
@@ -152,7 +176,10 @@ def enumerate_groupings(
     for grouping in dict.fromkeys(candidates):
         problem = placement_problem(instance, grouping.cores)
         if problem:
-            rejected.append(GroupingRejection(grouping.cores, "CoreGroupNotPlaceable", problem))
+            # Placement depends on the core count alone: the message speaks of the count.
+            rejected.append(
+                GroupingRejection(grouping, ReasonCode.CORE_GROUP_NOT_PLACEABLE, problem)
+            )
             continue
         if (
             grouping.mode == ParallelismMode.TENSOR
@@ -161,10 +188,10 @@ def enumerate_groupings(
         ):
             rejected.append(
                 GroupingRejection(
-                    grouping.cores,
-                    "HeadsNotDivisible",
-                    f"tensor-parallel degree {grouping.degree} does not divide the model's "
-                    f"{profile.attention_heads} attention heads",
+                    grouping,
+                    ReasonCode.HEADS_NOT_DIVISIBLE,
+                    f"{grouping.describe()} cannot split the model's {profile.attention_heads} "
+                    "attention heads evenly",
                 )
             )
             continue

@@ -1,0 +1,202 @@
+"""The checks a candidate must pass, in the order they run (cert-manager's policy chain).
+
+Each check is a small pure function of what was gathered for it that returns None, or a
+Refusal: a reason code, a message, and the figure that failed. The first refusal rules the
+candidate out. Per instance type: constraints, architecture fit, dtype, Inf1's compile limit,
+price; then per core grouping and batch size: memory, latency SLO, replica limit, budget.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import NamedTuple, TypeVar
+
+from neuron_operator.api.reasons import ReasonCode
+from neuron_operator.api.v1alpha1 import MAX_REPLICAS, NeuronDeploymentSpec, Objective
+from neuron_operator.sizing.candidate import Draft
+from neuron_operator.sizing.catalog import InstanceType
+from neuron_operator.sizing.fit import FitJudgement, judge_dtype
+from neuron_operator.sizing.memory import INF1_MAX_COMPILED_WEIGHTS
+from neuron_operator.sizing.memory import exceeds_inf1_compile_limit as too_big_for_inf1
+from neuron_operator.sizing.profile import ModelProfile
+
+
+class Refusal(NamedTuple):
+    """A check's answer when it rules a candidate out."""
+
+    reason: ReasonCode
+    message: str
+    # The figure that failed the check (p95 ms, replicas, USD/h, GiB), to say how far off it was.
+    value: float | None = None
+
+
+# A check is a small pure function of what was gathered for it: None when it passes.
+S = TypeVar("S")
+Check = Callable[[S], Refusal | None]
+# Checks in the order they run, stage by stage. A rejection's stage is the position of its
+# check's stage in the chains (the instance chain's, then the candidate chain's): a later stage
+# means the candidate came closer to being chosen, and an infeasible plan's reasons put the
+# closest first. Checks within one stage are peers: their codes rank by where they first occur.
+Chain = tuple[tuple[Check[S], ...], ...]
+# A chain unrolled once into (stage, check) pairs, in order, so running it is one flat loop.
+Steps = tuple[tuple[int, Check[S]], ...]
+
+
+def unroll(chain: Chain[S], first_stage: int) -> Steps[S]:
+    return tuple(
+        (stage, check) for stage, checks in enumerate(chain, start=first_stage) for check in checks
+    )
+
+
+def first_refusal(steps: Steps[S], subject: S) -> tuple[int, Refusal] | None:
+    for stage, check in steps:
+        refusal = check(subject)
+        if refusal is not None:
+            return stage, refusal
+    return None
+
+
+@dataclass(frozen=True)
+class InstanceInput:
+    """What the per-instance checks read."""
+
+    spec: NeuronDeploymentSpec
+    profile: ModelProfile
+    instance: InstanceType
+    fit: FitJudgement
+
+
+def _allowed_by_constraints(i: InstanceInput) -> Refusal | None:
+    spec, name = i.spec, i.instance.name
+    pinned = spec.overrides.instance_type
+    if pinned is not None and name != pinned:
+        return Refusal(ReasonCode.EXCLUDED_BY_CONSTRAINTS, f"overrides.instanceType pins {pinned}")
+    families = spec.constraints.instance_families
+    if families is not None and i.instance.family not in families:
+        allowed = ", ".join(f.value for f in families)
+        return Refusal(
+            ReasonCode.EXCLUDED_BY_CONSTRAINTS,
+            f"constraints.instanceFamilies allows only {allowed}",
+        )
+    types = spec.constraints.instance_types
+    if types is not None and name not in types:
+        return Refusal(
+            ReasonCode.EXCLUDED_BY_CONSTRAINTS,
+            f"constraints.instanceTypes allows only {', '.join(types)}",
+        )
+    return None
+
+
+def _architecture_fits(i: InstanceInput) -> Refusal | None:
+    return None if i.fit.allowed else Refusal(i.fit.reason, i.fit.message)
+
+
+def _dtype_supported(i: InstanceInput) -> Refusal | None:
+    dtype = judge_dtype(i.profile.dtype, i.instance)
+    return None if dtype is None else Refusal(dtype.reason, dtype.message)
+
+
+def _within_inf1_compile_limit(i: InstanceInput) -> Refusal | None:
+    if not too_big_for_inf1(i.profile, i.instance):
+        return None
+    return Refusal(
+        ReasonCode.EXCEEDS_INF1_COMPILE_LIMIT,
+        f"{i.profile.weight_bytes / 1e9:.1f} GB of weights exceed the "
+        f"{INF1_MAX_COMPILED_WEIGHTS / 1e9:.0f} GB that Inf1's compilers can serialize; "
+        "allow inf2 or trn1",
+    )
+
+
+def _price_known_if_needed(i: InstanceInput) -> Refusal | None:
+    spec, name = i.spec, i.instance.name
+    needed = spec.objective == Objective.COST or spec.budget.max_hourly_cost is not None
+    if needed and i.instance.price_per_hour is None:
+        why = "the cost objective" if spec.objective == Objective.COST else "budget.maxHourlyCost"
+        return Refusal(
+            ReasonCode.PRICE_UNKNOWN,
+            f"no public on-demand price for {name}, so {why} cannot be evaluated; pin it "
+            "with overrides.instanceType and objective latency or throughput",
+        )
+    return None
+
+
+INSTANCE_CHECKS: Chain[InstanceInput] = (
+    # May the spec use this instance type at all; then, can it run this model.
+    (_allowed_by_constraints,),
+    (_architecture_fits, _dtype_supported, _within_inf1_compile_limit, _price_known_if_needed),
+)
+INSTANCE_STEPS = unroll(INSTANCE_CHECKS, first_stage=0)
+# Names the spec gives that the catalog lacks are ruled out at the constraints' stage.
+CONSTRAINTS_STAGE = next(s for s, check in INSTANCE_STEPS if check is _allowed_by_constraints)
+
+
+def _fits_memory(d: Draft) -> Refusal | None:
+    if d.memory.fits:
+        return None
+    m = d.memory.per_replica()
+    return Refusal(
+        ReasonCode.EXCEEDS_MEMORY,
+        f"a replica of {d.grouping.describe()} needs {m.required_gib:.1f} GiB (weights "
+        f"{m.weights_gib:.1f}, KV cache {m.kv_cache_gib:.1f}) but its {d.grouping.cores} "
+        f"core(s) own {m.available_gib:.1f} GiB",
+        m.required_gib,
+    )
+
+
+def _meets_latency_slo(d: Draft) -> Refusal | None:
+    ceiling = d.spec.slo.latency_ms
+    if ceiling is not None:
+        p95 = d.candidate.performance.latency_p95_ms
+        if p95 > ceiling:
+            return Refusal(
+                ReasonCode.LATENCY_UNREACHABLE,
+                f"p95 latency {p95:.1f} ms with {d.grouping.describe()} exceeds "
+                f"slo.latencyMs {ceiling:g}",
+                p95,
+            )
+    return None
+
+
+def _within_replica_limit(d: Draft) -> Refusal | None:
+    replicas, asked = d.candidate.replicas, d.spec.constraints.max_replicas
+    max_replicas = asked or MAX_REPLICAS
+    if replicas > max_replicas:
+        limit = (
+            f"constraints.maxReplicas is {max_replicas}"
+            if asked
+            else f"one NeuronDeployment runs at most {MAX_REPLICAS}"
+        )
+        return Refusal(
+            ReasonCode.MAX_REPLICAS_EXCEEDED,
+            f"{replicas} replicas of {d.grouping.describe()} needed for slo.throughput, {limit}",
+            replicas,
+        )
+    return None
+
+
+def _within_budget(d: Draft) -> Refusal | None:
+    budget = d.spec.budget.max_hourly_cost
+    if budget is not None:
+        cost, nodes = d.candidate.hourly_cost, d.candidate.nodes
+        if cost is not None and cost > budget:
+            return Refusal(
+                ReasonCode.OVER_BUDGET,
+                f"replicas of {d.grouping.describe()} need {nodes} node(s) at ${cost:.2f}/h, "
+                f"over budget.maxHourlyCost ${budget:g}",
+                cost,
+            )
+    return None
+
+
+# Stages after the instance checks. A core grouping's own checks (placement, attention heads:
+# grouping.enumerate_groupings) share the first with memory: can the replica's cores hold it.
+CANDIDATE_CHECKS: Chain[Draft] = (
+    # Can the replica's cores hold the model; then, does it meet the request.
+    (_fits_memory,),
+    (_meets_latency_slo,),
+    (_within_replica_limit,),
+    (_within_budget,),
+)
+GROUPING_STAGE = len(INSTANCE_CHECKS)
+CANDIDATE_STEPS = unroll(CANDIDATE_CHECKS, first_stage=GROUPING_STAGE)
