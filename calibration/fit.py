@@ -158,18 +158,23 @@ def fit(cases: list[Case], initial: Sequence[float] | None = None) -> Fitted:
     return Fitted(constants=constants, costs=costs, xs=xs)
 
 
+def _number(value: float) -> str:
+    """Four significant digits, written as ruff's formatter writes them (5.3e06, not 5.3e+06)."""
+    return f"{value:.4g}".replace("e+", "e")
+
+
 def render_constants(fitted: Fitted) -> str:
     lines = ["CONSTANTS: dict[str, GenerationConstants] = {"]
     for generation in GENERATIONS:
         c = fitted.constants[generation]
         lines.append(f'    "{generation}": GenerationConstants(')
         for name in GenerationConstants.__dataclass_fields__:
-            lines.append(f"        {name}={getattr(c, name):.4g},")
+            lines.append(f"        {name}={_number(getattr(c, name))},")
         lines.append("    ),")
     lines.append("}")
     lines.append("FAMILY_COMPUTE_COST: dict[ModelFamily, float] = {")
     for family in ModelFamily:
-        lines.append(f"    ModelFamily.{family.name}: {fitted.costs[family]:.4g},")
+        lines.append(f"    ModelFamily.{family.name}: {_number(fitted.costs[family])},")
     lines.append("}")
     return "\n".join(lines)
 
