@@ -104,7 +104,7 @@ catalog: setup
 # Refit the performance model's constants on the published benchmarks in calibration/data.
 calibrate: setup
 	$(BIN)/python calibration/fit.py --write
-	$(BIN)/python calibration/report.py --write docs/sizing.md
+	$(BIN)/python calibration/report.py --write docs/sizing.md  # and sizing/data/uncertainty.json
 
 clean:
 	rm -rf $(VENV) $(PROXY_VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

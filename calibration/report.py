@@ -106,9 +106,9 @@ def markdown(cases: list[Case], held: list[Held]) -> str:
     return "\n".join(lines)
 
 
-def current_markdown() -> str:
+def current() -> tuple[list[Case], list[Held]]:
     cases = load_cases()
-    return markdown(cases, cross_validate([c for c in cases if c.excluded is None]))
+    return cases, cross_validate([c for c in cases if c.excluded is None])
 
 
 SECTION_START = "<!-- calibration:start -->"
@@ -128,8 +128,13 @@ def section_of(path: Path) -> str:
 
 
 if __name__ == "__main__":
-    table = current_markdown()
+    from calibration import bands
+
+    cases, held = current()
+    table = markdown(cases, held)
     if len(sys.argv) > 2 and sys.argv[1] == "--write":
         update(Path(sys.argv[2]), table)
+        print(f"wrote {sys.argv[2]} and {bands.write(held)}")
     else:
         print(table)
+        print(bands.render(held))

@@ -19,7 +19,7 @@ from pydantic import ValidationError
 
 from neuron_operator import __version__
 from neuron_operator.api.errors import format_validation_error
-from neuron_operator.api.plan import Option, Plan
+from neuron_operator.api.plan import NEURON_DEVICE_RESOURCE, Option, Plan, Range
 from neuron_operator.api.v1alpha1 import API_VERSION, KIND, NeuronDeploymentSpec
 from neuron_operator.sizing import plan
 
@@ -92,7 +92,20 @@ def _describe(option: Option | Plan) -> str:
         shape = f"NeuronCore Pipeline over {p.degree} cores"
     else:
         shape = f"tensor parallel degree {p.degree}" + (f" × {p.copies}" if p.copies > 1 else "")
+    if option.resources and NEURON_DEVICE_RESOURCE in option.resources:
+        shape += ", whole device"
     return shape
+
+
+def _requests(resources: dict[str, int]) -> str:
+    text = ", ".join(f"{name}: {count}" for name, count in sorted(resources.items()))
+    if NEURON_DEVICE_RESOURCE in resources:
+        return f"{text} per pod (whole devices: no neighbour shares their memory bandwidth)"
+    return f"{text} per pod (estimated with every other core of its devices busy)"
+
+
+def _span(likely: Range) -> str:
+    return f"{likely.low:,.2f}–{likely.high:,.2f}"
 
 
 def render_table(name: str, result: Plan) -> str:
@@ -104,8 +117,10 @@ def render_table(name: str, result: Plan) -> str:
             f"  Replicas     {result.replicas} ({result.replicas_per_node} per node), "
             f"{result.cores_per_replica} NeuronCore(s) each on {result.devices_per_replica} "
             f"device(s): {_describe(result)}",
+            f"  Requests     {_requests(result.resources or {})}",
             f"  Batch        {result.batch_size}",
-            f"  Latency      p95 {e.latency_ms:,.2f} ms (p50 {e.latency_p50_ms:,.2f} ms)",
+            f"  Latency      p95 {e.latency_ms:,.2f} ms (likely {_span(e.latency_ms_range)} ms; "
+            f"p50 {e.latency_p50_ms:,.2f} ms)",
         ]
         if e.time_per_output_token_ms is not None:
             out.append(
@@ -114,7 +129,8 @@ def render_table(name: str, result: Plan) -> str:
                 f"{e.output_tokens_per_second:,.1f} output tokens/s per replica"
             )
         out += [
-            f"  Throughput   {e.throughput:,.2f}/s ({e.throughput_per_replica:,.2f}/s per replica)",
+            f"  Throughput   {e.throughput:,.2f}/s (likely {_span(e.throughput_range)}/s; "
+            f"{e.throughput_per_replica:,.2f}/s per replica)",
             f"  Cost         {_money(e.hourly_cost)}/h, {_money(e.cost_per_million, 4)} "
             "per million at full use",
             f"  Memory       {m.required_gib:,.2f} of {m.available_gib:,.2f} GiB per replica "

@@ -103,3 +103,12 @@ def test_docs_show_the_current_error_table(held: list[Held]) -> None:
     assert section_of(ROOT / "docs" / "sizing.md") == markdown(CASES, held), (
         "docs/sizing.md is stale: run `make calibrate`"
     )
+
+
+@CROSS_VALIDATION
+def test_the_engines_uncertainty_bands_are_the_cross_validated_ones(held: list[Held]) -> None:
+    from calibration import bands
+
+    assert bands.PATH.read_text() == bands.render(held), (
+        "sizing/data/uncertainty.json is stale: run `make calibrate`"
+    )

@@ -9,6 +9,7 @@ import pytest
 
 from neuron_operator.controller.policy import template_problems
 from neuron_operator.controller.render import (
+    NEURON_DEVICE,
     NEURONCORE,
     render_deployment,
     replica_resources,
@@ -72,6 +73,32 @@ def test_requests_the_planned_cores_and_a_share_of_the_node() -> None:
     assert int(resources["requests"]["cpu"].rstrip("m")) < 128_000 / 4
     assert resources["limits"]["memory"] == resources["requests"]["memory"]
     assert result.replicas == rendered()["spec"]["replicas"] == 3
+
+
+def test_renders_exactly_the_plans_neuron_resources_whole_devices_included() -> None:
+    # Inf1, latency: a 1-core replica is fastest with its chip to itself, so the plan asks
+    # for the whole device and the operator must render that, not a core.
+    spec = {
+        "model": {"family": "transformer-encoder", "parameters": "110M", "sequenceLength": 128},
+        "objective": "latency",
+        "constraints": {"instanceTypes": ["inf1.xlarge"]},
+        "overrides": {"coresPerReplica": 1, "batchSize": 1},
+    }
+    result = plan(spec)
+    assert result.resources == {NEURON_DEVICE: 1}
+    template = copy.deepcopy(TEMPLATE)
+    # a template's own Neuron request would void the estimate: it is replaced
+    template["spec"]["containers"][0]["resources"] = {"limits": {NEURONCORE: "2"}}
+    server = render_deployment(BODY, template, result, None)["spec"]["template"]["spec"][
+        "containers"
+    ][0]
+    for table in ("requests", "limits"):
+        neuron = {k: v for k, v in server["resources"][table].items() if "aws.amazon.com" in k}
+        assert neuron == {NEURON_DEVICE: "1"}
+    instance = load_catalog().get("inf1.xlarge")
+    assert instance is not None
+    # the whole device's four cores are the replica's, and so is their share of the node
+    assert server["resources"]["requests"]["cpu"] == replica_resources(instance, 4)["cpu"]
 
 
 def test_places_on_the_instance_type_within_the_users_terms_and_tolerates_the_taint() -> None:

@@ -22,6 +22,15 @@ D_NODES = "Nodes the replicas need."
 D_ESTIMATE = "Predicted latency, throughput and cost at full use."
 D_MEMORY = "Device memory each replica needs and owns."
 D_FIT = "How well the architecture fits the chosen NeuronCore generation."
+D_RESOURCES = (
+    "Neuron extended resources each pod requests (and limits), exactly as the operator renders "
+    "them: aws.amazon.com/neuroncore when the estimate holds with any neighbours on the same "
+    "devices, aws.amazon.com/neuron (whole devices) when it relies on devices to itself."
+)
+
+# The Neuron device plugin's extended resources.
+NEURONCORE_RESOURCE = "aws.amazon.com/neuroncore"
+NEURON_DEVICE_RESOURCE = "aws.amazon.com/neuron"
 
 
 class ParallelismMode(StrEnum):
@@ -65,13 +74,31 @@ class Parallelism(ApiModel):
     )
 
 
+class Range(ApiModel):
+    low: float = Field(description="Low end.")
+    high: float = Field(description="High end.")
+
+
+D_LIKELY = (
+    "Likely range: where the true figure fell for 80 % of the published Neuron measurements "
+    "the engine had not seen (cross-validated errors of this model family and generation)."
+)
+
+
 class Estimate(ApiModel):
     latency_ms: float = Field(description="Predicted p95 latency of one request batch, ms.")
+    latency_ms_range: Range = Field(
+        description=f"p95 latency, ms. {D_LIKELY} SLOs are checked at its high end."
+    )
     latency_p50_ms: float = Field(description="Predicted median latency of one request batch, ms.")
     throughput_per_replica: float = Field(
         description="Inferences (training: samples) per second one replica sustains at full use."
     )
     throughput: float = Field(description="All replicas together, per second.")
+    throughput_range: Range = Field(
+        description=f"All replicas' throughput, per second. {D_LIKELY} Replicas are sized at "
+        "its low end."
+    )
     hourly_cost: float | None = Field(
         default=None,
         description="On-demand USD per hour of the nodes used; null when the price is unknown.",
@@ -114,6 +141,7 @@ class Option(ApiModel):
         description="Neuron devices the replica's cores span (cores may share a device)."
     )
     parallelism: Parallelism = Field(description=D_PARALLELISM)
+    resources: dict[str, int] = Field(description=D_RESOURCES)
     batch_size: int = Field(description=D_BATCH)
     replicas: int = Field(description=D_REPLICAS)
     replicas_per_node: int = Field(description=D_PER_NODE)
@@ -135,6 +163,7 @@ class Plan(ApiModel):
         default=None, description="Neuron devices the replica's cores span."
     )
     parallelism: Parallelism | None = Field(default=None, description=D_PARALLELISM)
+    resources: dict[str, int] | None = Field(default=None, description=D_RESOURCES)
     batch_size: int | None = Field(default=None, description=D_BATCH)
     replicas: int | None = Field(default=None, description=D_REPLICAS)
     replicas_per_node: int | None = Field(default=None, description=D_PER_NODE)

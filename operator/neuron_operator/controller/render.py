@@ -8,12 +8,12 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from neuron_operator.api.plan import Plan
+from neuron_operator.api.plan import NEURON_DEVICE_RESOURCE, NEURONCORE_RESOURCE, Plan
 from neuron_operator.api.v1alpha1 import API_VERSION, KIND
 from neuron_operator.sizing.catalog import InstanceType, load_catalog
 
-NEURONCORE = "aws.amazon.com/neuroncore"
-NEURON_DEVICE = "aws.amazon.com/neuron"
+NEURONCORE = NEURONCORE_RESOURCE
+NEURON_DEVICE = NEURON_DEVICE_RESOURCE
 NEURON_TAINT_KEY = "aws.amazon.com/neuron"
 INSTANCE_TYPE_LABEL = "node.kubernetes.io/instance-type"
 SELECTOR_LABEL = "neuron.dev/neurondeployment"
@@ -127,17 +127,29 @@ def _node_affinity(affinity: dict[str, Any] | None, instance_type: str) -> dict[
     return affinity
 
 
+def neuron_resources(plan: Plan) -> dict[str, int]:
+    """The plan's extended resources: what its estimate relies on (api/plan.py D_RESOURCES).
+    A plan written before the engine said so asked for its cores."""
+    return dict(plan.resources or {NEURONCORE: int(plan.cores_per_replica or 0)})
+
+
 def _model_server(container: dict[str, Any], plan: Plan, instance: InstanceType) -> dict[str, Any]:
     container = copy.deepcopy(container)
     resources = container.setdefault("resources", {})
-    sized = replica_resources(instance, int(plan.cores_per_replica or 0))
+    neuron = neuron_resources(plan)
+    # A replica of whole devices owns all of their cores, and a share of the node to match.
+    owned_cores = neuron.get(NEURON_DEVICE, 0) * instance.cores_per_device or int(
+        plan.cores_per_replica or 0
+    )
+    sized = replica_resources(instance, owned_cores)
     requests = {**sized, **(resources.get("requests") or {})}  # the user's figures win
     limits = dict(resources.get("limits") or {})
-    limits.pop(NEURON_DEVICE, None)  # one unit per pod: cores (see docs/operator.md)
     limits.setdefault("memory", requests["memory"])
-    limits[NEURONCORE] = str(plan.cores_per_replica)
-    requests.pop(NEURON_DEVICE, None)
-    requests[NEURONCORE] = str(plan.cores_per_replica)
+    # Exactly the plan's Neuron resources: a template's own would void its estimate.
+    for table in (requests, limits):
+        table.pop(NEURON_DEVICE, None)
+        table.pop(NEURONCORE, None)
+        table.update({name: str(count) for name, count in neuron.items()})
     resources["requests"], resources["limits"] = requests, limits
     container["env"] = _merge_env(container.get("env") or [], plan_env(plan))
     security = container.setdefault("securityContext", {})

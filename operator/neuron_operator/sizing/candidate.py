@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from neuron_operator.api.plan import Fit
+from neuron_operator.api.plan import NEURON_DEVICE_RESOURCE, NEURONCORE_RESOURCE, Fit
 from neuron_operator.api.v1alpha1 import NeuronDeploymentSpec
 from neuron_operator.sizing.catalog import InstanceType
 from neuron_operator.sizing.fit import FitJudgement
@@ -15,6 +15,7 @@ from neuron_operator.sizing.grouping import Grouping
 from neuron_operator.sizing.memory import MemoryFit, check_memory
 from neuron_operator.sizing.performance import Performance, estimate
 from neuron_operator.sizing.profile import ModelProfile
+from neuron_operator.sizing.uncertainty import Band, load_bands
 
 
 # Not frozen: the search builds one for every option it sizes, and a frozen dataclass takes
@@ -30,6 +31,8 @@ class Candidate:
     performance: Performance
     memory: MemoryFit
     fit: FitJudgement
+    whole_devices: bool  # the pod requests whole devices, not cores (see busy_cores_per_chip)
+    band: Band  # how far off the estimate is likely to be (uncertainty.py)
     throughput: float = field(init=False)  # all replicas, per second
     hourly_cost: float | None = field(init=False)  # nodes × on-demand price
     cost_per_million: float | None = field(init=False)  # at full use
@@ -48,22 +51,54 @@ class Candidate:
         return math.ceil(self.grouping.cores / self.instance.cores_per_device)
 
     @property
+    def latency_p95_range(self) -> tuple[float, float]:
+        """The likely range of the p95 latency; SLOs are checked at its high end."""
+        return self.band.time(self.performance.latency_p95_ms)
+
+    @property
+    def throughput_range(self) -> tuple[float, float]:
+        """The likely range of all replicas' throughput; replicas are sized at its low end."""
+        return self.band.rate(self.throughput)
+
+    @property
+    def resources(self) -> dict[str, int]:
+        """The extended resources each pod requests: what the estimate relies on."""
+        if self.whole_devices:
+            return {NEURON_DEVICE_RESOURCE: self.devices_per_replica}
+        return {NEURONCORE_RESOURCE: self.grouping.cores}
+
+    @property
     def fit_model(self) -> Fit:
         return Fit(verdict=self.fit.verdict, message=self.fit.message)
 
 
-def _replicas(spec: NeuronDeploymentSpec, per_replica: float) -> int:
+def _replicas(spec: NeuronDeploymentSpec, per_replica: float, band: Band) -> int:
+    """Enough replicas for slo.throughput at the pessimistic end of their likely throughput."""
     if spec.overrides.replicas is not None:
         return spec.overrides.replicas
     target = spec.slo.throughput
     if target is None:
         return 1
-    return max(1, math.ceil(target / per_replica - 1e-9))
+    pessimistic = band.rate(per_replica)[0]
+    return max(1, math.ceil(target / pessimistic - 1e-9))
 
 
-def _busy_cores_per_chip(instance: InstanceType, grouping: Grouping, replicas_on_node: int) -> int:
-    """At full use every core of every planned replica is busy; replicas pack contiguously."""
-    return max(1, min(instance.cores_per_device, replicas_on_node * grouping.cores))
+def busy_cores_per_chip(instance: InstanceType, grouping: Grouping, whole_devices: bool) -> int:
+    """The busiest the replica's chips can be, given what its pod requests. Cores
+    (aws.amazon.com/neuroncore) leave the scheduler free to put other pods on the rest of
+    each chip, so the estimate assumes every core of the chip is busy. Whole devices
+    (aws.amazon.com/neuron) keep them away: only the replica's own cores are busy."""
+    if whole_devices:
+        return min(instance.cores_per_device, grouping.cores)
+    return instance.cores_per_device
+
+
+def may_request_whole_devices(instance: InstanceType, grouping: Grouping) -> bool:
+    """Whether whole devices would change the estimate: only where a chip's cores share its
+    bandwidth (Inf1) and the replica leaves some of the chip to others."""
+    return (
+        instance.generation.bandwidth_shared_by_chip and grouping.cores < instance.cores_per_device
+    )
 
 
 class Memo:
@@ -72,6 +107,7 @@ class Memo:
 
     def __init__(self, profile: ModelProfile) -> None:
         self.profile = profile
+        self._bands: dict[str, Band] = {}
         self._memory: dict[tuple[object, ...], MemoryFit] = {}
         self._speed: dict[tuple[object, ...], Performance] = {}
 
@@ -81,6 +117,15 @@ class Memo:
         if found is None:
             found = check_memory(self.profile, instance, grouping.degree, grouping.copies, batch)
             self._memory[key] = found
+        return found
+
+    def band(self, instance: InstanceType) -> Band:
+        generation = instance.core_version
+        found = self._bands.get(generation)
+        if found is None:
+            profile = self.profile
+            found = load_bands().band(profile.family, generation, profile.workload)
+            self._bands[generation] = found
         return found
 
     def speed(
@@ -98,7 +143,17 @@ class Draft:
     """One core grouping at one batch size on one instance type: what the per-candidate checks
     read. Its memory fit is known from the start; the candidate it makes is sized on first use."""
 
-    __slots__ = ("_candidate", "batch", "fit", "grouping", "instance", "memo", "memory", "spec")
+    __slots__ = (
+        "_candidate",
+        "batch",
+        "fit",
+        "grouping",
+        "instance",
+        "memo",
+        "memory",
+        "spec",
+        "whole_devices",
+    )
 
     def __init__(
         self,
@@ -108,9 +163,10 @@ class Draft:
         fit: FitJudgement,
         grouping: Grouping,
         batch: int,
+        whole_devices: bool = False,
     ) -> None:
         self.spec, self.memo, self.instance, self.fit = spec, memo, instance, fit
-        self.grouping, self.batch = grouping, batch
+        self.grouping, self.batch, self.whole_devices = grouping, batch, whole_devices
         self.memory = memo.memory(instance, grouping, batch)
         self._candidate: Candidate | None = None
 
@@ -121,27 +177,30 @@ class Draft:
         return self._candidate
 
     def _size(self) -> Candidate:
-        instance, grouping, batch, memo = self.instance, self.grouping, self.batch, self.memo
-        capacity = instance.allocatable_neuroncore // grouping.cores
+        instance, grouping, batch = self.instance, self.grouping, self.batch
+        if self.whole_devices:
+            devices = math.ceil(grouping.cores / instance.cores_per_device)
+            capacity = instance.allocatable_neuron // devices
+        else:
+            capacity = instance.allocatable_neuroncore // grouping.cores
         if instance.max_pods is not None:
             capacity = min(capacity, instance.max_pods)
-        # Size conservatively with a fully packed node, then estimate at the planned occupancy
-        # (which only changes the figures where cores share bandwidth: Inf1).
-        busy_full = _busy_cores_per_chip(instance, grouping, capacity)
-        performance = memo.speed(instance, grouping, batch, busy_full)
-        replicas = _replicas(self.spec, performance.throughput_per_replica)
-        on_node = min(replicas, capacity)
-        busy = _busy_cores_per_chip(instance, grouping, on_node)
-        if busy != busy_full and instance.generation.bandwidth_shared_by_chip:
-            performance = memo.speed(instance, grouping, batch, busy)
+        # The estimate holds whatever else the scheduler puts beside the replica: it depends
+        # on the request, never on how many replicas the plan happens to place on a node.
+        busy = busy_cores_per_chip(instance, grouping, self.whole_devices)
+        performance = self.memo.speed(instance, grouping, batch, busy)
+        band = self.memo.band(instance)
+        replicas = _replicas(self.spec, performance.throughput_per_replica, band)
         return Candidate(
             instance=instance,
             grouping=grouping,
             batch=batch,
             replicas=replicas,
-            replicas_per_node=on_node,
+            replicas_per_node=min(replicas, capacity),
             nodes=math.ceil(replicas / capacity),
             performance=performance,
             memory=self.memory,
             fit=self.fit,
+            whole_devices=self.whole_devices,
+            band=band,
         )

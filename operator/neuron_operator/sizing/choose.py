@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from neuron_operator.api.reasons import ReasonCode
 from neuron_operator.api.v1alpha1 import NeuronDeploymentSpec
-from neuron_operator.sizing.candidate import Candidate, Draft, Memo
+from neuron_operator.sizing.candidate import Candidate, Draft, Memo, may_request_whole_devices
 from neuron_operator.sizing.catalog import Catalog, InstanceType
 from neuron_operator.sizing.checks import (
     CANDIDATE_STEPS,
@@ -62,8 +62,9 @@ def _evaluate(
     fit: FitJudgement,
     grouping: Grouping,
     batch: int,
+    whole_devices: bool,
 ) -> Candidate | Rejected:
-    draft = Draft(spec, memo, instance, fit, grouping, batch)
+    draft = Draft(spec, memo, instance, fit, grouping, batch, whole_devices)
     failed = first_refusal(CANDIDATE_STEPS, draft)
     if failed is None:
         return draft.candidate
@@ -95,15 +96,19 @@ def _options(
             stage=GROUPING_STAGE,
         )
     for grouping in groupings:
-        for batch in _batches(spec):
-            outcome = _evaluate(spec, memo, instance, fit, grouping, batch)
-            yield outcome
-            # Larger batches only need more memory and take longer.
-            if isinstance(outcome, Rejected) and outcome.reason in (
-                ReasonCode.EXCEEDS_MEMORY,
-                ReasonCode.LATENCY_UNREACHABLE,
-            ):
-                break
+        # Cores always; on Inf1 also whole devices, which cost more and keep neighbours away.
+        for whole_devices in (
+            (False, True) if may_request_whole_devices(instance, grouping) else (False,)
+        ):
+            for batch in _batches(spec):
+                outcome = _evaluate(spec, memo, instance, fit, grouping, batch, whole_devices)
+                yield outcome
+                # Larger batches only need more memory and take longer.
+                if isinstance(outcome, Rejected) and outcome.reason in (
+                    ReasonCode.EXCEEDS_MEMORY,
+                    ReasonCode.LATENCY_UNREACHABLE,
+                ):
+                    break
 
 
 def _unknown_instance_types(spec: NeuronDeploymentSpec, catalog: Catalog) -> list[Rejected]:

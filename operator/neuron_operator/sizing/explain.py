@@ -11,6 +11,7 @@ from neuron_operator.api.plan import (
     Option,
     Parallelism,
     Plan,
+    Range,
     Reason,
     Rejection,
 )
@@ -37,6 +38,10 @@ def _sig(value: float) -> float:
     return rounded
 
 
+def _range(bounds: tuple[float, float]) -> Range:
+    return Range(low=_sig(bounds[0]), high=_sig(bounds[1]))
+
+
 def to_option(candidate: Candidate) -> Option:
     p = candidate.performance
     grouping = candidate.grouping
@@ -45,15 +50,18 @@ def to_option(candidate: Candidate) -> Option:
         cores_per_replica=grouping.cores,
         devices_per_replica=candidate.devices_per_replica,
         parallelism=Parallelism(mode=grouping.mode, degree=grouping.degree, copies=grouping.copies),
+        resources=candidate.resources,
         batch_size=candidate.batch,
         replicas=candidate.replicas,
         replicas_per_node=candidate.replicas_per_node,
         nodes=candidate.nodes,
         estimate=Estimate(
             latency_ms=_sig(p.latency_p95_ms),
+            latency_ms_range=_range(candidate.latency_p95_range),
             latency_p50_ms=_sig(p.latency_p50_ms),
             throughput_per_replica=_sig(p.throughput_per_replica),
             throughput=_sig(candidate.throughput),
+            throughput_range=_range(candidate.throughput_range),
             hourly_cost=_round(candidate.hourly_cost),
             cost_per_million=_round(candidate.cost_per_million),
             time_to_first_token_ms=_round(p.ttft_ms),
@@ -85,7 +93,8 @@ def _suggestion(code: ReasonCode, group: list[Rejected]) -> str:
         where += f" at batch {closest.batch}"
     if code == ReasonCode.LATENCY_UNREACHABLE and closest.value is not None:
         return (
-            f"the fastest option, {where}, has a p95 of {closest.value:.1f} ms: raise "
+            f"the fastest option, {where}, has a p95 of up to {closest.value:.1f} ms (the "
+            "pessimistic end of its likely range, where SLOs are checked): raise "
             f"slo.latencyMs to at least {math.ceil(closest.value * 10) / 10:g}, or allow "
             "other instance types"
         )
@@ -151,12 +160,13 @@ def build_plan(
     ranking = Ranking.of(spec)
     ranked = sorted(found.candidates, key=lambda c: score(ranking, c))
     winner = ranked[0]
-    # Alternatives: the best of each other instance family and core grouping (a bigger size
-    # of the same family with the same grouping is the same option at a higher price).
-    seen = {(winner.instance.family, winner.grouping)}
+    # Alternatives: the best of each other instance family, core grouping and request (a
+    # bigger size of the same family with the same grouping is the same option at a higher
+    # price).
+    seen = {(winner.instance.family, winner.grouping, winner.whole_devices)}
     alternatives: list[Option] = []
     for candidate in ranked[1:]:
-        key = (candidate.instance.family, candidate.grouping)
+        key = (candidate.instance.family, candidate.grouping, candidate.whole_devices)
         if key in seen:
             continue
         seen.add(key)

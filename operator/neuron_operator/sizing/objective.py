@@ -58,8 +58,9 @@ class Ranking(Enum):
 
 def score(ranking: Ranking, candidate: Candidate) -> tuple[float, ...]:
     """Lower is better. Ties on the objective break toward lower hourly cost, then lower p95
-    latency, higher throughput, fewer cores per replica, data parallelism and a smaller batch;
-    the sort is stable over the catalog order, so the answer is deterministic."""
+    latency, higher throughput, fewer cores per replica, data parallelism, a smaller batch and
+    cores over whole devices; the sort is stable over the catalog order, so the answer is
+    deterministic."""
     cost = candidate.hourly_cost
     performance = candidate.performance
     return (
@@ -70,4 +71,5 @@ def score(ranking: Ranking, candidate: Candidate) -> tuple[float, ...]:
         candidate.grouping.cores,
         0 if candidate.grouping.mode == ParallelismMode.DATA else 1,
         candidate.batch,
+        1 if candidate.whole_devices else 0,
     )

@@ -1,0 +1,72 @@
+"""Write the engine's uncertainty bands (operator/neuron_operator/sizing/data/uncertainty.json)
+from the cross-validated errors: see sizing/uncertainty.py for what they mean.
+
+A family/generation group gets a band of its own from MIN_FIGURES held-out figures on; the
+rest use their generation's, and every band is at least as wide as MIN_HALF_WIDTH either side
+(a group whose figures all agree still does not promise better than the model's form).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import statistics
+from pathlib import Path
+
+from calibration.validate import Held
+
+ROOT = Path(__file__).resolve().parents[1]
+PATH = ROOT / "operator" / "neuron_operator" / "sizing" / "data" / "uncertainty.json"
+INTERVAL = 0.8
+MIN_FIGURES = 20
+MIN_HALF_WIDTH = 0.05  # ln: ±5 %
+
+
+def time_error(held: Held) -> float:
+    """ln(predicted time / published time); a throughput error with its sign flipped."""
+    return -held.log_error if held.metric == "throughput" else held.log_error
+
+
+def _quantile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    position = q * (len(ordered) - 1)
+    below, above = math.floor(position), math.ceil(position)
+    return ordered[below] + (ordered[above] - ordered[below]) * (position - below)
+
+
+def _band(errors: list[float]) -> dict[str, float]:
+    tail = (1 - INTERVAL) / 2
+    low, high = _quantile(errors, tail), _quantile(errors, 1 - tail)
+    middle = statistics.median(errors)
+    low, high = min(low, middle - MIN_HALF_WIDTH), max(high, middle + MIN_HALF_WIDTH)
+    return {"p10": round(low, 4), "p90": round(high, 4), "figures": len(errors)}
+
+
+def bands(held: list[Held]) -> dict[str, object]:
+    by_group: dict[str, list[float]] = {}
+    by_generation: dict[str, list[float]] = {"all": []}
+    for h in held:
+        error = time_error(h)
+        by_group.setdefault(h.case.group, []).append(error)
+        by_generation.setdefault(h.case.generation, []).append(error)
+        by_generation["all"].append(error)
+    return {
+        "source": "calibration/bands.py from leave-one-architecture-out cross-validation "
+        "(calibration/validate.py) of the published figures in calibration/data",
+        "interval": INTERVAL,
+        "groups": {
+            group: _band(errors)
+            for group, errors in sorted(by_group.items())
+            if len(errors) >= MIN_FIGURES
+        },
+        "generations": {name: _band(errors) for name, errors in sorted(by_generation.items())},
+    }
+
+
+def render(held: list[Held]) -> str:
+    return json.dumps(bands(held), indent=2) + "\n"
+
+
+def write(held: list[Held]) -> Path:
+    PATH.write_text(render(held))
+    return PATH
