@@ -246,7 +246,11 @@ def _case(source: str, row: dict[str, str]) -> Case | None:
         else:
             grouping = Grouping(ParallelismMode.DATA, 1, copies)
         busy = min(instance.cores_per_device, grouping.cores)
-        if throughput:
+        if in_flight is not None and in_flight < 0.5:
+            # A row whose throughput is under half a batch per latency measured an idle
+            # instance (one published Inf2 row: 41 inferences/s at 1 ms): not its throughput.
+            notes.append("throughput contradicts the latency (Little's law): latency only")
+        elif throughput:
             observed["throughput"] = throughput
         if latency and (in_flight is None or in_flight <= 1.3 * grouping.copies):
             observed["latency_ms"] = latency

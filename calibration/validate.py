@@ -78,8 +78,12 @@ def main() -> None:
     args = parser.parse_args()
     cases = [c for c in load_cases() if c.excluded is None]
     held = cross_validate(cases, args.by)
-    for row in summarize_errors([(h.case.group, h.metric, h.log_error) for h in held])[0]:
-        print(row)
+    rows, overall = summarize_errors([(h.case.group, h.metric, h.log_error) for h in held])
+    for row in [*rows, overall]:
+        print(
+            f"{row.group:36s} figures {row.count:5d}  median {row.median:5.0%}  "
+            f"mean {row.mean:5.0%}  bias {row.bias:+.0%}"
+        )
 
 
 if __name__ == "__main__":

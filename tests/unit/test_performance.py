@@ -126,3 +126,15 @@ def test_overlap_penalty_adds_the_hidden_part_back() -> None:
         "inf2.xlarge", Grouping(ParallelismMode.DATA, 1, 1), 1, 2, overlap_penalty=0.5
     )
     assert performance.latency_p50_ms == pytest.approx(1.0 + compute + 0.5 * memory)
+
+
+def test_an_all_reduce_within_one_device_moves_its_bytes_through_device_memory() -> None:
+    degree = 2  # both cores of one Inferentia2 device: no NeuronLink hop
+    activations = 128 * 1024 * 2
+    ring = 410 * GIB * 0.5  # the cores' own bandwidth at the memory efficiency
+    all_reduce = 10e-3 * math.log2(degree) + 2 * 1 / 2 * activations / ring * 1e3
+    compute = 25.6e9 / (degree * 95e12 * 0.25) * 1e3
+    memory = 200e6 / (degree * 410 * GIB * 0.5) * 1e3
+    expected = 1.0 + max(compute, memory) + 2 * 8 * all_reduce
+    performance = run("inf2.xlarge", Grouping(ParallelismMode.TENSOR, degree, 1), 1, 2)
+    assert performance.latency_p50_ms == pytest.approx(expected)

@@ -15,7 +15,8 @@ fixed cost:
   n busy cores each draw 1/n of it, whichever is less. Inf2/Trn cores own their bandwidth.
 - collectives (tensor parallel): two all-reduces per layer (three in an encoder-decoder's
   decoder), each a latency per step of a log2(degree) tree plus the bytes a ring moves,
-  2·(d-1)/d · activations, at the per-core bandwidth collectives reach.
+  2·(d-1)/d · activations, through device memory within a device and at the fitted per-core
+  NeuronLink bandwidth across devices.
 
 Modes:
 - data parallel: copies are independent; on Inf1 they contend for the chip's bandwidth.
@@ -67,26 +68,26 @@ class GenerationConstants:
 # --- fitted by calibration/fit.py (see docs/sizing.md for the error per family) ---
 CONSTANTS: dict[str, GenerationConstants] = {
     "v1": GenerationConstants(
-        compute_efficiency=0.7416,
-        half_saturation_rows=147.5,
+        compute_efficiency=0.7418,
+        half_saturation_rows=147.8,
         memory_efficiency=0.6531,
-        overhead_ms=2.552,
-        overlap_penalty=0.5029,
+        overhead_ms=2.547,
+        overlap_penalty=0.5035,
         core_bandwidth_share=0.8127,
         collective_latency_us=20,
         collective_gbps=50,
         training_efficiency=0.3,
         cached_weights_per_core=5.308e06,
         pipeline_stage_ms=0.03265,
-        pipeline_balance=0.6916,
+        pipeline_balance=0.6917,
         p95_over_p50=1.072,
     ),
     "v2": GenerationConstants(
-        compute_efficiency=0.4478,
-        half_saturation_rows=34.69,
+        compute_efficiency=0.4477,
+        half_saturation_rows=34.63,
         memory_efficiency=0.8169,
-        overhead_ms=0.4042,
-        overlap_penalty=0.1794,
+        overhead_ms=0.4036,
+        overlap_penalty=0.1786,
         core_bandwidth_share=1,
         collective_latency_us=26.99,
         collective_gbps=18.43,
@@ -100,11 +101,11 @@ CONSTANTS: dict[str, GenerationConstants] = {
 FAMILY_COMPUTE_COST: dict[ModelFamily, float] = {
     ModelFamily.TRANSFORMER_ENCODER: 1,
     ModelFamily.TRANSFORMER_DECODER: 0.4524,
-    ModelFamily.TRANSFORMER_ENCODER_DECODER: 1.323,
-    ModelFamily.CNN: 1.984,
+    ModelFamily.TRANSFORMER_ENCODER_DECODER: 1.321,
+    ModelFamily.CNN: 1.986,
     ModelFamily.RCNN: 1,
     ModelFamily.LSTM: 1,
-    ModelFamily.VISION_TRANSFORMER: 1.744,
+    ModelFamily.VISION_TRANSFORMER: 1.745,
     ModelFamily.DIFFUSION: 0.3539,
 }
 # --- end of fitted constants ---
@@ -145,6 +146,7 @@ class Machine:
     constants: GenerationConstants
     compute_cost: float  # the family's cost per FLOP relative to a transformer's matmuls
     training: bool
+    ring_bytes_per_second: float  # per core, for all-reduces among the copy's cores
 
 
 def core_bandwidth(instance: InstanceType, busy_cores_per_chip: int, share: float) -> float:
@@ -171,20 +173,29 @@ def memory_ms(work: Work, machine: Machine) -> float:
     return 1e3 * work.read_bytes / rate
 
 
-def all_reduce_ms(activation_bytes: float, degree: int, c: GenerationConstants) -> float:
+def ring_bandwidth(instance: InstanceType, cores: int, c: GenerationConstants) -> float:
+    """Bytes/s per core an all-reduce's ring moves: through device memory when the cores
+    share one device, over NeuronLink (the fitted collective bandwidth) across devices."""
+    if cores <= instance.cores_per_device:
+        return instance.bandwidth_gib_per_core * GIB * c.memory_efficiency
+    return c.collective_gbps * 1e9
+
+
+def all_reduce_ms(activation_bytes: float, machine: Machine) -> float:
     """A tree's latency steps plus a ring's traffic per core."""
+    degree = machine.cores
     if degree <= 1:
         return 0.0
-    latency = c.collective_latency_us * 1e-3 * math.log2(degree)
-    traffic = 2 * (degree - 1) / degree * activation_bytes / (c.collective_gbps * 1e9) * 1e3
-    return latency + traffic
+    latency = machine.constants.collective_latency_us * 1e-3 * math.log2(degree)
+    traffic = 2 * (degree - 1) / degree * activation_bytes / machine.ring_bytes_per_second
+    return latency + traffic * 1e3
 
 
 def execution_ms(work: Work, machine: Machine) -> float:
     c = machine.constants
     compute = compute_ms(work, machine)
     memory = memory_ms(work, machine)
-    collectives = work.collectives * all_reduce_ms(work.activation_bytes, machine.cores, c)
+    collectives = work.collectives * all_reduce_ms(work.activation_bytes, machine)
     return (
         c.overhead_ms
         + max(compute, memory)
@@ -209,6 +220,7 @@ def _machine(
         constants=c,
         compute_cost=compute_cost,
         training=training,
+        ring_bytes_per_second=ring_bandwidth(instance, cores, c),
     )
 
 
@@ -243,6 +255,7 @@ def _pipeline(
         constants=c,
         compute_cost=machine.compute_cost,
         training=False,
+        ring_bytes_per_second=machine.ring_bytes_per_second,
     )
     compute = compute_ms(stage, one_core)
     memory = memory_ms(stage, one_core)
