@@ -55,21 +55,15 @@ def _batches(spec: NeuronDeploymentSpec) -> tuple[int, ...]:
     return (pinned,) if pinned is not None else BATCH_SIZES
 
 
-def _evaluate(
-    spec: NeuronDeploymentSpec,
-    memo: Memo,
-    instance: InstanceType,
-    fit: FitJudgement,
-    grouping: Grouping,
-    batch: int,
-    whole_devices: bool,
-) -> Candidate | Rejected:
-    draft = Draft(spec, memo, instance, fit, grouping, batch, whole_devices)
+def _evaluate(draft: Draft) -> Candidate | Rejected:
     failed = first_refusal(CANDIDATE_STEPS, draft)
     if failed is None:
         return draft.candidate
     stage, (reason, message, value) = failed
-    return Rejected(instance.name, reason, message, grouping.cores, batch, grouping, stage, value)
+    grouping = draft.grouping
+    return Rejected(
+        draft.instance.name, reason, message, grouping.cores, draft.batch, grouping, stage, value
+    )
 
 
 def _options(
@@ -101,7 +95,8 @@ def _options(
             (False, True) if may_request_whole_devices(instance, grouping) else (False,)
         ):
             for batch in _batches(spec):
-                outcome = _evaluate(spec, memo, instance, fit, grouping, batch, whole_devices)
+                draft = Draft(spec, memo, instance, fit, grouping, batch, whole_devices)
+                outcome = _evaluate(draft)
                 yield outcome
                 # Larger batches only need more memory and take longer.
                 if isinstance(outcome, Rejected) and outcome.reason in (
