@@ -72,6 +72,24 @@ def held_out(held: list[Held]) -> list[tuple[str, str, float]]:
     return [(h.case.group, h.metric, h.log_error) for h in held]
 
 
+def by_metric(held: list[Held]) -> list[str]:
+    """Cross-validated error of throughput and of latency (TTFT and TPOT count as latency),
+    per NeuronCore generation: the terms the engine's accuracy targets are stated in."""
+    kinds: dict[str, list[float]] = {}
+    for h in held:
+        kind = "throughput" if h.metric == "throughput" else "latency"
+        for key in (f"{kind}/{h.case.generation}", f"{kind}/all"):
+            kinds.setdefault(key, []).append(h.log_error)
+    lines = [
+        "| figure / generation | published figures | cross-validated mean | median |",
+        "|---|---|---|---|",
+    ]
+    for key in sorted(kinds):
+        row = _row(key, kinds[key])
+        lines.append(f"| {key} | {row.count} | {row.mean:.0%} | {row.median:.0%} |")
+    return lines
+
+
 def markdown(cases: list[Case], held: list[Held]) -> str:
     fitted = [c for c in cases if c.excluded is None]
     cv_rows, cv_all = summarize_errors(held_out(held))
@@ -89,6 +107,7 @@ def markdown(cases: list[Case], held: list[Held]) -> str:
             f"| {name} | {row.count} | {row.median:.0%} | {row.mean:.0%} | {row.bias:+.0%} | "
             f"{mine.median:.0%} |"
         )
+    lines += ["", *by_metric(held)]
     excluded: dict[tuple[str, str], list[float]] = {}
     for case in cases:
         if case.excluded is not None:
