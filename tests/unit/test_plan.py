@@ -304,3 +304,30 @@ def test_rejections_name_the_grouping_they_reject() -> None:
     assert re.search(
         r"trn1\.32xlarge with .*-parallel (copies|groups?) of \d+ cores? at batch", latency.message
     )
+
+
+def test_throughput_ranks_what_a_node_delivers_filled_with_replicas() -> None:
+    # One big replica leaves the rest of a large node idle: the objective compares nodes
+    # filled with each option's replicas, not one replica of each.
+    result = feasible(
+        plan(
+            {
+                "model": {
+                    "family": "transformer-encoder",
+                    "parameters": "110M",
+                    "layers": 12,
+                    "hiddenSize": 768,
+                    "sequenceLength": 128,
+                },
+                "objective": "throughput",
+                "constraints": {"instanceTypes": ["inf1.24xlarge"]},
+            }
+        )
+    )
+    assert result.estimate is not None and result.cores_per_replica is not None
+    per_node = result.estimate.throughput_per_replica * (64 // result.cores_per_replica)
+    for option in result.alternatives:
+        assert option.estimate.throughput_per_replica * (64 // option.cores_per_replica) <= (
+            per_node * (1 + 1e-5)
+        )
+    assert f"{per_node:.1f}"[:4] in result.why

@@ -276,7 +276,8 @@ class NeuronDeploymentSpec(ApiModel):
         default=Objective.COST,
         description=(
             "What to optimise. latency: lowest p95 latency of one request batch. throughput: "
-            "most inferences per second from each instance you pay for. cost: lowest cost "
+            "most inferences per second from each instance you pay for, filled with replicas. "
+            "cost: lowest cost "
             "per million inferences at full use or, with slo.throughput, the lowest hourly "
             "cost that meets it. Ties break toward lower cost."
         ),

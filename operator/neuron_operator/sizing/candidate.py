@@ -27,6 +27,7 @@ class Candidate:
     batch: int
     replicas: int
     replicas_per_node: int
+    node_capacity: int  # replicas one node holds: what a node delivers at full use
     nodes: int
     performance: Performance
     memory: MemoryFit
@@ -49,6 +50,12 @@ class Candidate:
     @property
     def devices_per_replica(self) -> int:
         return math.ceil(self.grouping.cores / self.instance.cores_per_device)
+
+    @property
+    def node_throughput(self) -> float:
+        """Inferences/s of one node filled with these replicas: what an instance paid for
+        delivers at full use (one replica of a few cores on a large node wastes the rest)."""
+        return self.node_capacity * self.performance.throughput_per_replica
 
     @property
     def latency_p95_range(self) -> tuple[float, float]:
@@ -197,6 +204,7 @@ class Draft:
             batch=batch,
             replicas=replicas,
             replicas_per_node=min(replicas, capacity),
+            node_capacity=capacity,
             nodes=math.ceil(replicas / capacity),
             performance=performance,
             memory=self.memory,

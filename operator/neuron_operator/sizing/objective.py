@@ -37,7 +37,7 @@ class Ranking(Enum):
         if self is Ranking.P95_LATENCY:
             return candidate.performance.latency_p95_ms
         if self is Ranking.THROUGHPUT_PER_NODE:
-            return -candidate.throughput / candidate.nodes
+            return -candidate.node_throughput
         value = candidate.hourly_cost if self is Ranking.HOURLY_COST else candidate.cost_per_million
         return INFINITY if value is None else value
 
@@ -47,8 +47,10 @@ class Ranking(Enum):
             latency = winner.performance.latency_p95_ms
             return f"lowest p95 latency ({latency:.2f} ms) of all feasible options"
         if self is Ranking.THROUGHPUT_PER_NODE:
-            per_node = winner.throughput / winner.nodes
-            return f"most inferences/s per instance paid for ({per_node:.1f})"
+            return (
+                f"most inferences/s per instance paid for ({winner.node_throughput:.1f} at full "
+                f"use: {winner.node_capacity} replica(s) per node)"
+            )
         if winner.hourly_cost is None or winner.cost_per_million is None:
             return "cheapest feasible option"
         if self is Ranking.HOURLY_COST:
