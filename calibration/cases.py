@@ -39,6 +39,7 @@ class Case:
     batch: int
     busy_cores_per_chip: int
     observed: dict[str, float]  # metric -> published value
+    requests_in_flight: int = 1  # per model copy, as the benchmark ran it
     excluded: str | None = None  # why the row is reported but not fitted
     notes: list[str] = field(default_factory=list)
 
@@ -82,6 +83,11 @@ EXTRA = "extra"
 _MODES = {"data-parallel": "Data Parallel", "pipeline": "Model Pipeline"}
 
 
+def _stated(pattern: str, row: dict[str, str]) -> str:
+    found = re.search(pattern, row["note"])
+    return found.group(1) if found else ""
+
+
 def _from_normalised(row: dict[str, str]) -> dict[str, str] | None:
     """A row of calibration/data/extra/ in the Neuron tables' columns; None for what the
     engine cannot compare with (tensor-parallel generation from serving benchmarks, figures
@@ -111,6 +117,7 @@ def _from_normalised(row: dict[str, str]) -> dict[str, str] | None:
         "Model Data Type": row["dtype"],
         "Image Size": (re.search(r"image size=([0-9x]+)", row["note"]) or [None, ""])[1] or "",
         "Autocast": "none" if "autocast None" in row["dtype"] else "",
+        "Workers per Model": _stated(r"(?:workers_per_model|NEURON_MAX_NUM_INFERS)=(\d+)", row),
     }
 
 
@@ -191,6 +198,7 @@ def _case(source: str, row: dict[str, str]) -> Case | None:
 
     observed: dict[str, float] = {}
     notes: list[str] = []
+    in_flight_per_copy = 1
     node_cores = instance.allocatable_neuroncore
     tp = int(_float(row.get("TP Degree")) or 0)
     run_mode = row.get("Run Mode", "")
@@ -240,6 +248,13 @@ def _case(source: str, row: dict[str, str]) -> Case | None:
         if not copies:
             copies = node_cores if in_flight is None else round(in_flight)
         copies = max(1, min(node_cores, copies))
+        # Requests in flight per copy: as the table states it (workers per model), else from
+        # Little's law, else one.
+        stated = int(_float(row.get("Workers per Model")) or 0)
+        if stated:
+            in_flight_per_copy = stated
+        elif in_flight is not None:
+            in_flight_per_copy = max(1, round(in_flight / copies))
         if family == ModelFamily.DIFFUSION:
             # A diffusion pipeline takes the whole device (both cores): one copy per instance.
             grouping = Grouping(ParallelismMode.TENSOR, instance.cores_per_device, 1)
@@ -275,6 +290,7 @@ def _case(source: str, row: dict[str, str]) -> Case | None:
         grouping=grouping,
         batch=batch,
         busy_cores_per_chip=busy,
+        requests_in_flight=in_flight_per_copy,
         observed={k: v for k, v in observed.items() if not math.isnan(v)},
         excluded=excluded,
         notes=notes,
@@ -304,6 +320,7 @@ def predict_all(
         case.busy_cores_per_chip,
         constants,
         costs,
+        case.requests_in_flight,
     )
     values = {
         "latency_ms": performance.latency_p50_ms,

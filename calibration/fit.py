@@ -70,7 +70,9 @@ def _base() -> dict[str, GenerationConstants]:
     }
     for (generation, name), prior in GENERATION_PRIORS.items():
         base[generation] = replace(base[generation], **{name: prior.centre})
-    base["v2"] = replace(base["v2"], cached_weights_per_core=0.0, core_bandwidth_share=1.0)
+    base["v2"] = replace(
+        base["v2"], cached_weights_per_core=0.0, core_bandwidth_share=1.0, overlapped_overhead=0.0
+    )
     return base
 
 
@@ -126,7 +128,14 @@ class _Problem:
         configurations: list[Case] = []
         figures = []
         for case, weight in zip(cases, _weights(cases), strict=True):
-            key = (case.profile, case.instance, case.grouping, case.batch, case.busy_cores_per_chip)
+            key = (
+                case.profile,
+                case.instance,
+                case.grouping,
+                case.batch,
+                case.busy_cores_per_chip,
+                case.requests_in_flight,
+            )
             if key not in index:
                 index[key] = len(configurations)
                 configurations.append(case)

@@ -13,6 +13,9 @@ Ranges and centres come from hardware facts, not from the benchmarks:
   is half busy at a few tens to hundreds of rows; (4, 4096), centre 128, log scale.
 - memory efficiency: DRAM streams reach 50–90 % of the nominal bandwidth; (0.3, 0.95).
 - overhead: a model execution's launch and host round trip, tens of µs to a few ms.
+- overlapped overhead (Inf1): the share of an execution's fixed cost that is host work, done
+  while the device runs another request; anywhere in (0, 1), centre 0.5. Inf2/Trn figures were
+  all measured with one request in flight per copy, so there it is 0, not fitted.
 - core bandwidth share (Inf1): a chip's four cores share its DRAM; one core's DMA engines
   draw between a quarter and all of it.
 - collective latency: one all-reduce step over NeuronLink or on chip, 2–500 µs; ring
@@ -77,6 +80,7 @@ GENERATION_PRIORS: dict[tuple[str, str], Prior] = {
     ("v1", "memory_efficiency"): Prior(0.3, 0.95, 0.7),
     ("v1", "overhead_ms"): Prior(0.02, 10, 1, log=True),
     ("v1", "overlap_penalty"): Prior(0.01, 0.99, 0.3),
+    ("v1", "overlapped_overhead"): Prior(0.0, 1.0, 0.5),
     ("v1", "core_bandwidth_share"): Prior(0.25, 1.0, 0.5),
     ("v1", "cached_weights_per_core"): Prior(1e6, 3e7, 5e6, log=True),
     ("v1", "pipeline_stage_ms"): Prior(0.005, 2, 0.1, log=True),

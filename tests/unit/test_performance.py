@@ -8,6 +8,7 @@ calling the engine's helpers.
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import pytest
 
@@ -24,6 +25,7 @@ ROUND = GenerationConstants(
     half_saturation_rows=128,
     memory_efficiency=0.5,
     overhead_ms=1.0,
+    overlapped_overhead=0.0,
     overlap_penalty=0.0,
     core_bandwidth_share=0.5,
     cached_weights_per_core=5e6,
@@ -55,8 +57,6 @@ ENCODER = build_profile(
 
 
 def run(instance: str, grouping: Grouping, batch: int, busy: int, **changes: float) -> Performance:
-    from dataclasses import replace
-
     constants = replace(ROUND, **changes)
     if not instance.startswith("inf1"):
         constants = replace(constants, cached_weights_per_core=0.0)  # only NeuronCore-v1 caches
@@ -138,3 +138,24 @@ def test_an_all_reduce_within_one_device_moves_its_bytes_through_device_memory()
     expected = 1.0 + max(compute, memory) + 2 * 8 * all_reduce
     performance = run("inf2.xlarge", Grouping(ParallelismMode.TENSOR, degree, 1), 1, 2)
     assert performance.latency_p50_ms == pytest.approx(expected)
+
+
+def test_with_two_requests_in_flight_the_hosts_overhead_hides_behind_the_device() -> None:
+    # Inf1, 4 busy cores: device time 28.3 ms (memory) and a 1 ms overhead of which 0.6 is
+    # host work; with a second request in flight a copy completes one every 28.3 + 0.4 ms.
+    memory = 0.95 * 200e6 / (50 * GIB * 0.25 * 0.5) * 1e3
+    grouping = Grouping(ParallelismMode.DATA, 1, 1)
+    alone = run("inf1.xlarge", grouping, 1, 4, overlapped_overhead=0.6)
+    assert alone.latency_p50_ms == pytest.approx(1.0 + memory)
+    assert alone.throughput_per_replica == pytest.approx(1e3 / (1.0 + memory - 0.6))
+    single = estimate(
+        ENCODER,
+        CATALOG.get("inf1.xlarge"),  # type: ignore[arg-type]
+        grouping,
+        1,
+        4,
+        replace(ROUND, overlapped_overhead=0.6),
+        COSTS,
+        requests_in_flight=1,
+    )
+    assert single.throughput_per_replica == pytest.approx(1e3 / (1.0 + memory))

@@ -46,6 +46,9 @@ from neuron_operator.sizing.grouping import Grouping
 from neuron_operator.sizing.profile import ModelProfile
 
 ACTIVATION_BYTES = 2  # bf16 hidden states between stages and in collectives
+# Requests a server keeps in flight per model copy at full use: Neuron's throughput
+# benchmarks and serving guides run two or more (workers per model, NEURON_MAX_NUM_INFERS).
+REQUESTS_IN_FLIGHT = 2
 
 
 @dataclass(frozen=True)
@@ -54,6 +57,9 @@ class GenerationConstants:
     half_saturation_rows: float  # rows per execution at which efficiency is half of that
     memory_efficiency: float  # share of the DRAM bandwidth reads reach
     overhead_ms: float  # fixed cost of one model execution (launch, host I/O)
+    # Share of that overhead the host does while the device runs another request, when a copy
+    # has two or more in flight (0 where no published figure ran more than one: Inf2/Trn).
+    overlapped_overhead: float
     overlap_penalty: float  # 0: compute and memory overlap fully; 1: not at all
     core_bandwidth_share: float  # most of a chip's bandwidth one core draws (Inf1 only)
     collective_latency_us: float  # one step of an all-reduce
@@ -68,28 +74,30 @@ class GenerationConstants:
 # --- fitted by calibration/fit.py (see docs/sizing.md for the error per family) ---
 CONSTANTS: dict[str, GenerationConstants] = {
     "v1": GenerationConstants(
-        compute_efficiency=0.7418,
-        half_saturation_rows=147.8,
-        memory_efficiency=0.6531,
-        overhead_ms=2.547,
-        overlap_penalty=0.5035,
-        core_bandwidth_share=0.8127,
+        compute_efficiency=0.7583,
+        half_saturation_rows=122.9,
+        memory_efficiency=0.6094,
+        overhead_ms=3.021,
+        overlapped_overhead=0.7118,
+        overlap_penalty=0.5389,
+        core_bandwidth_share=0.8342,
         collective_latency_us=20,
         collective_gbps=50,
         training_efficiency=0.3,
         cached_weights_per_core=5.308e06,
-        pipeline_stage_ms=0.03265,
-        pipeline_balance=0.6917,
+        pipeline_stage_ms=0.03277,
+        pipeline_balance=0.6791,
         p95_over_p50=1.072,
     ),
     "v2": GenerationConstants(
-        compute_efficiency=0.4477,
-        half_saturation_rows=34.63,
-        memory_efficiency=0.8169,
+        compute_efficiency=0.4479,
+        half_saturation_rows=34.62,
+        memory_efficiency=0.8174,
         overhead_ms=0.4036,
-        overlap_penalty=0.1786,
+        overlapped_overhead=0,
+        overlap_penalty=0.1783,
         core_bandwidth_share=1,
-        collective_latency_us=26.99,
+        collective_latency_us=27,
         collective_gbps=18.43,
         training_efficiency=0.291,
         cached_weights_per_core=0,
@@ -100,13 +108,13 @@ CONSTANTS: dict[str, GenerationConstants] = {
 }
 FAMILY_COMPUTE_COST: dict[ModelFamily, float] = {
     ModelFamily.TRANSFORMER_ENCODER: 1,
-    ModelFamily.TRANSFORMER_DECODER: 0.4524,
+    ModelFamily.TRANSFORMER_DECODER: 0.4522,
     ModelFamily.TRANSFORMER_ENCODER_DECODER: 1.321,
-    ModelFamily.CNN: 1.986,
+    ModelFamily.CNN: 1.987,
     ModelFamily.RCNN: 1,
     ModelFamily.LSTM: 1,
     ModelFamily.VISION_TRANSFORMER: 1.745,
-    ModelFamily.DIFFUSION: 0.3539,
+    ModelFamily.DIFFUSION: 0.354,
 }
 # --- end of fitted constants ---
 
@@ -279,9 +287,11 @@ def estimate(
     busy_cores_per_chip: int,
     constants: GenerationConstants | None = None,
     family_costs: dict[ModelFamily, float] | None = None,
+    requests_in_flight: int = REQUESTS_IN_FLIGHT,
 ) -> Performance:
     """Speed of one replica when `busy_cores_per_chip` cores of each of its chips are busy
-    (the caller decides that from what the pod's resource request guarantees)."""
+    (the caller decides that from what the pod's resource request guarantees), with
+    `requests_in_flight` requests kept in flight per model copy."""
     c = constants or constants_for(instance)
     cost = (family_costs or FAMILY_COMPUTE_COST)[profile.family]
     degree = grouping.degree
@@ -365,8 +375,14 @@ def estimate(
         ),
         machine,
     )
+    # With another request in flight, the host's share of the overhead runs while the device
+    # works: a copy completes one execution per device time or host time, whichever is longer.
+    period = latency
+    if requests_in_flight > 1:
+        hidden = executions * c.overhead_ms * c.overlapped_overhead
+        period = max(latency - hidden, hidden)
     return Performance(
         latency_p50_ms=latency,
         latency_p95_ms=latency * c.p95_over_p50,
-        throughput_per_replica=grouping.copies * batch * 1e3 / latency,
+        throughput_per_replica=grouping.copies * batch * 1e3 / period,
     )
