@@ -19,7 +19,9 @@ fixed cost:
   NeuronLink bandwidth across devices.
 
 Modes:
-- data parallel: copies are independent; on Inf1 they contend for the chip's bandwidth.
+- data parallel: copies are independent; on Inf1 they contend for the chip's bandwidth. With
+  a second request in flight, the host's share of the overhead runs while the device works,
+  so a copy's throughput is one batch per device time (or host time, if longer).
 - Inf1 NeuronCore Pipeline: each of `degree` cores runs one stage (1/degree of the work) and
   keeps its share of the weights in on-chip memory up to its capacity; only the rest is read
   from DRAM. A stage also hands its activations to the next. Latency is the fill (every
@@ -46,8 +48,8 @@ from neuron_operator.sizing.grouping import Grouping
 from neuron_operator.sizing.profile import ModelProfile
 
 ACTIVATION_BYTES = 2  # bf16 hidden states between stages and in collectives
-# Requests a server keeps in flight per model copy at full use: Neuron's throughput
-# benchmarks and serving guides run two or more (workers per model, NEURON_MAX_NUM_INFERS).
+# Requests a server keeps in flight per model copy at full use, as Neuron's Inf1 throughput
+# benchmarks ran them (workers per model, NEURON_MAX_NUM_INFERS).
 REQUESTS_IN_FLIGHT = 2
 
 
