@@ -100,9 +100,9 @@ def _from_normalised(row: dict[str, str]) -> dict[str, str] | None:
     model = row["model"]
     if details and "distilbert" in details.group(1).lower() and "distil" not in model.lower():
         model = "distilbert"  # the table's "BERT base" rows that its details say are DistilBERT
-    cores = row["cores_per_copy"]
-    if row["mode"] == "pipeline" and not cores:
-        cores = (re.search(r"num_cores=(\d+)", row["note"]) or [None, ""])[1] or ""
+    # "Num Cores" as the tables use it: the pipeline's length, or the cores a run used.
+    cores = row["cores_per_copy"] if row["mode"] == "pipeline" else ""
+    cores = cores or _stated(r"num_cores=(\d+)", row)
     return {
         "Model": model,
         "Inst. Type": row["instance"],
@@ -245,6 +245,18 @@ def _case(source: str, row: dict[str, str]) -> Case | None:
         # model copies ran (the CSVs rarely say) and whether the latency includes queueing.
         in_flight = throughput * latency / 1e3 / batch if throughput and latency else None
         copies = int(_float(row.get("N Models")) or 0)
+        cores_used = int(_float(row.get("Num Cores") or row.get("Num. Cores")) or 0)
+        if (
+            not copies
+            and in_flight is not None
+            and in_flight <= 1.3
+            and cores_used > 1
+            and batch % cores_used == 0
+        ):
+            # One batch in flight over several cores: the framework split each batch across
+            # them (its data-parallel wrapper), so each core ran a slice of it.
+            copies, batch = cores_used, batch // cores_used
+            notes.append(f"one batch split over {cores_used} cores: {batch} per core")
         if not copies:
             copies = node_cores if in_flight is None else round(in_flight)
         copies = max(1, min(node_cores, copies))
