@@ -14,6 +14,7 @@ import statistics
 from pathlib import Path
 
 from calibration.validate import Held
+from neuron_operator.sizing.uncertainty import flops_suffix
 
 ROOT = Path(__file__).resolve().parents[1]
 PATH = ROOT / "operator" / "neuron_operator" / "sizing" / "data" / "uncertainty.json"
@@ -42,12 +43,26 @@ def _band(errors: list[float]) -> dict[str, float]:
     return {"p10": round(low, 4), "p90": round(high, 4), "figures": len(errors)}
 
 
+def mixed(
+    by_group: dict[str, list[float]], by_kind: dict[str, list[float]]
+) -> dict[str, list[float]]:
+    """The given/estimated-FLOPs subsets of groups that hold both kinds."""
+    return {
+        kind: errors
+        for kind, errors in by_kind.items()
+        if len(errors) < len(by_group[kind.rsplit("/", 1)[0]])
+    }
+
+
 def bands(held: list[Held]) -> dict[str, object]:
     by_group: dict[str, list[float]] = {}
+    by_kind: dict[str, list[float]] = {}  # the group's figures whose FLOPs were given/estimated
     by_generation: dict[str, list[float]] = {"all": []}
     for h in held:
         error = time_error(h)
         by_group.setdefault(h.case.group, []).append(error)
+        kind = h.case.group + flops_suffix(h.case.profile.flops_estimated)
+        by_kind.setdefault(kind, []).append(error)
         by_generation.setdefault(h.case.generation, []).append(error)
         by_generation["all"].append(error)
     return {
@@ -56,7 +71,7 @@ def bands(held: list[Held]) -> dict[str, object]:
         "interval": INTERVAL,
         "groups": {
             group: _band(errors)
-            for group, errors in sorted(by_group.items())
+            for group, errors in sorted([*by_group.items(), *mixed(by_group, by_kind).items()])
             if len(errors) >= MIN_FIGURES
         },
         "generations": {name: _band(errors) for name, errors in sorted(by_generation.items())},

@@ -331,3 +331,28 @@ def test_throughput_ranks_what_a_node_delivers_filled_with_replicas() -> None:
             per_node * (1 + 1e-5)
         )
     assert f"{per_node:.1f}"[:4] in result.why
+
+
+def test_a_cnns_likely_range_comes_from_figures_with_flops_of_the_same_kind() -> None:
+    # The engine guesses a CNN's FLOPs from its weights unless told, and published CNNs whose
+    # FLOPs it guessed ran well off its estimate; those whose FLOPs were known did not. Each
+    # plan's range comes from figures of its own kind.
+    def likely(model: dict[str, object]) -> tuple[float, float]:
+        result = feasible(
+            plan(
+                {
+                    "model": model,
+                    "objective": "latency",
+                    "constraints": {"instanceTypes": ["inf2.xlarge"]},
+                }
+            )
+        )
+        assert result.estimate is not None
+        e = result.estimate
+        return e.latency_ms_range.low / e.latency_ms, e.latency_ms_range.high / e.latency_ms
+
+    guessed: dict[str, object] = {"family": "cnn", "parameters": "25.6M"}
+    given_low, given_high = likely({**guessed, "gflopsPerInference": 8.2})
+    guessed_low, guessed_high = likely(guessed)
+    assert given_low < 1 < given_high
+    assert (guessed_low, guessed_high) != pytest.approx((given_low, given_high), rel=0.05)

@@ -49,8 +49,10 @@ def check_option(option: Option, spec: NeuronDeploymentSpec) -> None:
         assert e.throughput_range.low >= spec.slo.throughput * (1 - 1e-5)
     if spec.slo.latency_ms is not None:
         assert e.latency_ms_range.high <= spec.slo.latency_ms * (1 + 1e-5)
-    assert e.latency_ms_range.low <= e.latency_ms <= e.latency_ms_range.high
-    assert e.throughput_range.low <= e.throughput <= e.throughput_range.high
+    # (a range need not contain the estimate: where the model is biased, as for CNNs whose
+    # FLOPs it guessed, the published truth lay to one side of it)
+    assert e.latency_ms_range.low <= e.latency_ms_range.high
+    assert e.throughput_range.low <= e.throughput_range.high
     assert e.latency_ms >= e.latency_p50_ms
     # money
     if instance.price_per_hour is None:

@@ -131,7 +131,9 @@ class Memo:
         found = self._bands.get(generation)
         if found is None:
             profile = self.profile
-            found = load_bands().band(profile.family, generation, profile.workload)
+            found = load_bands().band(
+                profile.family, generation, profile.workload, profile.flops_estimated
+            )
             self._bands[generation] = found
         return found
 

@@ -61,6 +61,7 @@ class ModelProfile:
     flops_per_sample: float  # forward pass, one sample (generative: the prefill)
     streamed_parameters: int  # weights one execution multiplies by (read from device memory)
     executions_per_sample: int  # model executions per sample (diffusion: denoising steps)
+    flops_estimated: bool  # FLOPs from a per-weight rule of thumb, not the model's shape or spec
     assumptions: tuple[str, ...] = field(default=())
 
     def __post_init__(self) -> None:
@@ -225,5 +226,7 @@ def build_profile(model: ModelSpec, workload: Workload) -> ModelProfile:
         flops_per_sample=flops,
         streamed_parameters=streamed,
         executions_per_sample=DIFFUSION_STEPS if family == F.DIFFUSION else 1,
+        flops_estimated=model.gflops_per_inference is None
+        and (family in FLOPS_PER_WEIGHT or family == F.DIFFUSION),
         assumptions=tuple(notes),
     )

@@ -10,8 +10,11 @@ engine had not seen:
     time:       predicted × [exp(-p90), exp(-p10)]
     throughput: predicted × [exp(p10), exp(p90)]
 
-A group with too few figures uses its generation's band, and Trn2 (NeuronCore-v3, no
-published figures) uses v2's: it is an extrapolation, and its band is no narrower than that.
+Where a family's FLOPs may come from the spec or from a rule of thumb (CNNs, diffusion), the
+band is taken from the figures of the same kind when there are enough: a model whose FLOPs
+the user gave is predicted better than one whose FLOPs the engine guessed. A group with too few
+figures uses its generation's band, and Trn2 (NeuronCore-v3, no published figures) uses v2's:
+it is an extrapolation, and its band is no narrower than that.
 """
 
 from __future__ import annotations
@@ -46,11 +49,19 @@ class Bands:
     groups: dict[str, Band]
     generations: dict[str, Band]
 
-    def band(self, family: ModelFamily, generation: str, workload: Workload) -> Band:
+    def band(
+        self, family: ModelFamily, generation: str, workload: Workload, flops_estimated: bool
+    ) -> Band:
         measured = "v2" if generation == "v3" else generation
-        suffix = "/training" if workload == Workload.TRAINING else ""
-        found = self.groups.get(f"{family.value}/{measured}{suffix}")
+        group = f"{family.value}/{measured}" + (
+            "/training" if workload == Workload.TRAINING else ""
+        )
+        found = self.groups.get(group + flops_suffix(flops_estimated)) or self.groups.get(group)
         return found or self.generations.get(measured) or self.generations["all"]
+
+
+def flops_suffix(flops_estimated: bool) -> str:
+    return "/flops-estimated" if flops_estimated else "/flops-given"
 
 
 def _band(raw: dict[str, float]) -> Band:
