@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import math
 import re
+import statistics
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -115,7 +116,7 @@ def _from_normalised(row: dict[str, str]) -> dict[str, str] | None:
         "Run Mode": _MODES[row["mode"]],
         "Num Cores": cores,
         "Model Data Type": row["dtype"],
-        "Image Size": (re.search(r"image size=([0-9x]+)", row["note"]) or [None, ""])[1] or "",
+        "Image Size": _stated(r"image size=([0-9x]+)", row),
         "Autocast": "none" if "autocast None" in row["dtype"] else "",
         "Workers per Model": _stated(r"(?:workers_per_model|NEURON_MAX_NUM_INFERS)=(\d+)", row),
     }
@@ -361,8 +362,6 @@ def log_errors(case: Case, predicted: dict[str, float]) -> dict[str, float]:
 def p95_ratio(generation_dirs: list[str]) -> float:
     """p95/p50 from published p50 and p99, interpolated with a normal tail:
     p95 - p50 = (1.645 / 2.326) (p99 - p50)."""
-    import statistics
-
     ratios = []
     for directory in generation_dirs:
         for path in (DATA / directory).glob("*.csv"):

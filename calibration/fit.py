@@ -94,10 +94,6 @@ def start() -> list[float]:
     ]
 
 
-def _prior_centres() -> np.ndarray:
-    return np.array(start())
-
-
 def _robust(r: np.ndarray) -> np.ndarray:
     """A residual whose square is the soft-L1 loss of r."""
     f = ROBUST_SCALE
@@ -121,6 +117,7 @@ class _Problem:
     configurations: list[Case]  # one representative per configuration
     # per published figure: configuration index, metric, ln(published), weight
     figures: list[tuple[int, str, float, float]]
+    centres: np.ndarray  # the priors' centres, in the fit's coordinates
 
     @classmethod
     def of(cls, cases: list[Case]) -> _Problem:
@@ -141,7 +138,7 @@ class _Problem:
                 configurations.append(case)
             for metric, value in case.observed.items():
                 figures.append((index[key], metric, math.log(value), weight))
-        return cls(configurations, figures)
+        return cls(configurations, figures, np.array(start()))
 
 
 def _residuals(xs: np.ndarray, problem: _Problem) -> np.ndarray:
@@ -153,7 +150,7 @@ def _residuals(xs: np.ndarray, problem: _Problem) -> np.ndarray:
         weight * (math.log(predictions[i][metric]) - published)
         for i, metric, published, weight in problem.figures
     ]
-    prior = (xs - _prior_centres()) / PRIOR_WIDTH
+    prior = (xs - problem.centres) / PRIOR_WIDTH
     return np.concatenate([_robust(np.array(data)), prior])
 
 

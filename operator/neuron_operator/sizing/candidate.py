@@ -49,7 +49,7 @@ class Candidate:
 
     @property
     def devices_per_replica(self) -> int:
-        return math.ceil(self.grouping.cores / self.instance.cores_per_device)
+        return devices_spanned(self.instance, self.grouping)
 
     @property
     def node_throughput(self) -> float:
@@ -88,6 +88,11 @@ def _replicas(spec: NeuronDeploymentSpec, per_replica: float, band: Band) -> int
         return 1
     pessimistic = band.rate(per_replica)[0]
     return max(1, math.ceil(target / pessimistic - 1e-9))
+
+
+def devices_spanned(instance: InstanceType, grouping: Grouping) -> int:
+    """Neuron devices a replica's cores span (cores may share a device)."""
+    return math.ceil(grouping.cores / instance.cores_per_device)
 
 
 def busy_cores_per_chip(instance: InstanceType, grouping: Grouping, whole_devices: bool) -> int:
@@ -188,8 +193,7 @@ class Draft:
     def _size(self) -> Candidate:
         instance, grouping, batch = self.instance, self.grouping, self.batch
         if self.whole_devices:
-            devices = math.ceil(grouping.cores / instance.cores_per_device)
-            capacity = instance.allocatable_neuron // devices
+            capacity = instance.allocatable_neuron // devices_spanned(instance, grouping)
         else:
             capacity = instance.allocatable_neuroncore // grouping.cores
         if instance.max_pods is not None:

@@ -39,7 +39,7 @@ has no published measurement there: it uses v2's constants with its own peak fig
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from neuron_operator.api.plan import ParallelismMode
 from neuron_operator.api.v1alpha1 import ModelFamily, Workload
@@ -258,15 +258,7 @@ def _pipeline(
         activation_bytes=0.0,
         collectives=0,
     )
-    one_core = Machine(
-        cores=1,
-        peak_flops=machine.peak_flops,
-        bandwidth=machine.bandwidth,
-        constants=c,
-        compute_cost=machine.compute_cost,
-        training=False,
-        ring_bytes_per_second=machine.ring_bytes_per_second,
-    )
+    one_core = replace(machine, cores=1)
     compute = compute_ms(stage, one_core)
     memory = memory_ms(stage, one_core)
     handoff = batch * profile.input_tokens * profile.hidden_size * ACTIVATION_BYTES
