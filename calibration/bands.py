@@ -2,8 +2,11 @@
 from the cross-validated errors: see sizing/uncertainty.py for what they mean.
 
 A family/generation group gets a band of its own from MIN_FIGURES held-out figures on; the
-rest use their generation's, and every band is at least as wide as MIN_HALF_WIDTH either side
-(a group whose figures all agree still does not promise better than the model's form).
+rest use their generation's. Where the engine guesses a family's FLOPs from its weights
+(CNNs), the group also gets a band for figures whose FLOPs were given and one for the same
+figures predicted with the guess: a plan without gflopsPerInference gets the latter. Every
+band is at least as wide as MIN_HALF_WIDTH either side (a group whose figures all agree still
+does not promise better than the model's form).
 """
 
 from __future__ import annotations
@@ -43,15 +46,17 @@ def _band(errors: list[float]) -> dict[str, float]:
     return {"p10": round(low, 4), "p90": round(high, 4), "figures": len(errors)}
 
 
-def mixed(
-    by_group: dict[str, list[float]], by_kind: dict[str, list[float]]
-) -> dict[str, list[float]]:
-    """The given/estimated-FLOPs subsets of groups that hold both kinds."""
-    return {
-        kind: errors
-        for kind, errors in by_kind.items()
-        if len(errors) < len(by_group[kind.rsplit("/", 1)[0]])
-    }
+def time_error_of_guess(held: Held) -> float | None:
+    error = held.guessed_flops_log_error
+    if error is None:
+        return None
+    return -error if held.metric == "throughput" else error
+
+
+def split_by_flops(by_kind: dict[str, list[float]]) -> dict[str, list[float]]:
+    """The given/estimated-FLOPs subsets of the groups where a plan can hold either kind."""
+    guessing = {kind.rsplit("/", 1)[0] for kind in by_kind if kind.endswith(flops_suffix(True))}
+    return {kind: errors for kind, errors in by_kind.items() if kind.rsplit("/", 1)[0] in guessing}
 
 
 def bands(held: list[Held]) -> dict[str, object]:
@@ -63,6 +68,9 @@ def bands(held: list[Held]) -> dict[str, object]:
         by_group.setdefault(h.case.group, []).append(error)
         kind = h.case.group + flops_suffix(h.case.profile.flops_estimated)
         by_kind.setdefault(kind, []).append(error)
+        guess = time_error_of_guess(h)
+        if guess is not None:
+            by_kind.setdefault(h.case.group + flops_suffix(True), []).append(guess)
         by_generation.setdefault(h.case.generation, []).append(error)
         by_generation["all"].append(error)
     return {
@@ -71,7 +79,7 @@ def bands(held: list[Held]) -> dict[str, object]:
         "interval": INTERVAL,
         "groups": {
             group: _band(errors)
-            for group, errors in sorted([*by_group.items(), *mixed(by_group, by_kind).items()])
+            for group, errors in sorted([*by_group.items(), *split_by_flops(by_kind).items()])
             if len(errors) >= MIN_FIGURES
         },
         "generations": {name: _band(errors) for name, errors in sorted(by_generation.items())},

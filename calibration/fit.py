@@ -34,7 +34,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from calibration.cases import Case, load_cases, p95_ratio, predict_all  # noqa: E402
-from calibration.priors import FAMILY_PRIORS, GENERATION_PRIORS, PRIOR_WIDTH  # noqa: E402
+from calibration.priors import (  # noqa: E402
+    FAMILY_PRIORS,
+    GENERATION_PRIORS,
+    PIPELINE_WEIGHTS_PER_CORE,
+    PRIOR_WIDTH,
+)
 from neuron_operator.api.v1alpha1 import ModelFamily  # noqa: E402
 from neuron_operator.sizing.performance import CONSTANTS, GenerationConstants  # noqa: E402
 
@@ -65,7 +70,11 @@ def _base() -> dict[str, GenerationConstants]:
     """The constants no fit touches: the tail ratio from published p50/p99, and the ones a
     generation does not use (kept at its prior centre or at v2's value)."""
     base = {
-        "v1": replace(CONSTANTS["v1"], p95_over_p50=p95_ratio(["inf1"])),
+        "v1": replace(
+            CONSTANTS["v1"],
+            p95_over_p50=p95_ratio(["inf1"]),
+            cached_weights_per_core=PIPELINE_WEIGHTS_PER_CORE,
+        ),
         "v2": replace(CONSTANTS["v2"], p95_over_p50=p95_ratio(["inf2", "trn1"])),
     }
     for (generation, name), prior in GENERATION_PRIORS.items():

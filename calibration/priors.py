@@ -20,9 +20,11 @@ Ranges and centres come from hardware facts, not from the benchmarks:
   draw between a quarter and all of it.
 - collective latency: one all-reduce step over NeuronLink or on chip, 2–500 µs; ring
   bandwidth per core 5–400 GB/s (NeuronLink-v2 is 192 GiB/s per Inferentia2 chip).
-- cached weights per core (Inf1): NeuronCore Pipeline's rule of thumb, 4 cores per 2e7
-  weights, is 5e6 per core; a data-parallel copy keeps as much on its own core. NeuronCore-v2
-  and later stream weights from HBM (their SBUF is working memory): 0, not fitted.
+- cached weights per core (Inf1) is not fitted: NeuronCore Pipeline's rule of thumb, 4 cores
+  per 2e7 weights, states it (5e6 per core, PIPELINE_WEIGHTS_PER_CORE), and a data-parallel
+  copy keeps as much on its own core. Fitted, it traded against DRAM bandwidth, and with
+  BERT-base (the only pipelined model in the tables) held out it fell to half the rule.
+  NeuronCore-v2 and later stream weights from HBM (their SBUF is working memory): 0.
 - family compute cost: how much a family's FLOPs cost relative to a transformer encoder's
   matmuls (depthwise convolutions, attention softmax, vector-engine work); centre 1.
 """
@@ -33,6 +35,9 @@ import math
 from dataclasses import dataclass
 
 from neuron_operator.api.v1alpha1 import ModelFamily
+
+# Neuron's NeuronCore Pipeline rule of thumb: 4 cores per 2e7 weights.
+PIPELINE_WEIGHTS_PER_CORE = 5e6
 
 # Width of the prior in the transformed coordinate (logit of the position in the range):
 # 1.5 lets a constant cover most of its range when the data ask for it.
@@ -82,7 +87,6 @@ GENERATION_PRIORS: dict[tuple[str, str], Prior] = {
     ("v1", "overlap_penalty"): Prior(0.01, 0.99, 0.3),
     ("v1", "overlapped_overhead"): Prior(0.0, 1.0, 0.5),
     ("v1", "core_bandwidth_share"): Prior(0.25, 1.0, 0.5),
-    ("v1", "cached_weights_per_core"): Prior(1e6, 3e7, 5e6, log=True),
     ("v1", "pipeline_stage_ms"): Prior(0.005, 2, 0.1, log=True),
     ("v1", "pipeline_balance"): Prior(0.2, 1.0, 0.7),
     ("v2", "compute_efficiency"): Prior(0.05, 0.9, 0.4),

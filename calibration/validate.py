@@ -17,13 +17,14 @@ import multiprocessing
 import sys
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from calibration.cases import Case, load_cases, log_errors, predict
 from calibration.fit import fit
+from neuron_operator.sizing.profile import FLOPS_PER_WEIGHT
 
 GROUPINGS: dict[str, Callable[[Case], str]] = {
     "architecture": lambda case: case.architecture,
@@ -38,6 +39,21 @@ class Held:
     case: Case
     metric: str
     log_error: float  # ln(predicted / published)
+    # The same figure's error had the spec left out gflopsPerInference, where the engine would
+    # then guess it from the weights (CNNs): what a plan without FLOPs should expect.
+    guessed_flops_log_error: float | None = None
+
+
+def with_guessed_flops(case: Case) -> Case | None:
+    """The case as the engine sees it when the spec gives no FLOPs, or None where it would
+    not guess (the FLOPs were already a guess, or the family's follow from its tokens)."""
+    per_weight = FLOPS_PER_WEIGHT.get(case.profile.family)
+    if per_weight is None or case.profile.flops_estimated:
+        return None
+    guessed = replace(
+        case.profile, flops_per_sample=per_weight * case.profile.parameters, flops_estimated=True
+    )
+    return replace(case, profile=guessed)
 
 
 # The cases of the run in progress: worker processes inherit them when they fork, so a fold's
@@ -55,9 +71,16 @@ def _fold(args: tuple[str, str]) -> list[Held]:
     for case in cases:
         if key(case) != group:
             continue
-        predicted = predict(case, fitted.constants[case.generation], fitted.costs)
-        for metric, error in log_errors(case, predicted).items():
-            out.append(Held(case, metric, error))
+        constants = fitted.constants[case.generation]
+        errors = log_errors(case, predict(case, constants, fitted.costs))
+        guessed = with_guessed_flops(case)
+        guessed_errors = (
+            {}
+            if guessed is None
+            else log_errors(guessed, predict(guessed, constants, fitted.costs))
+        )
+        for metric, error in errors.items():
+            out.append(Held(case, metric, error, guessed_errors.get(metric)))
     return out
 
 

@@ -12,6 +12,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from calibration import architectures
 from calibration.cases import Case, load_cases, predict
 from calibration.fit import fit
 from calibration.priors import FAMILY_PRIORS, GENERATION_PRIORS
@@ -23,9 +24,10 @@ from calibration.report import (
     section_of,
     summarize_errors,
 )
-from calibration.validate import Held, cross_validate
+from calibration.validate import Held, cross_validate, with_guessed_flops
 
 from neuron_operator.sizing.performance import CONSTANTS, FAMILY_COMPUTE_COST
+from neuron_operator.sizing.profile import FLOPS_PER_WEIGHT
 
 CASES = load_cases()
 FITTED = [c for c in CASES if c.excluded is None]
@@ -112,3 +114,25 @@ def test_the_engines_uncertainty_bands_are_the_cross_validated_ones(held: list[H
     assert bands.PATH.read_text() == bands.render(held), (
         "sizing/data/uncertainty.json is stale: run `make calibrate`"
     )
+
+
+@pytest.mark.parametrize(
+    ("layers", "card"), [(architectures.openpose(), 52e6), (architectures.unet(), 31e6)]
+)
+def test_a_counted_architecture_has_its_cards_weights(
+    layers: list[architectures.Conv], card: float
+) -> None:
+    # FLOPs counted from a misread architecture would not give the published weight count
+    assert architectures.weights(layers) == pytest.approx(card, rel=0.02)
+
+
+def test_a_cnn_predicted_as_if_its_flops_were_guessed() -> None:
+    cases = {c.architecture: c for c in FITTED}
+    openpose = cases["openpose"]
+    guessed = with_guessed_flops(openpose)
+    assert guessed is not None and guessed.profile.flops_estimated
+    per_weight = FLOPS_PER_WEIGHT[openpose.profile.family]
+    assert guessed.profile.flops_per_sample == per_weight * openpose.profile.parameters
+    assert guessed.profile.flops_per_sample < openpose.profile.flops_per_sample / 10
+    # transformers' FLOPs follow from their tokens: nothing to guess
+    assert with_guessed_flops(cases["bert-base"]) is None

@@ -334,9 +334,9 @@ def test_throughput_ranks_what_a_node_delivers_filled_with_replicas() -> None:
 
 
 def test_a_cnns_likely_range_comes_from_figures_with_flops_of_the_same_kind() -> None:
-    # The engine guesses a CNN's FLOPs from its weights unless told, and published CNNs whose
-    # FLOPs it guessed ran well off its estimate; those whose FLOPs were known did not. Each
-    # plan's range comes from figures of its own kind.
+    # The engine guesses a CNN's FLOPs from its weights unless told. Published CNNs predicted
+    # with that guess ran well off the estimate; with their FLOPs known they did not. Each
+    # plan's range comes from figures predicted the way the plan was.
     def likely(model: dict[str, object]) -> tuple[float, float]:
         result = feasible(
             plan(
