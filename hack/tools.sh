@@ -60,15 +60,16 @@ install_tool() {
   for bin in "$@"; do ln -sf "$dest/bin/$bin" "$LINKS/$bin"; done
 }
 
-build_kubernetes() {
-  local version=$1 minor proxy
+# kubernetes_build VERSION CMD...: build k8s.io/kubernetes/cmd/<CMD> for each CMD into ./bin.
+kubernetes_build() {
+  local version=$1 minor proxy; shift
   minor=${version#1.}; minor=${minor%%.*}
   proxy=$(go env GOPROXY | cut -d, -f1)
   # k8s.io/kubernetes requires its staging modules at v0.0.0 and replaces them with ./staging;
   # a wrapper module must replace each with its published v0.<minor>.<patch>. The list comes
   # from the release's own go.mod, so it is right for whatever version is pinned.
   curl -fsSL "$proxy/k8s.io/kubernetes/@v/v$version.mod" -o kubernetes.mod
-  local go_line godebug
+  local go_line godebug cmd packages=()
   go_line=$(sed -n 's/^go \(.*\)$/\1/p' kubernetes.mod)
   godebug=$(sed -n 's/^godebug \(.*\)$/\1/p' kubernetes.mod)
   {
@@ -79,28 +80,46 @@ build_kubernetes() {
       while read -r module; do printf '\t%s => %s v0.%s\n' "$module" "$module" "${version#1.}"; done
     printf ')\n'
   } > go.mod
-  cat > tools.go <<'GO'
-//go:build tools
-
-package tools
-
-import (
-	_ "k8s.io/kubernetes/cmd/kube-apiserver"
-	_ "k8s.io/kubernetes/cmd/kube-controller-manager"
-	_ "k8s.io/kubernetes/cmd/kube-scheduler"
-	_ "k8s.io/kubernetes/cmd/kubectl"
-)
-GO
+  for cmd in "$@"; do packages+=("k8s.io/kubernetes/cmd/$cmd"); done
+  {
+    printf '//go:build tools\n\npackage tools\n\nimport (\n'
+    printf '\t_ "%s"\n' "${packages[@]}"
+    printf ')\n'
+  } > tools.go
   go mod tidy
   local ldflags="-s -w" pkg
   for pkg in client-go/pkg/version component-base/version; do
     ldflags+=" -X k8s.io/$pkg.gitVersion=v$version -X k8s.io/$pkg.gitMajor=1"
     ldflags+=" -X k8s.io/$pkg.gitMinor=$minor -X k8s.io/$pkg.gitTreeState=clean"
   done
-  go_build bin/ "$ldflags" k8s.io/kubernetes/cmd/kube-apiserver \
-    k8s.io/kubernetes/cmd/kube-controller-manager k8s.io/kubernetes/cmd/kube-scheduler \
-    k8s.io/kubernetes/cmd/kubectl
+  go_build bin/ "$ldflags" "${packages[@]}"
+}
+
+build_kubernetes() {
+  kubernetes_build "$1" kube-apiserver kube-controller-manager kube-scheduler kubectl
   ./bin/kube-apiserver --version
+}
+
+# The node side, only for the kind path: what a kind node runs besides the control plane.
+build_kubernetes_node() {
+  kubernetes_build "$1" kubelet kubeadm kube-proxy
+  ./bin/kubelet --version
+}
+
+# crictl: kind's `load docker-image` and `export logs` call it inside the nodes.
+build_crictl() {
+  go_install -ldflags "-s -w -X sigs.k8s.io/cri-tools/pkg/version.Version=v$1" \
+    "sigs.k8s.io/cri-tools/cmd/crictl@v$1"
+}
+
+# pause, the pod sandbox: its C source ships in the Kubernetes module (build/pause/linux), built
+# static as upstream's image does, with the host's gcc.
+build_pause() {
+  local source
+  source="$(go env GOMODCACHE)/k8s.io/kubernetes@v$K8S_VERSION/build/pause/linux/pause.c"
+  [ -f "$source" ] || GOFLAGS=-mod=mod go mod download "k8s.io/kubernetes@v$K8S_VERSION"
+  mkdir -p bin
+  gcc -Os -Wall -Werror -static -DVERSION="v$1" -o bin/pause "$source"
 }
 
 build_etcd() {
@@ -152,7 +171,12 @@ case "$only" in
     install_tool kwok "$KWOK_VERSION" build_kwok kwok kwokctl kwok-stages.yaml
     ;;&
   all|helm) install_tool helm "$HELM_VERSION" build_helm helm ;;&
-  all|kind) install_tool kind "$KIND_VERSION" build_kind kind ;;
-  cluster|helm) ;;
+  all|kind) install_tool kind "$KIND_VERSION" build_kind kind ;;&
+  kind)
+    install_tool kubernetes-node "$K8S_VERSION" build_kubernetes_node kubelet kubeadm kube-proxy
+    install_tool crictl "$CRICTL_VERSION" build_crictl crictl
+    install_tool pause "$PAUSE_VERSION" build_pause pause
+    ;;
+  all|cluster|helm) ;;
   *) echo "usage: hack/tools.sh [all|cluster|helm|kind]" >&2; exit 2 ;;
 esac

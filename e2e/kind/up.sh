@@ -1,7 +1,14 @@
 #!/usr/bin/env bash
-# Create (or reuse) the kind cluster for `make e2e-kind`, give two workers Neuron identities,
-# then, where they exist, build and load the operator image and install the chart.
-# Needs Docker; tools come from hack/tools.sh (.cluster/bin).
+# Create (or reuse) the kind cluster for `make e2e-kind`: a Docker engine (hack/container-engine.sh),
+# the images, the cluster, Neuron identities on two workers, the operator's and the model
+# server's images loaded, and the chart installed with that operator image.
+#
+# Images: NEURON_E2E_IMAGES=public uses kind's kindest/node and python:3.11-slim from their
+# registries (GitHub Actions sets it); =local builds them here with no registry
+# (hack/kind_images.py). Unset: local when we are root with debootstrap (what the build needs),
+# else public.
+#
+# Exit 3 when no container engine can run here (make e2e-kind then says why and skips).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 NAME=${KIND_CLUSTER_NAME:-neuron-operator}
@@ -9,40 +16,71 @@ KIND=.cluster/bin/kind
 KUBECTL=.cluster/bin/kubectl
 HELM=.cluster/bin/helm
 KUBECONFIG_FILE=.cluster/kind-kubeconfig
-IMAGE=${OPERATOR_IMAGE:-neuron-operator:e2e}
+STATE=.cluster/kind-images.env
+PY=.venv/bin/python
+log() { printf '==> %s\n' "$*"; }
 
-command -v docker >/dev/null && docker info >/dev/null 2>&1 ||
-  { echo "error: kind needs a running Docker engine (docker info failed)" >&2; exit 1; }
+hack/container-engine.sh || exit $?
+source hack/versions.env
 
-if "$KIND" get clusters | grep -qx "$NAME"; then
-  echo "==> reusing kind cluster $NAME"
+images=${NEURON_E2E_IMAGES:-}
+if [ -z "$images" ]; then
+  if [ "$(id -u)" = 0 ] && command -v debootstrap >/dev/null; then images=local; else images=public; fi
+fi
+start=$SECONDS
+if [ "$images" = local ]; then
+  log "building the images here (no registry): node, operator, model server"
+  hack/tools.sh kind
+  node_image=$($PY hack/kind_images.py node)
+  operator_image=$($PY hack/kind_images.py operator)
+  server_image=$($PY hack/kind_images.py model-server)
+  config=$(mktemp)
+  sed "s/ETCD_IMAGE_TAG/$ETCD_VERSION-0/" e2e/kind/cluster-local.yaml > "$config"
+else
+  node_image=kindest/node:v$K8S_VERSION
+  operator_image=neuron-operator:e2e
+  server_image=neuron-operator/model-server:e2e
+  log "building the operator's and the model server's images on python:3.11-slim"
+  docker build -q -t "$operator_image" -f operator/Dockerfile . >/dev/null
+  docker build -q -t "$server_image" e2e/kind/model-server >/dev/null
+  config=e2e/kind/cluster.yaml
+fi
+log "images ready in $((SECONDS - start)) s: $node_image, $operator_image, $server_image"
+printf 'OPERATOR_IMAGE=%s\nMODEL_SERVER_IMAGE=%s\nNODE_IMAGE=%s\n' \
+  "$operator_image" "$server_image" "$node_image" > "$STATE"
+
+start=$SECONDS
+if "$KIND" get clusters 2>/dev/null | grep -qx "$NAME" &&
+  [ "$(docker inspect -f '{{.Config.Image}}' "$NAME-control-plane" 2>/dev/null)" = "$node_image" ]; then
+  log "reusing kind cluster $NAME"
   "$KIND" get kubeconfig --name "$NAME" > "$KUBECONFIG_FILE"
 else
-  echo "==> creating kind cluster $NAME"
-  "$KIND" create cluster --name "$NAME" --config e2e/kind/cluster.yaml \
-    --kubeconfig "$KUBECONFIG_FILE" --wait 180s
+  "$KIND" delete cluster --name "$NAME" >/dev/null 2>&1 || true
+  log "creating kind cluster $NAME on $node_image"
+  if [ "$images" = local ]; then
+    # no default CNI: nodes become Ready once network.py has given them one
+    "$KIND" create cluster --name "$NAME" --config "$config" --image "$node_image" \
+      --kubeconfig "$KUBECONFIG_FILE" --retain
+    $PY e2e/kind/network.py "$KUBECONFIG_FILE"
+  else
+    "$KIND" create cluster --name "$NAME" --config "$config" --image "$node_image" \
+      --kubeconfig "$KUBECONFIG_FILE" --wait 180s
+  fi
 fi
+"$KUBECTL" --kubeconfig "$KUBECONFIG_FILE" wait --for=condition=Ready nodes --all --timeout=180s
 
 workers=$("$KUBECTL" --kubeconfig "$KUBECONFIG_FILE" get nodes \
   -l '!node-role.kubernetes.io/control-plane' -o name | sed 's#node/##' | sort)
 set -- $workers
 [ $# -ge 3 ] || { echo "error: expected 3 workers, found: $workers" >&2; exit 1; }
-.venv/bin/python e2e/kind/neuronize.py "$KUBECONFIG_FILE" "$1=trn1.32xlarge" "$2=inf2.xlarge"
+$PY e2e/kind/neuronize.py "$KUBECONFIG_FILE" "$1=trn1.32xlarge" "$2=inf2.xlarge"
 
-if [ -f operator/Dockerfile ]; then
-  echo "==> building and loading the operator image $IMAGE"
-  docker build -t "$IMAGE" -f operator/Dockerfile .
-  "$KIND" load docker-image "$IMAGE" --name "$NAME"
-else
-  echo "==> operator/Dockerfile not in this checkout yet: no operator image to load"
-fi
-if [ -d charts/neuron-operator ]; then
-  echo "==> installing the chart"
-  repo=${IMAGE%:*}; tag=${IMAGE##*:}
-  "$HELM" --kubeconfig "$KUBECONFIG_FILE" upgrade --install neuron-operator charts/neuron-operator \
-    --namespace neuron-operator-system --create-namespace --wait \
-    --set image.repository="$repo" --set image.tag="$tag" --set image.pullPolicy=Never
-else
-  echo "==> charts/neuron-operator not in this checkout yet: nothing to install"
-fi
-echo "==> kind cluster ready: KUBECONFIG=$KUBECONFIG_FILE"
+log "loading $operator_image and $server_image into the nodes"
+"$KIND" load docker-image "$operator_image" "$server_image" --name "$NAME"
+
+log "installing the chart with $operator_image"
+"$HELM" --kubeconfig "$KUBECONFIG_FILE" upgrade --install neuron-operator charts/neuron-operator \
+  --namespace neuron-operator-system --create-namespace --wait --timeout 180s \
+  --set image.repository="${operator_image%:*}" --set image.tag="${operator_image##*:}" \
+  --set image.pullPolicy=Never
+log "kind cluster ready in $((SECONDS - start)) s: KUBECONFIG=$KUBECONFIG_FILE"
