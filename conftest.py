@@ -47,10 +47,17 @@ LIVENESS_PORT = 18081
 METRICS_PORT = 18083
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         if CLUSTER_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.cluster)
+    # Tests of real kubelets run only against kind (make e2e-kind sets NEURON_E2E_KIND=1);
+    # elsewhere they are deselected, never skipped: there is nothing for them to check.
+    if os.environ.get("NEURON_E2E_KIND") != "1":
+        kind = [item for item in items if item.get_closest_marker("kind")]
+        if kind:
+            config.hook.pytest_deselected(items=kind)
+            items[:] = [item for item in items if not item.get_closest_marker("kind")]
 
 
 @pytest.fixture(scope="session")
