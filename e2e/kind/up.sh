@@ -5,11 +5,14 @@
 #
 # Images: NEURON_E2E_IMAGES=public uses kind's kindest/node and python:3.11-slim from their
 # registries (GitHub Actions sets it); =local builds them here with no registry
-# (hack/kind_images.py). Unset: local when we are root with debootstrap (what the build needs),
+# (hack/kind_images.py, which needs root for debootstrap and chroot). Unset: local as root,
 # else public.
 #
 # Exit 3 when no container engine can run here (make e2e-kind then says why and skips).
 set -euo pipefail
+# One compound command: bash parses it whole before running it, so editing this file while a
+# run is under way cannot change what that run does.
+{
 cd "$(dirname "$0")/../.."
 NAME=${KIND_CLUSTER_NAME:-neuron-operator}
 KIND=.cluster/bin/kind
@@ -25,10 +28,16 @@ source hack/versions.env
 
 images=${NEURON_E2E_IMAGES:-}
 if [ -z "$images" ]; then
-  if [ "$(id -u)" = 0 ] && command -v debootstrap >/dev/null; then images=local; else images=public; fi
+  if [ "$(id -u)" = 0 ]; then images=local; else images=public; fi
 fi
 start=$SECONDS
 if [ "$images" = local ]; then
+  if ! command -v debootstrap >/dev/null; then
+    [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null ||
+      { echo "error: building the images here needs debootstrap, as root" >&2; exit 1; }
+    log "installing Debian's debootstrap"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends debootstrap >/dev/null
+  fi
   log "building the images here (no registry): node, operator, model server"
   hack/tools.sh kind
   node_image=$($PY hack/kind_images.py node)
@@ -37,7 +46,8 @@ if [ "$images" = local ]; then
   config=$(mktemp)
   sed "s/ETCD_IMAGE_TAG/$ETCD_VERSION-0/" e2e/kind/cluster-local.yaml > "$config"
 else
-  node_image=kindest/node:v$K8S_VERSION
+  # kind's own default node image for its release (kind v0.33.0: Kubernetes 1.37), unless named
+  node_image=${NEURON_E2E_NODE_IMAGE:-}
   operator_image=neuron-operator:e2e
   server_image=neuron-operator/model-server:e2e
   log "building the operator's and the model server's images on python:3.11-slim"
@@ -45,25 +55,30 @@ else
   docker build -q -t "$server_image" e2e/kind/model-server >/dev/null
   config=e2e/kind/cluster.yaml
 fi
-log "images ready in $((SECONDS - start)) s: $node_image, $operator_image, $server_image"
+log "images ready in $((SECONDS - start)) s: ${node_image:-the default node image of this kind release}, $operator_image, $server_image"
 printf 'OPERATOR_IMAGE=%s\nMODEL_SERVER_IMAGE=%s\nNODE_IMAGE=%s\n' \
   "$operator_image" "$server_image" "$node_image" > "$STATE"
 
 start=$SECONDS
-if "$KIND" get clusters 2>/dev/null | grep -qx "$NAME" &&
-  [ "$(docker inspect -f '{{.Config.Image}}' "$NAME-control-plane" 2>/dev/null)" = "$node_image" ]; then
+# A cluster of this name on the node image wanted (any, where kind picks it) is reused.
+reusable() {
+  "$KIND" get clusters 2>/dev/null | grep -qx "$NAME" || return 1
+  [ -z "$node_image" ] && return 0
+  [ "$(docker inspect -f '{{.Config.Image}}' "$NAME-control-plane" 2>/dev/null)" = "$node_image" ]
+}
+if reusable; then
   log "reusing kind cluster $NAME"
   "$KIND" get kubeconfig --name "$NAME" > "$KUBECONFIG_FILE"
 else
   "$KIND" delete cluster --name "$NAME" >/dev/null 2>&1 || true
-  log "creating kind cluster $NAME on $node_image"
+  log "creating kind cluster $NAME on ${node_image:-the default node image of this kind release}"
   if [ "$images" = local ]; then
     # no default CNI: nodes become Ready once network.py has given them one
     "$KIND" create cluster --name "$NAME" --config "$config" --image "$node_image" \
       --kubeconfig "$KUBECONFIG_FILE" --retain
     $PY e2e/kind/network.py "$KUBECONFIG_FILE"
   else
-    "$KIND" create cluster --name "$NAME" --config "$config" --image "$node_image" \
+    "$KIND" create cluster --name "$NAME" --config "$config" ${node_image:+--image "$node_image"} \
       --kubeconfig "$KUBECONFIG_FILE" --wait 180s
   fi
 fi
@@ -84,3 +99,5 @@ log "installing the chart with $operator_image"
   --set image.repository="${operator_image%:*}" --set image.tag="${operator_image##*:}" \
   --set image.pullPolicy=Never
 log "kind cluster ready in $((SECONDS - start)) s: KUBECONFIG=$KUBECONFIG_FILE"
+exit
+}
