@@ -20,6 +20,10 @@ D_REPLICAS = "Number of replicas (pods)."
 D_PER_NODE = "Replicas placed on one node."
 D_NODES = "Nodes the replicas need."
 D_ESTIMATE = "Predicted latency, throughput and cost at full use."
+D_FITTING_NOW = (
+    "Replicas the free Neuron capacity of the cluster's existing nodes holds now (the rest "
+    "wait for new nodes); absent when planned without a cluster."
+)
 D_MEMORY = "Device memory each replica needs and owns."
 D_FIT = "How well the architecture fits the chosen NeuronCore generation."
 D_RESOURCES = (
@@ -146,6 +150,7 @@ class Option(ApiModel):
     replicas: int = Field(description=D_REPLICAS)
     replicas_per_node: int = Field(description=D_PER_NODE)
     nodes: int = Field(description=D_NODES)
+    replicas_fitting_now: int | None = Field(default=None, description=D_FITTING_NOW)
     estimate: Estimate = Field(description=D_ESTIMATE)
     memory: Memory = Field(description=D_MEMORY)
     fit: Fit = Field(description=D_FIT)
@@ -168,6 +173,7 @@ class Plan(ApiModel):
     replicas: int | None = Field(default=None, description=D_REPLICAS)
     replicas_per_node: int | None = Field(default=None, description=D_PER_NODE)
     nodes: int | None = Field(default=None, description=D_NODES)
+    replicas_fitting_now: int | None = Field(default=None, description=D_FITTING_NOW)
     estimate: Estimate | None = Field(default=None, description=D_ESTIMATE)
     memory: Memory | None = Field(default=None, description=D_MEMORY)
     fit: Fit | None = Field(default=None, description=D_FIT)

@@ -45,6 +45,7 @@ class ReasonCode(StrEnum):
     # Constraints
     UNKNOWN_INSTANCE_TYPE = "UnknownInstanceType"  # the spec names a type the catalog lacks
     EXCLUDED_BY_CONSTRAINTS = "ExcludedByConstraints"  # constraints or overrides rule it out
+    NOT_PROVISIONABLE = "NotProvisionable"  # no such node, and no NodePool can make one
     # Architecture fit (a verdict's code; good and limited fits are not rejections)
     ARCHITECTURE_GOOD_FIT = "ArchitectureGoodFit"
     ARCHITECTURE_SUPPORTED_WITH_LIMITATIONS = "ArchitectureSupportedWithLimitations"

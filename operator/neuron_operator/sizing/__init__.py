@@ -8,18 +8,26 @@ from typing import Any
 
 from neuron_operator.api.plan import Plan
 from neuron_operator.api.v1alpha1 import NeuronDeploymentSpec
+from neuron_operator.sizing.capacity import Capacity
 from neuron_operator.sizing.catalog import Catalog, load_catalog
 from neuron_operator.sizing.choose import search
 from neuron_operator.sizing.explain import build_plan
 from neuron_operator.sizing.profile import build_profile
 
-__all__ = ["Catalog", "Plan", "load_catalog", "plan"]
+__all__ = ["Capacity", "Catalog", "Plan", "load_catalog", "plan"]
 
 
-def plan(spec: NeuronDeploymentSpec | Mapping[str, Any], catalog: Catalog | None = None) -> Plan:
-    """Size a NeuronDeployment spec. Raises pydantic.ValidationError on invalid input."""
+def plan(
+    spec: NeuronDeploymentSpec | Mapping[str, Any],
+    catalog: Catalog | None = None,
+    capacity: Capacity | None = None,
+) -> Plan:
+    """Size a NeuronDeployment spec; with the cluster's `capacity`, only instance types it can
+    have, and plans that fit its free capacity now ahead of equal ones that need new nodes.
+    Raises pydantic.ValidationError on invalid input."""
     if not isinstance(spec, NeuronDeploymentSpec):
         spec = NeuronDeploymentSpec.model_validate(spec)
     catalog = catalog or load_catalog()
     profile = build_profile(spec.model, spec.workload)
-    return build_plan(spec, profile, search(spec, profile, catalog), catalog.version)
+    found = search(spec, profile, catalog, capacity)
+    return build_plan(spec, profile, found, catalog.version, capacity)

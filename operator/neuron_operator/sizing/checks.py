@@ -2,8 +2,9 @@
 
 Each check is a small pure function of what was gathered for it that returns None, or a
 Refusal: a reason code, a message, and the figure that failed. The first refusal rules the
-candidate out. Per instance type: constraints, architecture fit, dtype, Inf1's compile limit,
-price; then per core grouping and batch size: memory, latency SLO, replica limit, budget.
+candidate out. Per instance type: constraints and the cluster's capacity, architecture fit,
+dtype, Inf1's compile limit, price; then per core grouping and batch size: memory, latency SLO,
+replica limit, budget.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import NamedTuple, TypeVar
 from neuron_operator.api.reasons import ReasonCode
 from neuron_operator.api.v1alpha1 import MAX_REPLICAS, NeuronDeploymentSpec, Objective
 from neuron_operator.sizing.candidate import Draft
+from neuron_operator.sizing.capacity import Capacity
 from neuron_operator.sizing.catalog import InstanceType
 from neuron_operator.sizing.fit import FitJudgement, judge_dtype
 from neuron_operator.sizing.memory import INF1_MAX_COMPILED_WEIGHTS
@@ -65,6 +67,7 @@ class InstanceInput:
     profile: ModelProfile
     instance: InstanceType
     fit: FitJudgement
+    capacity: Capacity | None = None  # the cluster's, when planning against one
 
 
 def _allowed_by_constraints(i: InstanceInput) -> Refusal | None:
@@ -86,6 +89,11 @@ def _allowed_by_constraints(i: InstanceInput) -> Refusal | None:
             f"constraints.instanceTypes allows only {', '.join(types)}",
         )
     return None
+
+
+def _can_exist_in_the_cluster(i: InstanceInput) -> Refusal | None:
+    why = None if i.capacity is None else i.capacity.unprovisionable(i.instance)
+    return None if why is None else Refusal(ReasonCode.NOT_PROVISIONABLE, why)
 
 
 def _architecture_fits(i: InstanceInput) -> Refusal | None:
@@ -122,8 +130,9 @@ def _price_known_if_needed(i: InstanceInput) -> Refusal | None:
 
 
 INSTANCE_CHECKS: Chain[InstanceInput] = (
-    # May the spec use this instance type at all; then, can it run this model.
-    (_allowed_by_constraints,),
+    # May the spec use this instance type at all, and can the cluster have one; then, can it
+    # run this model.
+    (_allowed_by_constraints, _can_exist_in_the_cluster),
     (_architecture_fits, _dtype_supported, _within_inf1_compile_limit, _price_known_if_needed),
 )
 INSTANCE_STEPS = unroll(INSTANCE_CHECKS, first_stage=0)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from neuron_operator.api.reasons import ReasonCode
 from neuron_operator.api.v1alpha1 import NeuronDeploymentSpec
 from neuron_operator.sizing.candidate import Candidate, Draft, Memo, may_request_whole_devices
+from neuron_operator.sizing.capacity import Capacity
 from neuron_operator.sizing.catalog import Catalog, InstanceType
 from neuron_operator.sizing.checks import (
     CANDIDATE_STEPS,
@@ -123,12 +124,18 @@ def _unknown_instance_types(spec: NeuronDeploymentSpec, catalog: Catalog) -> lis
     ]
 
 
-def search(spec: NeuronDeploymentSpec, profile: ModelProfile, catalog: Catalog) -> Search:
+def search(
+    spec: NeuronDeploymentSpec,
+    profile: ModelProfile,
+    catalog: Catalog,
+    capacity: Capacity | None = None,
+) -> Search:
     result = Search(candidates=[], rejected=_unknown_instance_types(spec, catalog))
     memo = Memo(profile)
     for instance in catalog.instances:
         fit = judge_fit(profile.family, spec.workload, instance)
-        failed = first_refusal(INSTANCE_STEPS, InstanceInput(spec, profile, instance, fit))
+        checked = InstanceInput(spec, profile, instance, fit, capacity)
+        failed = first_refusal(INSTANCE_STEPS, checked)
         if failed is not None:
             stage, (reason, message, _) = failed
             result.rejected.append(Rejected(instance.name, reason, message, stage=stage))

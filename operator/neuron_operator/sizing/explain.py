@@ -18,6 +18,7 @@ from neuron_operator.api.plan import (
 from neuron_operator.api.reasons import ReasonCode
 from neuron_operator.api.v1alpha1 import MAX_REPLICAS, NeuronDeploymentSpec
 from neuron_operator.sizing.candidate import Candidate
+from neuron_operator.sizing.capacity import Capacity
 from neuron_operator.sizing.choose import Rejected, Search
 from neuron_operator.sizing.objective import Ranking, score
 from neuron_operator.sizing.profile import ModelProfile
@@ -42,7 +43,17 @@ def _range(bounds: tuple[float, float]) -> Range:
     return Range(low=_sig(bounds[0]), high=_sig(bounds[1]))
 
 
-def to_option(candidate: Candidate) -> Option:
+def fitting_now(candidate: Candidate, capacity: Capacity | None) -> int | None:
+    """Replicas the cluster's free capacity holds now; None when planned without a cluster."""
+    if capacity is None:
+        return None
+    count = capacity.replicas_fitting_now(
+        candidate.instance.name, candidate.resources, candidate.replicas_per_node
+    )
+    return min(count, candidate.replicas)
+
+
+def to_option(candidate: Candidate, capacity: Capacity | None = None) -> Option:
     p = candidate.performance
     grouping = candidate.grouping
     return Option(
@@ -55,6 +66,7 @@ def to_option(candidate: Candidate) -> Option:
         replicas=candidate.replicas,
         replicas_per_node=candidate.replicas_per_node,
         nodes=candidate.nodes,
+        replicas_fitting_now=fitting_now(candidate, capacity),
         estimate=Estimate(
             latency_ms=_sig(p.latency_p95_ms),
             latency_ms_range=_range(candidate.latency_p95_range),
@@ -136,7 +148,11 @@ def infeasible_reasons(rejected: list[Rejected]) -> list[Reason]:
 
 
 def build_plan(
-    spec: NeuronDeploymentSpec, profile: ModelProfile, found: Search, catalog_version: str
+    spec: NeuronDeploymentSpec,
+    profile: ModelProfile,
+    found: Search,
+    catalog_version: str,
+    capacity: Capacity | None = None,
 ) -> Plan:
     rejected = _dedupe(found.rejected)
     rejections = [
@@ -158,7 +174,11 @@ def build_plan(
     if not found.candidates:
         return Plan(feasible=False, reasons=infeasible_reasons(rejected), **common)
     ranking = Ranking.of(spec)
-    ranked = sorted(found.candidates, key=lambda c: score(ranking, c))
+
+    def fits_now(candidate: Candidate) -> bool:
+        return capacity is not None and fitting_now(candidate, capacity) == candidate.replicas
+
+    ranked = sorted(found.candidates, key=lambda c: score(ranking, c, fits_now(c)))
     winner = ranked[0]
     # Alternatives: the best of each other instance family, core grouping and request (a
     # bigger size of the same family with the same grouping is the same option at a higher
@@ -170,10 +190,10 @@ def build_plan(
         if key in seen:
             continue
         seen.add(key)
-        alternatives.append(to_option(candidate))
+        alternatives.append(to_option(candidate, capacity))
         if len(alternatives) == MAX_ALTERNATIVES:
             break
-    chosen = to_option(winner)
+    chosen = to_option(winner, capacity)
     return Plan(
         feasible=True,
         why=ranking.explain(winner),

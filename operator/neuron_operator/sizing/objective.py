@@ -58,15 +58,16 @@ class Ranking(Enum):
         return f"lowest cost per million inferences (${winner.cost_per_million:.4f}) at full use"
 
 
-def score(ranking: Ranking, candidate: Candidate) -> tuple[float, ...]:
-    """Lower is better. Ties on the objective break toward lower hourly cost, then lower p95
-    latency, higher throughput, fewer cores per replica, data parallelism, a smaller batch and
-    cores over whole devices; the sort is stable over the catalog order, so the answer is
-    deterministic."""
+def score(ranking: Ranking, candidate: Candidate, fits_now: bool = False) -> tuple[float, ...]:
+    """Lower is better. Ties on the objective break toward a plan whose replicas all fit the
+    cluster's free capacity now (`fits_now`), then lower hourly cost, lower p95 latency, higher
+    throughput, fewer cores per replica, data parallelism, a smaller batch and cores over whole
+    devices; the sort is stable over the catalog order, so the answer is deterministic."""
     cost = candidate.hourly_cost
     performance = candidate.performance
     return (
         ranking.measure(candidate),
+        0 if fits_now else 1,
         INFINITY if cost is None else cost,
         performance.latency_p95_ms,
         -candidate.throughput,
