@@ -1,4 +1,4 @@
-"""Command line: `neuron-operator plan -f FILE`, `version` (and, later, `run`, `crd`).
+"""Command line: `neuron-operator plan -f FILE [--cluster]`, `run`, `crd`, `version`.
 
 Exit status of `plan`: 0 a plan was found for every NeuronDeployment in FILE; 3 at least one
 has no feasible plan (the plan, with its reasons, is still printed); 2 invalid input, with a
@@ -118,6 +118,19 @@ def render_table(name: str, result: Plan) -> str:
             f"{result.cores_per_replica} NeuronCore(s) each on {result.devices_per_replica} "
             f"device(s): {_describe(result)}",
             f"  Requests     {_requests(result.resources or {})}",
+            *(
+                []
+                if result.replicas_fitting_now is None
+                else [
+                    f"  Capacity     {result.replicas_fitting_now} of {result.replicas} "
+                    "replica(s) fit the cluster's free Neuron capacity now"
+                    + (
+                        ""
+                        if result.replicas_fitting_now == result.replicas
+                        else "; the rest wait for new nodes"
+                    )
+                ]
+            ),
             f"  Batch        {result.batch_size}",
             f"  Latency      p95 {e.latency_ms:,.2f} ms (likely {_span(e.latency_ms_range)} ms; "
             f"p50 {e.latency_p50_ms:,.2f} ms)",
@@ -197,7 +210,15 @@ def plan_document(result: Plan) -> dict[str, Any]:
 
 def command_plan(args: argparse.Namespace, stdout: TextIO, stdin: TextIO) -> int:
     manifests = load_manifests(args.filename, stdin)
-    results = [(name, plan(spec)) for name, spec in manifests]
+    capacity = None
+    if args.cluster:
+        from neuron_operator.cluster_capacity import ClusterUnreadable, read_capacity
+
+        try:
+            capacity = read_capacity()
+        except ClusterUnreadable as error:
+            raise InputError(f"--cluster: {error}") from None
+    results = [(name, plan(spec, capacity=capacity)) for name, spec in manifests]
     if args.output == "table":
         stdout.write("\n\n".join(render_table(name, r) for name, r in results) + "\n")
     else:
@@ -224,6 +245,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     plan_parser.add_argument(
         "-o", "--output", choices=("table", "json", "yaml"), default="table", help="output format"
+    )
+    plan_parser.add_argument(
+        "--cluster",
+        action="store_true",
+        help="plan against the current kubectl context's capacity: only instance types it has "
+        "or its Karpenter NodePools allow, ahead those that fit its free capacity now",
     )
     crd_parser = commands.add_parser("crd", help="print the NeuronDeployment CRD (YAML)")
     crd_parser.add_argument("--write", metavar="FILE", help="write it to FILE instead")

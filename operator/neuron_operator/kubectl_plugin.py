@@ -1,6 +1,7 @@
 """`kubectl neuron` — the kubectl plugin (installed as the `kubectl-neuron` script).
 
-    kubectl neuron plan -f model.yaml [-o table|json|yaml]   # size a manifest offline
+    kubectl neuron plan -f model.yaml [-o table|json|yaml] [--cluster]
+                                 # size a manifest offline, or for this context's cluster
     kubectl neuron explain NAME [-n NAMESPACE]               # a live object's plan, as a table
 
 `explain` reads the object with kubectl itself (the user's kubeconfig, context and rights),

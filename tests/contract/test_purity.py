@@ -59,6 +59,8 @@ DECISION_FILES = [
         "peering.py",
         "settings.py",
         "enginefault.py",
+        "capacity.py",
+        "quantity.py",
     )
 ]
 CLIENTS = {"kubernetes", "kopf", "urllib3", "aiohttp"}

@@ -16,7 +16,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 from typing import Any, Literal, Protocol
 
@@ -37,6 +36,7 @@ from neuron_operator.controller.drift import (
 from neuron_operator.controller.errors import ApiTrouble, Forbidden, TransientError, UserError
 from neuron_operator.controller.patch import merge_patch
 from neuron_operator.controller.policy import image_problems, template_problems
+from neuron_operator.controller.quantity import quantity
 from neuron_operator.controller.render import render_deployment
 from neuron_operator.controller.settings import Settings
 from neuron_operator.controller.status import (
@@ -135,40 +135,6 @@ def controlled_by(deployment: dict[str, Any], body: dict[str, Any]) -> bool:
 
 # --- drift --------------------------------------------------------------------------------
 
-_SUFFIXES = {
-    "Ki": 2**10,
-    "Mi": 2**20,
-    "Gi": 2**30,
-    "Ti": 2**40,
-    "Pi": 2**50,
-    "Ei": 2**60,
-    "n": Decimal("1e-9"),
-    "u": Decimal("1e-6"),
-    "m": Decimal("1e-3"),
-    "k": 10**3,
-    "M": 10**6,
-    "G": 10**9,
-    "T": 10**12,
-    "P": 10**15,
-    "E": 10**18,
-}
-
-
-def _quantity(value: Any) -> Decimal | None:
-    if isinstance(value, bool) or not isinstance(value, str | int):
-        return None
-    text = str(value)
-    for suffix in sorted(_SUFFIXES, key=len, reverse=True):
-        if text.endswith(suffix):
-            try:
-                return Decimal(text[: -len(suffix)]) * Decimal(str(_SUFFIXES[suffix]))
-            except InvalidOperation:
-                return None
-    try:
-        return Decimal(text)
-    except InvalidOperation:
-        return None
-
 
 def matches(actual: Any, desired: Any) -> bool:
     """Whether every field we set has our value in `actual` (defaults and fields others set
@@ -188,7 +154,7 @@ def matches(actual: Any, desired: Any) -> bool:
         )
     if actual == desired:
         return True
-    a, d = _quantity(actual), _quantity(desired)
+    a, d = quantity(actual), quantity(desired)
     return a is not None and a == d
 
 
