@@ -8,7 +8,8 @@
 # (hack/kind_images.py, which needs root for debootstrap and chroot). Unset: local as root,
 # else public.
 #
-# Exit 3 when no container engine can run here (make e2e-kind then says why and skips).
+# Exit 3 when no container engine can run here: `make e2e-kind` fails with the reason, and
+# `make test` (e2e-kind-where-possible) prints it and goes on.
 set -euo pipefail
 # One compound command: bash parses it whole before running it, so editing this file while a
 # run is under way cannot change what that run does.
@@ -43,7 +44,7 @@ if [ "$images" = local ]; then
   node_image=$($PY hack/kind_images.py node)
   operator_image=$($PY hack/kind_images.py operator)
   server_image=$($PY hack/kind_images.py model-server)
-  config=$(mktemp)
+  config=.cluster/kind-cluster.yaml
   sed "s/ETCD_IMAGE_TAG/$ETCD_VERSION-0/" e2e/kind/cluster-local.yaml > "$config"
 else
   # kind's own default node image for its release (kind v0.33.0: Kubernetes 1.37), unless named
