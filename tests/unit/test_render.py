@@ -163,6 +163,20 @@ def test_scheduler_name_only_when_configured() -> None:
     )
 
 
+@pytest.mark.parametrize(("cores", "extension"), [(1, False), (8, True), (32, False)])
+def test_the_scheduler_extension_places_only_pods_that_need_contiguous_cores(
+    cores: int, extension: bool
+) -> None:
+    # 8 of a trn1.32xlarge's 32 cores must sit side by side; one core, or all 32, need no
+    # placing, and the default scheduler is left to them.
+    spec = {
+        "model": {"family": "transformer-encoder", "parameters": "110M"},
+        "overrides": {"instanceType": "trn1.32xlarge", "coresPerReplica": cores, "replicas": 1},
+    }
+    deployment = render_deployment(BODY, TEMPLATE, plan(spec), "neuron-scheduler")
+    assert ("schedulerName" in deployment["spec"]["template"]["spec"]) is extension
+
+
 def test_progress_deadline_only_when_the_spec_sets_it() -> None:
     assert "progressDeadlineSeconds" not in rendered()["spec"]
     result = plan({**SPEC, "overrides": {}})

@@ -157,6 +157,17 @@ def _model_server(container: dict[str, Any], plan: Plan, instance: InstanceType)
     return container
 
 
+def needs_contiguous_cores(plan: Plan, instance: InstanceType) -> bool:
+    """Whether a pod asks for more than one core (or device) but not the whole node: the
+    default scheduler only counts them, the Neuron scheduler extension places them side by
+    side, as a multi-core model needs. One core, or every core, needs no placing."""
+    resources = neuron_resources(plan)
+    devices = resources.get(NEURON_DEVICE, 0)
+    if devices:
+        return 1 < devices < instance.devices
+    return 1 < resources.get(NEURONCORE, 0) < instance.cores
+
+
 def render_deployment(
     body: dict[str, Any],
     template: dict[str, Any],
@@ -190,7 +201,7 @@ def render_deployment(
         *tolerations,
         {"key": NEURON_TAINT_KEY, "operator": "Exists", "effect": "NoSchedule"},
     ]
-    if scheduler_name:
+    if scheduler_name and needs_contiguous_cores(plan, instance):
         spec["schedulerName"] = scheduler_name
     pod_security = spec.setdefault("securityContext", {})
     pod_security.setdefault("seccompProfile", {"type": "RuntimeDefault"})
