@@ -8,8 +8,8 @@ it ends when the operator's pods are Ready; `runs` times.
 Cold (--cold): first, with the Go tools built but no image and no root filesystem cached (the
 built images removed from Docker, the debootstrap tarballs deleted), the same up.sh: the node
 image and every other image built here, then the first cluster. Then `hack/tools.sh kind` (the
-kind node's kubelet, kubeadm, kube-proxy, crictl and pause) from empty Go module, build and
-tool caches in a scratch directory, as cluster_bench.py --cold measures the control plane's.
+kind node's kubelet, kubeadm, kube-proxy, crictl and pause) in a clean clone with empty Go
+module, build and tool caches, as cluster_bench.py --cold measures the control plane's.
 Needs a container engine (hack/container-engine.sh) and the images built locally (root).
 """
 
@@ -22,7 +22,6 @@ import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,6 +31,7 @@ sys.path.insert(0, str(ROOT))
 
 from hack.kind_images import WORK  # noqa: E402
 
+from bench.cluster_bench import time_cold_build  # noqa: E402
 from bench.plan_bench import machine, write_section  # noqa: E402
 
 WARM = ("<!-- kind-warm:start -->", "<!-- kind-warm:end -->")
@@ -76,31 +76,6 @@ def forget_images() -> None:
     shutil.rmtree(WORK, ignore_errors=True)
 
 
-def cold_tools() -> float:
-    with tempfile.TemporaryDirectory(prefix="neuron-kind-cold-") as scratch:
-        env = {
-            **os.environ,
-            "GOMODCACHE": f"{scratch}/gomod",
-            "GOCACHE": f"{scratch}/gocache",
-            "NEURON_OPERATOR_CACHE": f"{scratch}/tools",
-        }
-        start = time.perf_counter()
-        subprocess.run(
-            ["bash", "hack/tools.sh", "kind"],
-            cwd=ROOT,
-            env=env,
-            check=True,
-            stdout=subprocess.DEVNULL,
-        )
-        elapsed = time.perf_counter() - start
-        subprocess.run(["chmod", "-R", "u+w", scratch], check=False)  # Go's cache is read-only
-    # tools.sh links .cluster/bin at the scratch build: point it back at the real cache
-    subprocess.run(
-        ["bash", "hack/tools.sh", "kind"], cwd=ROOT, check=True, stdout=subprocess.DEVNULL
-    )
-    return elapsed
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--write", type=Path)
@@ -114,7 +89,7 @@ def main() -> None:
         delete_cluster()
         forget_images()
         total, images = up()
-        tools = cold_tools()
+        tools = time_cold_build("kind")
         text = "\n".join(
             [
                 COLD[0],

@@ -122,6 +122,17 @@ def serving(kube: Any, namespace: str, name: str, count: int) -> list[dict[str, 
     return found if len(found) == count else None
 
 
+def serve(kube: Any, namespace: str, images: dict[str, str], replicas: int) -> list[dict[str, Any]]:
+    """The sample "bert" with `replicas` pods, once it is Ready with all of them ready."""
+    spec = sample(images["MODEL_SERVER_IMAGE"], BERT_BASE, replicas)
+    create_ndep(kube, namespace, neurondeployment("bert", spec))
+    return wait_until(
+        f"bert Ready with {replicas} ready pod(s)",
+        lambda: serving(kube, namespace, "bert", replicas),
+        180,
+    )
+
+
 def infer(cluster: Cluster, namespace: str, pod: str) -> dict[str, Any]:
     """POST-free GET of /v1/infer through the API server's proxy to the pod."""
     path = f"/api/v1/namespaces/{namespace}/pods/{pod}:{SAMPLE_PORT}/proxy/v1/infer"
@@ -168,10 +179,7 @@ def test_a_samples_pods_run_and_answer_http_with_their_plan(
     cluster: Cluster, kube: Any, restricted_namespace: str, images: dict[str, str]
 ) -> None:
     ns = restricted_namespace
-    create_ndep(
-        kube, ns, neurondeployment("bert", sample(images["MODEL_SERVER_IMAGE"], BERT_BASE, 2))
-    )
-    running = wait_until("bert Ready with 2 ready pods", lambda: serving(kube, ns, "bert", 2), 180)
+    running = serve(kube, ns, images, 2)
     plan = get_ndep(kube, ns, "bert")["status"]["plan"]  # type: ignore[index]
     for pod in running:
         answer = infer(cluster, ns, pod["metadata"]["name"])
@@ -186,10 +194,7 @@ def test_the_restricted_profile_holds_for_running_containers(
     cluster: Cluster, kube: Any, restricted_namespace: str, images: dict[str, str]
 ) -> None:
     ns = restricted_namespace
-    create_ndep(
-        kube, ns, neurondeployment("bert", sample(images["MODEL_SERVER_IMAGE"], BERT_BASE, 1))
-    )
-    (pod,) = wait_until("bert Ready", lambda: serving(kube, ns, "bert", 1), 180)
+    (pod,) = serve(kube, ns, images, 1)
     # Inside the running container: not root, and the root filesystem is read-only.
     probe = (
         "import os\n"
@@ -268,10 +273,7 @@ def test_a_model_edit_that_changes_the_plan_rolls_the_pods_with_one_always_ready
     cluster: Cluster, kube: Any, restricted_namespace: str, images: dict[str, str]
 ) -> None:
     ns = restricted_namespace
-    create_ndep(
-        kube, ns, neurondeployment("bert", sample(images["MODEL_SERVER_IMAGE"], BERT_BASE, 2))
-    )
-    before = wait_until("bert Ready with 2 pods", lambda: serving(kube, ns, "bert", 2), 180)
+    before = serve(kube, ns, images, 2)
     old_plan = infer(cluster, ns, before[0]["metadata"]["name"])["plan"]
     watcher = ReadyPods(kube, ns, "bert")
     wait_until("the watch sees both ready pods", lambda: len(watcher.ready) == 2, 30)
@@ -306,10 +308,7 @@ def test_deleting_the_neurondeployment_stops_its_pods(
     cluster: Cluster, kube: Any, restricted_namespace: str, images: dict[str, str]
 ) -> None:
     ns = restricted_namespace
-    create_ndep(
-        kube, ns, neurondeployment("bert", sample(images["MODEL_SERVER_IMAGE"], BERT_BASE, 2))
-    )
-    wait_until("bert Ready with 2 pods", lambda: serving(kube, ns, "bert", 2), 180)
+    serve(kube, ns, images, 2)
     client.CustomObjectsApi(kube).delete_namespaced_custom_object(
         "neuron.dev", "v1alpha1", ns, "neurondeployments", "bert"
     )
@@ -372,8 +371,5 @@ def test_a_stalled_operator_is_restarted_by_its_liveness_probe_and_converges(
     )
     # Converged: a new object is planned and served by the restarted operators.
     ns = restricted_namespace
-    create_ndep(
-        kube, ns, neurondeployment("bert", sample(images["MODEL_SERVER_IMAGE"], BERT_BASE, 1))
-    )
-    wait_until("bert Ready after the restart", lambda: serving(kube, ns, "bert", 1), 180)
+    serve(kube, ns, images, 1)
     print(f"stalled operators restarted after {restart_seconds:.0f} s")  # noqa: T201

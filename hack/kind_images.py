@@ -10,9 +10,9 @@ packages, PyPI and the Go module proxy, nothing else), it builds:
   control-plane images kubeadm asks for;
 - those control-plane images, from the binaries hack/tools.sh builds (`docker import` of a root
   filesystem holding the binary: no builder, no base image);
-- a Debian Python base for the operator and the model server, when python:3.11-slim cannot be
-  pulled, and the operator image itself from wheels built on the host (HTTPS from inside a
-  container is intercepted here);
+- a Debian Python base for the operator and the model server in place of python:3.11-slim, and
+  the operator image itself from wheels built on the host (HTTPS from inside a container is
+  intercepted here);
 - the small model server the e2e samples run (e2e/kind/model_server.py).
 
 Bookworm, not trixie, because trixie's systemd 257 refuses to boot on a cgroup v1 host, which
@@ -193,29 +193,29 @@ def binary_image(tag: str, binaries: dict[str, Path], base: Path | None = None) 
         )
 
 
-def control_plane_images(v: dict[str, str]) -> dict[str, Path | None]:
-    """Tag -> what it was built from, for every image kubeadm and containerd will look for."""
+def control_plane_images(v: dict[str, str]) -> list[str]:
+    """The tags of every image kubeadm and containerd will look for, built where missing."""
     k8s = v["K8S_VERSION"]
 
     def bin_k8s(binary: str) -> Path:
         return tool("kubernetes", k8s, binary)
 
-    images: dict[str, Path | None] = {}
+    images: list[str] = []
     for component in ("kube-apiserver", "kube-controller-manager", "kube-scheduler"):
         tag = f"registry.k8s.io/{component}:v{k8s}"
         if not image_exists(tag):
             binary_image(tag, {component: bin_k8s(component)})
-        images[tag] = bin_k8s(component)
+        images.append(tag)
     proxy = f"registry.k8s.io/kube-proxy:v{k8s}"
     if not image_exists(proxy):
         base = rootfs("kube-proxy", KUBE_PROXY_PACKAGES)
         binary_image(proxy, {"kube-proxy": tool("kubernetes-node", k8s, "kube-proxy")}, base)
-    images[proxy] = None
+    images.append(proxy)
     # kubeadm's own etcd tag is 3.6.8-0; e2e/kind/cluster-local.yaml points it at this build
     etcd = f"registry.k8s.io/etcd:{v['ETCD_VERSION']}-0"
     if not image_exists(etcd):
         binary_image(etcd, {"etcd": tool("etcd", v["ETCD_VERSION"], "etcd")})
-    images[etcd] = None
+    images.append(etcd)
     pause_binary = tool("pause", v["PAUSE_VERSION"], "pause")
     # kubeadm names pause 3.10.2; kind's containerd config (sandbox_image) and the e2e pods 3.10
     for tag in (f"registry.k8s.io/pause:{v['PAUSE_VERSION']}", "registry.k8s.io/pause:3.10"):
@@ -223,7 +223,7 @@ def control_plane_images(v: dict[str, str]) -> dict[str, Path | None]:
             with tempfile.TemporaryDirectory(dir=WORK) as scratch:
                 shutil.copy2(pause_binary, Path(scratch) / "pause")
                 docker_import(Path(scratch), tag, ['ENTRYPOINT ["/pause"]', "USER 65535:65535"])
-        images[tag] = None
+        images.append(tag)
     return images
 
 
@@ -388,29 +388,18 @@ def node_image() -> str:
 
 
 def python_base() -> str:
-    """python:3.11-slim where it can be pulled; else Debian bookworm's Python 3.11, built here."""
-    public = "python:3.11-slim"
-    if (
-        image_exists(public)
-        or subprocess.run(
-            ["docker", "pull", "-q", public], capture_output=True, check=False
-        ).returncode
-        == 0
-    ):
-        return public
+    """Debian bookworm's Python 3.11, built here: the local path asks no registry for anything,
+    python:3.11-slim included (the public path, e2e/kind/up.sh, builds on that image)."""
 
     def customise(root: Path) -> None:
         # pip installs into the image's own Python, as it does in python:3.11-slim
         for marker in root.glob("usr/lib/python3*/EXTERNALLY-MANAGED"):
             marker.unlink()
 
-    tag = f"neuron-operator/python:3.11-{SUITE}-{digest(Path(__file__))}"
+    tarball = rootfs("python", PYTHON_PACKAGES, customise)
+    tag = f"neuron-operator/python:3.11-{SUITE}-{digest(tarball.name)}"
     if not image_exists(tag):
-        docker_import(
-            rootfs("python", PYTHON_PACKAGES, customise),
-            tag,
-            ["ENV PATH=/usr/local/bin:/usr/bin:/bin", "ENV LANG=C.UTF-8"],
-        )
+        docker_import(tarball, tag, ["ENV PATH=/usr/local/bin:/usr/bin:/bin", "ENV LANG=C.UTF-8"])
     return tag
 
 

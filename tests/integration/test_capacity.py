@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -84,6 +85,36 @@ def nodepool(name: str, families: list[str]) -> dict[str, Any]:
     }
 
 
+def offline_choice() -> str:
+    """The instance type the engine picks for BERT with no cluster in view (not a trn1)."""
+    done = subprocess.run(
+        [sys.executable, "-m", "neuron_operator", "plan", "-f", "-", "-o", "json"],
+        input=yaml.safe_dump(BERT),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    preferred: str = json.loads(done.stdout)["instanceType"]
+    assert not preferred.startswith("trn1")
+    return preferred
+
+
+@contextmanager
+def relabelled_away(cluster: Cluster, instance_type: str) -> Iterator[None]:
+    """The local control plane has a node of every type: relabel this type's away for a while,
+    so that the cluster has none of it."""
+    label = "node.kubernetes.io/instance-type"
+    nodes = cluster.run("get", "nodes", "-l", f"{label}={instance_type}", "-o", "name").split()
+    assert nodes
+    for node in nodes:
+        cluster.run("label", node, "--overwrite", f"{label}=elsewhere.test")
+    try:
+        yield
+    finally:
+        for node in nodes:
+            cluster.run("label", node, "--overwrite", f"{label}={instance_type}")
+
+
 @pytest.fixture
 def karpenter(cluster: Cluster) -> Iterator[None]:
     """Karpenter's NodePool CRD, as Karpenter publishes it; removed afterwards."""
@@ -100,45 +131,25 @@ def karpenter(cluster: Cluster) -> Iterator[None]:
 def test_without_karpenter_only_the_types_of_existing_nodes_are_planned(
     cluster: Cluster, tmp_path: Path
 ) -> None:
-    result = plan_cluster(cluster, tmp_path, BERT)
-    types = set(
-        cluster.run(
-            "get",
-            "nodes",
-            "-o",
-            "jsonpath={.items[*].metadata.labels.node\\.kubernetes\\.io/instance-type}",
-        ).split()
-    )
+    preferred = offline_choice()
+    with relabelled_away(cluster, preferred):
+        result = plan_cluster(cluster, tmp_path, BERT)
     assert result["feasible"]
-    assert result["instanceType"] in types
-    assert "replicasFittingNow" in result
+    assert result["instanceType"] != preferred
+    refusals = {r["instanceType"]: r for r in result["rejected"]}
+    assert refusals[preferred]["reason"] == "NotProvisionable"
+    assert "no Karpenter NodePools" in refusals[preferred]["message"]
 
 
 def test_a_type_with_no_node_that_no_nodepool_allows_is_not_provisionable(
     cluster: Cluster, karpenter: None, tmp_path: Path
 ) -> None:
-    offline = subprocess.run(
-        [sys.executable, "-m", "neuron_operator", "plan", "-f", "-", "-o", "json"],
-        input=yaml.safe_dump(BERT),
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    preferred = json.loads(offline.stdout)["instanceType"]
-    assert not preferred.startswith("trn1")
-    # The local control plane has a node of every type: relabel the preferred type's away for
-    # the test, so that only a NodePool could make one, and the only NodePool makes trn1.
-    label = "node.kubernetes.io/instance-type"
-    nodes = cluster.run("get", "nodes", "-l", f"{label}={preferred}", "-o", "name").split()
-    assert nodes
+    preferred = offline_choice()
     cluster.run("apply", "-f", "-", stdin=yaml.safe_dump(nodepool("neuron", ["trn1"])))
-    for node in nodes:
-        cluster.run("label", node, "--overwrite", f"{label}=elsewhere.test")
     try:
-        result = plan_cluster(cluster, tmp_path, BERT)
+        with relabelled_away(cluster, preferred):
+            result = plan_cluster(cluster, tmp_path, BERT)
     finally:
-        for node in nodes:
-            cluster.run("label", node, "--overwrite", f"{label}={preferred}")
         cluster.run("delete", "nodepool", "neuron", check=False)
     assert result["feasible"]
     assert result["instanceType"] != preferred

@@ -149,7 +149,14 @@ def test_an_equal_plan_that_fits_free_capacity_now_ranks_first() -> None:
     ]
     assert tied, "the two instance types tie on the objective"
     other = tied[0]
-    free = Capacity(nodes=(NodeCapacity("n", other, free_cores=128, free_devices=16),))
+    # Both types have a node, so both can run: only free capacity tells them apart.
+    free = Capacity(
+        nodes=(
+            NodeCapacity("full", offline.instance_type, free_cores=0, free_devices=0),
+            NodeCapacity("free", other, free_cores=128, free_devices=16),
+        )
+    )
     against = plan(spec, capacity=free)
+    assert not any(r.reason == ReasonCode.NOT_PROVISIONABLE for r in against.rejected)
     assert against.instance_type == other
     assert against.replicas_fitting_now == 2

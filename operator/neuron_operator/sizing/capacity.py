@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from neuron_operator.sizing.catalog import InstanceType
 
@@ -117,9 +118,17 @@ class Capacity:
     # None when Karpenter's CRDs are absent: then only the types of existing nodes can run.
     node_pools: tuple[NodePool, ...] | None = None
 
+    @cached_property
+    def nodes_by_type(self) -> dict[str, tuple[NodeCapacity, ...]]:
+        """The nodes of each instance type: a plan asks about one type many times over."""
+        grouped: dict[str, list[NodeCapacity]] = {}
+        for node in self.nodes:
+            grouped.setdefault(node.instance_type, []).append(node)
+        return {name: tuple(nodes) for name, nodes in grouped.items()}
+
     def unprovisionable(self, instance: InstanceType) -> str | None:
         """None if a node of this type exists or can be made; else why not."""
-        if any(n.instance_type == instance.name for n in self.nodes):
+        if instance.name in self.nodes_by_type:
             return None
         pools = self.node_pools
         if pools is None:
@@ -149,9 +158,7 @@ class Capacity:
         over nodes of the type, each at most `replicas_per_node`, as the plan places them)."""
         cores, devices = resources.get(NEURONCORE, 0), resources.get(NEURON_DEVICE, 0)
         total = 0
-        for node in self.nodes:
-            if node.instance_type != instance_type:
-                continue
+        for node in self.nodes_by_type.get(instance_type, ()):
             fits = replicas_per_node
             if cores:
                 fits = min(fits, node.free_cores // cores)

@@ -174,9 +174,20 @@ def build_plan(
     if not found.candidates:
         return Plan(feasible=False, reasons=infeasible_reasons(rejected), **common)
     ranking = Ranking.of(spec)
+    # Many candidates share a request (batch sizes of one grouping): count each once.
+    fitting: dict[tuple[str, tuple[tuple[str, int], ...], int], int] = {}
 
     def fits_now(candidate: Candidate) -> bool:
-        return capacity is not None and fitting_now(candidate, capacity) == candidate.replicas
+        if capacity is None:
+            return False
+        key = (
+            candidate.instance.name,
+            tuple(candidate.resources.items()),
+            candidate.replicas_per_node,
+        )
+        if key not in fitting:
+            fitting[key] = capacity.replicas_fitting_now(key[0], candidate.resources, key[2])
+        return fitting[key] >= candidate.replicas
 
     ranked = sorted(found.candidates, key=lambda c: score(ranking, c, fits_now(c)))
     winner = ranked[0]
