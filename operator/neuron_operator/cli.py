@@ -268,6 +268,14 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="schedulerName for pods (the Neuron scheduler extension)",
     )
+    run_parser.add_argument(
+        "--capacity-aware",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="plan against the cluster's nodes, pods and Karpenter NodePools (read cluster-wide, "
+        "read-only), and fall back when pods cannot be scheduled; default: on, or "
+        "$NEURON_OPERATOR_CAPACITY_AWARE",
+    )
     run_parser.add_argument("--log-format", choices=("text", "json"), default=None)
     run_parser.add_argument(
         "--listen-address",
@@ -320,6 +328,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             settings = from_env.overridden(
                 namespaces=args.namespace,
                 scheduler_name=args.scheduler_name,
+                capacity_aware=args.capacity_aware,
                 log_format=args.log_format,
                 listen_address=args.listen_address,
                 liveness_port=args.liveness_port,

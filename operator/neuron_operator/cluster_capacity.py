@@ -13,8 +13,7 @@ from neuron_operator.controller.capacity import (
     NODEPOOL_GROUP,
     NODEPOOL_PLURAL,
     TERMINAL_PHASES,
-    build_capacity,
-    pod_claim,
+    capacity_of,
 )
 from neuron_operator.sizing.capacity import Capacity
 
@@ -43,7 +42,6 @@ def read_capacity() -> Capacity:
     nodes = _items("nodes")
     phases = ",".join(f"status.phase!={phase}" for phase in TERMINAL_PHASES)
     pods = _items("pods", "--all-namespaces", f"--field-selector={phases}")
-    claims = [c for c in (pod_claim(p) for p in pods) if c is not None]
     code, out, err = _get(f"{NODEPOOL_PLURAL}.{NODEPOOL_GROUP}")
     if code == 0:
         node_pools: list[dict[str, Any]] | None = json.loads(out).get("items") or []
@@ -51,4 +49,4 @@ def read_capacity() -> Capacity:
         node_pools = None  # no Karpenter here
     else:
         raise ClusterUnreadable(f"kubectl get {NODEPOOL_PLURAL}.{NODEPOOL_GROUP}: {err.strip()}")
-    return build_capacity(nodes, claims, node_pools)
+    return capacity_of(nodes, pods, node_pools)

@@ -94,7 +94,10 @@ def test_rbac_grants_only_what_the_operator_uses(cluster: Cluster, values: Path)
     for role in roles:
         for rule in role["rules"]:
             assert "*" not in rule["verbs"] and "*" not in rule["resources"], rule
-            assert not FORBIDDEN_RESOURCES & set(rule["resources"]), rule
+            forbidden = FORBIDDEN_RESOURCES & set(rule["resources"])
+            if forbidden == {"pods"} and set(rule["verbs"]) <= {"list", "watch"}:
+                forbidden = set()  # capacity: which node each pod holds cores on, read-only
+            assert not forbidden, rule
             assert not {
                 "delete",
                 "deletecollection",
@@ -109,7 +112,26 @@ def test_rbac_grants_only_what_the_operator_uses(cluster: Cluster, values: Path)
         for rule in role["rules"]
         for resource in rule["resources"]
     }
-    if yaml.safe_load(values.read_text()).get("watchNamespaces"):
+    given = yaml.safe_load(values.read_text()) or {}
+    capacity = {"nodes", "pods", "nodepools"}
+    if given.get("capacityAware", True):
+        # Capacity: read-only, cluster-wide, in a role of its own.
+        (role,) = [
+            r
+            for r in of_kind(documents, "ClusterRole")
+            if r["metadata"]["name"].endswith("-capacity")
+        ]
+        granted = {
+            (res, verb)
+            for rule in role["rules"]
+            for res in rule["resources"]
+            for verb in rule["verbs"]
+        }
+        assert granted == {(res, verb) for res in capacity for verb in ("list", "watch")}
+    else:
+        assert not capacity & cluster_wide, "capacity-awareness off still reads the cluster"
+    cluster_wide -= capacity
+    if given.get("watchNamespaces"):
         # Namespaced mode: nothing about workloads cluster-wide, only CRD discovery.
         assert cluster_wide == {"customresourcedefinitions"}
         namespaces = {r["metadata"]["namespace"] for r in of_kind(documents, "Role")}
@@ -257,6 +279,10 @@ def test_rendered_manifests_pass_the_api_server_and_pod_security(
         ("get", "secrets", "no"),
         ("list", "secrets", "no"),
         ("create", "pods", "no"),
+        ("get", "pods", "no"),
+        ("list", "pods", "yes"),
+        ("watch", "nodes", "yes"),
+        ("patch", "nodes", "no"),
         ("create", "pods/exec", "no"),
         ("delete", "deployments.apps", "no"),
         ("update", "neurondeployments.neuron.dev", "no"),

@@ -61,6 +61,7 @@ DECISION_FILES = [
         "enginefault.py",
         "capacity.py",
         "quantity.py",
+        "fallback.py",
     )
 ]
 CLIENTS = {"kubernetes", "kopf", "urllib3", "aiohttp"}

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from neuron_operator.controller.capacity import build_capacity, node_pool, pod_claim
+from neuron_operator.controller.capacity import build_capacity, capacity_of, node_pool, pod_claim
 from neuron_operator.sizing.capacity import NodeCapacity, Requirement
 
 
@@ -41,6 +41,37 @@ def test_a_pod_claims_its_neuron_requests_until_it_finishes() -> None:
     assert pending is not None and pending.node == ""
 
 
+def test_the_operators_own_pending_pod_says_whose_it_is_and_since_when() -> None:
+    body = pod("", cores="2", phase="Pending")
+    body["metadata"] = {
+        "labels": {
+            "app.kubernetes.io/managed-by": "neuron-operator",
+            "neuron.dev/neurondeployment": "bert",
+            "neuron.dev/instance-type": "inf2.xlarge",
+        }
+    }
+    body["status"]["conditions"] = [
+        {
+            "type": "PodScheduled",
+            "status": "False",
+            "reason": "Unschedulable",
+            "lastTransitionTime": "2026-11-30T10:00:00Z",
+            "message": "0/3 nodes are available: 3 Insufficient aws.amazon.com/neuroncore.",
+        }
+    ]
+    claim = pod_claim(body)
+    assert claim is not None
+    assert (claim.owner, claim.instance_type) == ("bert", "inf2.xlarge")
+    assert claim.unschedulable_since == "2026-11-30T10:00:00Z"
+    assert "Insufficient aws.amazon.com/neuroncore" in claim.why
+    body["spec"]["nodeName"] = "n1"  # scheduled after all: no longer waiting
+    claim = pod_claim(body)
+    assert claim is not None and (claim.node, claim.unschedulable_since) == ("n1", "")
+    del body["metadata"]["labels"]["app.kubernetes.io/managed-by"]  # not the operator's pod
+    claim = pod_claim(body)
+    assert claim is not None and claim.owner == ""
+
+
 def test_an_init_container_larger_than_the_containers_sets_the_claim() -> None:
     body = pod("a", cores="1")
     body["spec"]["initContainers"] = [
@@ -51,16 +82,8 @@ def test_an_init_container_larger_than_the_containers_sets_the_claim() -> None:
 
 
 def test_free_capacity_is_allocatable_less_the_claims_of_the_nodes_pods() -> None:
-    claims = [
-        c
-        for c in (
-            pod_claim(pod("a", cores="4")),
-            pod_claim(pod("a", cores="2")),
-            pod_claim(pod("b", devices="1")),
-        )
-        if c is not None
-    ]
-    capacity = build_capacity(
+    pods = [pod("a", cores="4"), pod("a", cores="2"), pod("b", devices="1"), pod("a")]
+    capacity = capacity_of(
         [
             node("a", "trn1.32xlarge", "32", "16"),
             node("b", "inf2.xlarge", "2", "1"),
@@ -68,7 +91,7 @@ def test_free_capacity_is_allocatable_less_the_claims_of_the_nodes_pods() -> Non
             node("unlabelled", None, "2", "1"),
             node("cordoned", "inf2.xlarge", "2", "1", unschedulable=True),
         ],
-        claims,
+        pods,
         None,
     )
     assert capacity.nodes == (

@@ -19,9 +19,11 @@ SPEC: dict[str, Any] = {
 }
 
 
-def body(spec: dict[str, Any], status: dict[str, Any] | None = None) -> dict[str, Any]:
+def body(
+    spec: dict[str, Any], status: dict[str, Any] | None = None, generation: int = 2
+) -> dict[str, Any]:
     return {
-        "metadata": {"name": "r", "namespace": "ns", "uid": "u", "generation": 2},
+        "metadata": {"name": "r", "namespace": "ns", "uid": "u", "generation": generation},
         "spec": spec,
         "status": status or {},
     }
@@ -35,8 +37,14 @@ def test_a_feasible_spec_yields_the_deployment_to_apply() -> None:
 
 
 def running_status() -> dict[str, Any]:
+    """SPEC's status as generation 1 left it (the tests' bodies are at generation 2)."""
     status = compute_status(
-        body(SPEC), NeuronDeploymentStatus(), Verdict(True, "Planned", "ok"), plan(SPEC), None, "t"
+        body(SPEC, generation=1),
+        NeuronDeploymentStatus(),
+        Verdict(True, "Planned", "ok"),
+        plan(SPEC),
+        None,
+        "t",
     )
     return status_document(status)
 

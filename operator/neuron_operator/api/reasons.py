@@ -40,12 +40,17 @@ class ReasonCode(StrEnum):
     DEPLOYMENT_CREATED = "DeploymentCreated"
     DEPLOYMENT_UPDATED = "DeploymentUpdated"
     PLAN_CHANGED = "PlanChanged"
+    FELL_BACK = "FellBack"  # pods stayed Unschedulable: moved to the next feasible plan
+    NO_FALLBACK = "NoFallback"  # pods stayed Unschedulable and no other plan is feasible
+    PREFERRED_PLAN_RESTORED = "PreferredPlanRestored"  # the user asked to try the first choice
 
     # --- The sizing engine: rejections, in the order of its checks ---
     # Constraints
     UNKNOWN_INSTANCE_TYPE = "UnknownInstanceType"  # the spec names a type the catalog lacks
     EXCLUDED_BY_CONSTRAINTS = "ExcludedByConstraints"  # constraints or overrides rule it out
     NOT_PROVISIONABLE = "NotProvisionable"  # no such node, and no NodePool can make one
+    # its pods waited Unschedulable past spec.placement.fallback.afterSeconds (fallback)
+    STAYED_UNSCHEDULABLE = "StayedUnschedulable"
     # Architecture fit (a verdict's code; good and limited fits are not rejections)
     ARCHITECTURE_GOOD_FIT = "ArchitectureGoodFit"
     ARCHITECTURE_SUPPORTED_WITH_LIMITATIONS = "ArchitectureSupportedWithLimitations"

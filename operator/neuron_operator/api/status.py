@@ -34,6 +34,39 @@ class Condition(ApiModel):
     )
 
 
+class TriedPlan(ApiModel):
+    """A plan given up because its pods could not be scheduled (spec.placement.fallback)."""
+
+    instance_type: str = Field(description="The instance type its pods waited for.")
+    cores_per_replica: int | None = Field(default=None, description="Its core grouping.")
+    given_up_at: str = Field(description="When the operator moved away from it (RFC 3339).")
+    message: str = Field(description="How long the pods waited, and the scheduler's words.")
+    capacity: str = Field(
+        description=(
+            "Fingerprint of the cluster's Neuron nodes and NodePools when it was given up: the "
+            "plan is not tried again while it is the same."
+        )
+    )
+
+
+class PlacementStatus(ApiModel):
+    """Fallback's record for the current spec: the first choice, and what was given up."""
+
+    generation: int | None = Field(
+        default=None, description="The spec generation these tries belong to."
+    )
+    retry_preferred: str | None = Field(
+        default=None,
+        description="The neuron.dev/retry-preferred annotation's value when the record began.",
+    )
+    preferred: str | None = Field(
+        default=None, description="The first choice for this spec, before any fallback."
+    )
+    tried: list[TriedPlan] = Field(
+        default_factory=list, description="Plans given up, oldest first."
+    )
+
+
 class NeuronDeploymentStatus(ApiModel):
     """What the operator decided and observed."""
 
@@ -47,6 +80,10 @@ class NeuronDeploymentStatus(ApiModel):
             "no feasible plan, this stays the plan in effect and the Planned condition says why "
             "the new spec was not applied."
         ),
+    )
+    placement: PlacementStatus | None = Field(
+        default=None,
+        description="Fallback's record: present once spec.placement.fallback moved the workload.",
     )
     replicas: int | None = Field(default=None, description="Pods the Deployment has.")
     ready_replicas: int | None = Field(default=None, description="Pods ready to serve.")

@@ -263,6 +263,33 @@ class Overrides(ApiModel):
     )
 
 
+class Fallback(ApiModel):
+    """What to do when the chosen instance type cannot be had."""
+
+    after_seconds: int = Field(
+        ge=5,
+        le=86400,
+        description=(
+            "Seconds the pods may stay Unschedulable (e.g. Insufficient "
+            "aws.amazon.com/neuroncore) before the operator moves the workload to the next "
+            "feasible plan within the spec's constraints, cheapest first. Running pods are "
+            "kept until their replacements are available; a plan given up is not tried again "
+            "until the cluster's capacity changes. Annotate the object with "
+            "neuron.dev/retry-preferred=<any new value>, or change its spec, to go back to the "
+            "first choice."
+        ),
+    )
+
+
+class Placement(ApiModel):
+    """Where the pods go when the cluster does not have what the plan wants."""
+
+    fallback: Fallback | None = Field(
+        default=None,
+        description="Opt in to moving to another plan when the pods cannot be scheduled.",
+    )
+
+
 class NeuronDeploymentSpec(ApiModel):
     """What to run and what matters: the model, the objective, SLOs, budget, constraints,
     overrides and the model server's pod template."""
@@ -289,6 +316,10 @@ class NeuronDeploymentSpec(ApiModel):
     )
     overrides: Overrides = Field(
         default_factory=Overrides, description="Parts of the decision pinned by the user."
+    )
+    placement: Placement = Field(
+        default_factory=Placement,
+        description="What to do when the pods cannot be scheduled on the chosen type.",
     )
     template: dict[str, Any] | None = Field(
         default=None,

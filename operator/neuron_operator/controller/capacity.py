@@ -27,12 +27,26 @@ LIMITED = ("cpu", "memory", NEURON_DEVICE)
 TERMINAL_PHASES = ("Succeeded", "Failed")
 
 
+# The labels the operator puts on its pods (controller/render.py; not imported: render needs
+# the catalog, this module only the objects' words).
+OWNER_LABEL = "neuron.dev/neurondeployment"
+PLAN_TYPE_LABEL = "neuron.dev/instance-type"
+MANAGED_BY_LABEL = ("app.kubernetes.io/managed-by", "neuron-operator")
+SCHEDULER_MESSAGE = 300  # characters of the scheduler's words kept for the status
+
+
 class PodClaim(NamedTuple):
-    """A pod as the capacity decision sees it."""
+    """A pod as the capacity decision sees it. The operator's own pods also say whose they
+    are, the instance type their plan chose, and since when the scheduler has found no node
+    for them; other pods leave those empty."""
 
     node: str  # "" while unscheduled
     cores: int
     devices: int
+    owner: str = ""  # the NeuronDeployment's name (the pod's namespace is its namespace)
+    instance_type: str = ""
+    unschedulable_since: str = ""  # RFC 3339, from the PodScheduled condition
+    why: str = ""  # the scheduler's message, e.g. "0/3 nodes are available: ..."
 
 
 def _count(value: Any) -> int:
@@ -60,7 +74,23 @@ def pod_claim(pod: Mapping[str, Any]) -> PodClaim | None:
     devices = max([sum(d for _, d in containers), *(d for _, d in init)], default=0)
     if not cores and not devices:
         return None
-    return PodClaim(str(spec.get("nodeName") or ""), cores, devices)
+    node = str(spec.get("nodeName") or "")
+    labels = (pod.get("metadata") or {}).get("labels") or {}
+    owner = labels.get(OWNER_LABEL)
+    if labels.get(MANAGED_BY_LABEL[0]) != MANAGED_BY_LABEL[1] or not isinstance(owner, str):
+        return PodClaim(node, cores, devices)
+    since, why = "", ""
+    if not node:
+        for condition in status.get("conditions") or []:
+            if (
+                condition.get("type") == "PodScheduled"
+                and condition.get("status") == "False"
+                and condition.get("reason") == "Unschedulable"
+            ):
+                since = str(condition.get("lastTransitionTime") or "")
+                why = str(condition.get("message") or "")[:SCHEDULER_MESSAGE]
+    instance_type = str(labels.get(PLAN_TYPE_LABEL) or "")
+    return PodClaim(node, cores, devices, owner, instance_type, since, why)
 
 
 def node_capacity(node: Mapping[str, Any], used: tuple[int, int] = (0, 0)) -> NodeCapacity | None:
@@ -109,17 +139,35 @@ def node_pool(pool: Mapping[str, Any]) -> NodePool:
 
 
 def build_capacity(
-    nodes: Iterable[Mapping[str, Any]],
+    nodes: Iterable[NodeCapacity],
     claims: Iterable[PodClaim],
+    node_pools: Iterable[NodePool] | None,
+) -> Capacity:
+    """The Capacity of nodes as `node_capacity` read them (all free), less what the pods
+    bound to them claim; `node_pools` None when Karpenter's CRDs are absent."""
+    used = claimed_by_node(claims)
+    left = []
+    for node in nodes:
+        cores, devices = used.get(node.name, (0, 0))
+        left.append(
+            NodeCapacity(
+                node.name,
+                node.instance_type,
+                max(0, node.free_cores - cores),
+                max(0, node.free_devices - devices),
+            )
+        )
+    return Capacity(nodes=tuple(left), node_pools=None if node_pools is None else tuple(node_pools))
+
+
+def capacity_of(
+    nodes: Iterable[Mapping[str, Any]],
+    pods: Iterable[Mapping[str, Any]],
     node_pools: Iterable[Mapping[str, Any]] | None,
 ) -> Capacity:
-    """The Capacity of these objects; `node_pools` None when Karpenter's CRDs are absent."""
-    used = claimed_by_node(claims)
-    found = (
-        node_capacity(node, used.get(str((node.get("metadata") or {}).get("name")), (0, 0)))
-        for node in nodes
-    )
-    return Capacity(
-        nodes=tuple(n for n in found if n is not None),
-        node_pools=None if node_pools is None else tuple(node_pool(p) for p in node_pools),
+    """The Capacity of whole objects, as `kubectl get -o json` lists them."""
+    return build_capacity(
+        (n for n in map(node_capacity, nodes) if n is not None),
+        (c for c in map(pod_claim, pods) if c is not None),
+        None if node_pools is None else map(node_pool, node_pools),
     )

@@ -24,7 +24,7 @@ from pydantic import ValidationError
 from neuron_operator.api.errors import format_validation_error
 from neuron_operator.api.plan import Plan
 from neuron_operator.api.reasons import ReasonCode
-from neuron_operator.api.status import NeuronDeploymentStatus
+from neuron_operator.api.status import CONDITION_PLANNED, NeuronDeploymentStatus, PlacementStatus
 from neuron_operator.api.v1alpha1 import NeuronDeploymentSpec
 from neuron_operator.controller.drift import (
     DriftGuard,
@@ -34,6 +34,16 @@ from neuron_operator.controller.drift import (
     with_hash,
 )
 from neuron_operator.controller.errors import ApiTrouble, Forbidden, TransientError, UserError
+from neuron_operator.controller.fallback import (
+    RETRY_PREFERRED,
+    Cluster,
+    cheapest,
+    current_record,
+    given_up,
+    seconds_left,
+    tried,
+    with_tried,
+)
 from neuron_operator.controller.patch import merge_patch
 from neuron_operator.controller.policy import image_problems, template_problems
 from neuron_operator.controller.quantity import quantity
@@ -58,6 +68,10 @@ class Decision:
     verdict: Verdict
     plan_in_effect: Plan | None
     desired: dict[str, Any] | None  # the Deployment to converge to; None: leave it as it is
+    placement: PlacementStatus | None = None  # fallback's record, once it has one
+    events: tuple[Event, ...] = ()  # what fallback did, said once
+    # Seconds until fallback must look again (pods waiting, not yet for long enough).
+    recheck_after: float | None = None
 
 
 def _not_applied(body: dict[str, Any], previous: Plan | None, why: str) -> str:
@@ -81,9 +95,100 @@ def _refused(body: dict[str, Any], previous: Plan | None, reason: str, why: str)
     return Decision(Verdict(False, reason, _not_applied(body, previous, why)), previous, None)
 
 
-def decide(body: dict[str, Any], old: NeuronDeploymentStatus, settings: Settings) -> Decision:
-    """Pure: what the Deployment should be, or why the current spec cannot run. Never raises:
-    a failure of the engine is a condition on the object, not a crash of the operator."""
+def plan_stands(body: dict[str, Any], old: NeuronDeploymentStatus) -> bool:
+    """Whether the plan in effect was made for this very spec: then it is kept as it is, so
+    that nothing but the user (or fallback) moves a running workload — not the cluster filling
+    up, not a new operator version."""
+    generation = body["metadata"].get("generation")
+    planned = next((c for c in old.conditions if c.type == CONDITION_PLANNED), None)
+    return (
+        old.plan is not None
+        and old.plan.feasible
+        and old.observed_generation == generation
+        and planned is not None
+        and planned.status == "True"
+        and planned.observed_generation == generation
+    )
+
+
+def _planned(spec: NeuronDeploymentSpec, cluster: Cluster | None, record: PlacementStatus) -> Plan:
+    if cluster is None:
+        return plan_cached(spec)
+    capacity = cluster.capacity.without(given_up(record, cluster.fingerprint))
+    return make_plan(spec, capacity=capacity)
+
+
+@dataclass
+class _Placed:
+    plan: Plan
+    record: PlacementStatus
+    events: list[Event] = field(default_factory=list)
+    recheck_after: float | None = None
+
+
+def _place(
+    body: dict[str, Any],
+    spec: NeuronDeploymentSpec,
+    old: NeuronDeploymentStatus,
+    cluster: Cluster | None,
+    now: float,
+    at: str,
+) -> _Placed:
+    """The plan to run: the one in effect when it still stands, else the engine's; then, when
+    its pods have waited too long for a node, the next feasible one (controller/fallback.py)."""
+    record, restored = current_record(body, old.placement)
+    placed = _Placed(
+        old.plan
+        if old.plan and plan_stands(body, old) and not restored
+        else _planned(spec, cluster, record),
+        record,
+    )
+    if restored:
+        why = f"{RETRY_PREFERRED} changed: planning afresh, given-up plans included"
+        placed.events.append(Event("Normal", ReasonCode.PREFERRED_PLAN_RESTORED, why))
+    fallback = spec.placement.fallback
+    if fallback is None or cluster is None or not placed.plan.feasible:
+        return placed
+    current = placed.plan
+    waiting = cluster.waiting_on(current.instance_type)
+    left = seconds_left(fallback.after_seconds, waiting, now)
+    if waiting is None or left is None:
+        return placed
+    if left > 0:
+        placed.recheck_after = left
+        return placed
+    already = {t for t, _ in given_up(record, cluster.fingerprint)}
+    if current.instance_type in already:
+        return placed  # given up before, nothing else was feasible: nothing new to try
+    entry = tried(current, waiting, now, at, cluster.fingerprint)
+    placed.record = with_tried(record, entry, describe(current))
+    moved = cheapest(_planned(spec, cluster, placed.record))
+    if moved is None:
+        why = (
+            f"{describe(current)}: {entry.message}; no other plan within the spec's constraints "
+            "is feasible in this cluster, so the pods keep waiting (add capacity, or widen "
+            "spec.constraints)"
+        )
+        placed.events.append(Event("Warning", ReasonCode.NO_FALLBACK, why))
+        return placed
+    why = f"{describe(current)}: {entry.message}; moved to {describe(moved)}"
+    placed.events.append(Event("Warning", ReasonCode.FELL_BACK, why))
+    placed.plan = moved
+    return placed
+
+
+def decide(
+    body: dict[str, Any],
+    old: NeuronDeploymentStatus,
+    settings: Settings,
+    cluster: Cluster | None = None,
+    now: float = 0.0,
+    at: str = "",
+) -> Decision:
+    """Pure: what the Deployment should be, or why the current spec cannot run. `cluster` is
+    what the cluster says (None: plan against the catalog alone); `now` is the time in epoch
+    seconds and `at` the same in RFC 3339. Never raises: a failure of the engine is a
+    condition on the object, not a crash of the operator."""
     previous = old.plan
     try:
         spec = NeuronDeploymentSpec.model_validate(body.get("spec") or {})
@@ -101,7 +206,8 @@ def decide(body: dict[str, Any], old: NeuronDeploymentStatus, settings: Settings
     try:
         if settings.engine_fault is not None:
             settings.engine_fault.before_plan(str(body["metadata"].get("name")))
-        result = plan_cached(spec)
+        placed = _place(body, spec, old, cluster, now, at)
+        result = placed.plan
         if not result.feasible:
             reason = result.reasons[0].reason if result.reasons else ReasonCode.NO_FEASIBLE_PLAN
             message = "; ".join(f"{r.reason}: {r.message}" for r in result.reasons)
@@ -121,7 +227,14 @@ def decide(body: dict[str, Any], old: NeuronDeploymentStatus, settings: Settings
         why = f"the sizing engine failed ({type(error).__name__}: {error}); please report this"
         return _refused(body, previous, ReasonCode.SIZING_FAILED, why)
     message = f"{describe(result)}: {result.why}"
-    return Decision(Verdict(True, ReasonCode.PLANNED, message), result, desired)
+    return Decision(
+        Verdict(True, ReasonCode.PLANNED, message),
+        result,
+        desired,
+        placed.record if placed.record.tried else None,
+        tuple(placed.events),
+        placed.recheck_after,
+    )
 
 
 def controlled_by(deployment: dict[str, Any], body: dict[str, Any]) -> bool:
@@ -269,24 +382,32 @@ def reconcile(
     now: Callable[[], str],
     drift: DriftGuard | None = None,
     at: float = 0.0,
+    cluster: Cluster | None = None,
+    wall: float = 0.0,
+    recheck: Callable[[float], None] = lambda _: None,
 ) -> Outcome:
     """`body` is the NeuronDeployment and `deployment` its Deployment (None: there is none),
     as the caller gathered them; `drift` spaces reverts of others' changes (`at`: monotonic
-    seconds now). Raises TransientError or Forbidden when the reconcile must be retried; the
-    status says why first, where it can be written."""
+    seconds now). `cluster` is what the cluster says of capacity and of this object's waiting
+    pods (None: plan against the catalog alone), at `wall` (epoch seconds); `recheck(seconds)`
+    is told when fallback must look again. Raises TransientError or Forbidden when the
+    reconcile must be retried; the status says why first, where it can be written."""
     metadata = body["metadata"]
     namespace, name = metadata["namespace"], metadata["name"]
     old = NeuronDeploymentStatus.model_validate(body.get("status") or {})
-    decision = decide(body, old, settings)
+    stamp = now()
+    decision = decide(body, old, settings, cluster, wall, stamp)
     applied = _converge_deployment(kube, body, old, decision, deployment, settings, drift, at)
+    placement = decision.placement if decision.verdict.planned else old.placement
     new = compute_status(
         body,
         old,
         applied.verdict,
         applied.plan_in_effect,
         applied.deployment,
-        now(),
+        stamp,
         contested=applied.contested,
+        placement=placement,
     )
     current = body.get("status") or {}
     try:
@@ -298,8 +419,10 @@ def reconcile(
         verdict = Verdict(False, ReasonCode.STATUS_REJECTED, why)
         new = compute_status(body, old, verdict, None, applied.deployment, now())
         _write_status(kube, namespace, name, current, minimal_status_document(new))
-    for event in events_between(old, new) + applied.events:
+    for event in [*decision.events, *events_between(old, new), *applied.events]:
         emit(event)
+    if decision.recheck_after is not None:
+        recheck(decision.recheck_after)
     if applied.retry is not None:
         raise applied.retry
     return applied.outcome if applied.verdict.planned else "refused"

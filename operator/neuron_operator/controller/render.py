@@ -231,6 +231,12 @@ def render_deployment(
         "spec": {
             "replicas": plan.replicas,
             "selector": {"matchLabels": selector_labels(name)},
+            # A new plan (a new spec, or a fallback) replaces running pods only once their
+            # replacements are available: a plan whose pods cannot be had loses nothing.
+            "strategy": {
+                "type": "RollingUpdate",
+                "rollingUpdate": {"maxUnavailable": 0, "maxSurge": "25%"},
+            },
             "template": template,
             **deadline,
         },

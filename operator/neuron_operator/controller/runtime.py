@@ -30,6 +30,7 @@ from kubernetes import client, config
 
 from neuron_operator.api.v1alpha1 import GROUP, VERSION
 from neuron_operator.controller import memory, metrics
+from neuron_operator.controller.cluster_watch import ClusterWatch
 from neuron_operator.controller.crashpoints import CrashingWrites
 from neuron_operator.controller.digest import plan_summary
 from neuron_operator.controller.drift import DriftGuard
@@ -80,6 +81,45 @@ class Locks:
             return len(self._locks)
 
 
+class Rechecks:
+    """At most one pending timer per object: the earliest asked for wins."""
+
+    def __init__(self) -> None:
+        self._guard = threading.Lock()
+        self._timers: dict[tuple[str, str], tuple[float, threading.Timer]] = {}
+
+    def at(self, key: tuple[str, str], seconds: float, run: Callable[[str, str], None]) -> None:
+        due = time.monotonic() + max(0.0, seconds)
+        with self._guard:
+            pending = self._timers.get(key)
+            if pending is not None and pending[0] <= due and pending[1].is_alive():
+                return
+            if pending is not None:
+                pending[1].cancel()
+
+            def fire() -> None:
+                with self._guard:
+                    if self._timers.get(key, (0.0, None))[1] is timer:
+                        del self._timers[key]
+                run(*key)
+
+            # A little late rather than early: the wait must have passed when it runs.
+            timer = threading.Timer(max(0.0, seconds) + 0.5, fire)
+            timer.daemon = True
+            self._timers[key] = (due, timer)
+            timer.start()
+
+    def cancel(self) -> None:
+        with self._guard:
+            for _, timer in self._timers.values():
+                timer.cancel()
+            self._timers.clear()
+
+    def __len__(self) -> int:
+        with self._guard:
+            return len(self._timers)
+
+
 def _now() -> str:
     return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -111,6 +151,9 @@ class Runtime:
     # A copy of a kopf handler's context: kopf.event needs it outside kopf's handlers.
     handler_context: contextvars.Context | None = None
     resync: Resync | None = None
+    # Capacity, and the operator's own pods waiting for nodes (None: capacity-awareness off).
+    cluster_watch: ClusterWatch | None = None
+    rechecks: Rechecks = field(default_factory=Rechecks)
     _kube: Kube | None = None
     _writes: Writes | None = None
 
@@ -144,6 +187,9 @@ class Runtime:
     def start(self) -> None:
         """Once kopf has started: the client, the metrics server, the resync thread."""
         self.writes()  # the client, and a crash point's check, before any reconcile
+        if self.settings.capacity_aware and self.cluster_watch is None:
+            self.cluster_watch = ClusterWatch(self.kube().api, self.waiting_changed)
+            self.cluster_watch.start()
         if "metrics" not in _served:
             _served["metrics"] = metrics.serve(
                 self.settings.listen_address,
@@ -177,6 +223,9 @@ class Runtime:
         self.ready = False
         if self.resync is not None:
             self.resync.stop()
+        if self.cluster_watch is not None:
+            self.cluster_watch.stop()
+        self.rechecks.cancel()
 
     # --- liveness --------------------------------------------------------------------------
 
@@ -221,6 +270,7 @@ class Runtime:
                 deployment = self.gather(
                     self.deployments, namespace, name, kube.get_deployment, keep=watched
                 )
+                watch = self.cluster_watch
                 outcome = reconcile(
                     self.writes(),
                     body,
@@ -230,6 +280,9 @@ class Runtime:
                     _now,
                     drift=self.drift,
                     at=time.monotonic(),
+                    cluster=watch.cluster(namespace, name) if watch is not None else None,
+                    wall=time.time(),
+                    recheck=lambda seconds: self.recheck(namespace, name, seconds),
                 )
             except ApiTrouble as error:
                 metrics.observe_reconcile("error", started)
@@ -237,6 +290,25 @@ class Runtime:
                 message = f"{error} (retrying in {delay:.0f} s)"
                 raise kopf.TemporaryError(message, delay=delay) from error
             metrics.observe_reconcile(outcome, started)
+
+    # --- fallback's timing ------------------------------------------------------------------
+
+    def waiting_changed(self, namespace: str, name: str) -> None:
+        """The operator's pods of this object started or stopped waiting for a node (the pod
+        informer's thread): reconcile it soon, off that thread."""
+        self.recheck(namespace, name, 0.0)
+
+    def recheck(self, namespace: str, name: str, seconds: float) -> None:
+        """Reconcile the object again in `seconds` (fallback's wait running out)."""
+        self.rechecks.at((namespace, name), seconds, self._recheck_now)
+
+    def _recheck_now(self, namespace: str, name: str) -> None:
+        if self.active is False or not self.ready:
+            return  # a standby's stores are not news; the active replica rechecks
+        try:
+            self.resync_one(namespace, name)
+        except Exception as error:  # the resync's sweep and the next pod event retry it
+            log.info("recheck of %s/%s failed: %s", namespace, name, error)
 
     def resync_one(self, namespace: str, name: str) -> None:
         ref = {"k8s_ref": {"kind": "NeuronDeployment", "namespace": namespace, "name": name}}

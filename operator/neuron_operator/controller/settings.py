@@ -19,6 +19,10 @@ D = TypeVar("D", int, float, None)
 class Settings:
     namespaces: tuple[str, ...] = ()  # empty: every namespace
     scheduler_name: str | None = None  # the Neuron scheduler extension's scheduler, if any
+    # Plan against the cluster's nodes, pods and NodePools (controller/cluster_watch.py), and
+    # fall back when pods cannot be scheduled. Off: plan against the catalog alone, and the
+    # chart grants no cluster-wide read of nodes and pods.
+    capacity_aware: bool = True
     # Images the model servers may run: registries or repositories, matched by whole path
     # parts (controller/policy.py); empty: any.
     allowed_images: tuple[str, ...] = ()
@@ -64,6 +68,7 @@ class Settings:
         return cls(
             namespaces=tuple(n.strip() for n in namespaces.split(",") if n.strip()),
             scheduler_name=env("NEURON_OPERATOR_SCHEDULER_NAME") or None,
+            capacity_aware=_flag("NEURON_OPERATOR_CAPACITY_AWARE", defaults.capacity_aware),
             allowed_images=tuple(
                 i.strip() for i in env("NEURON_OPERATOR_ALLOWED_IMAGES", "").split(",") if i.strip()
             ),
@@ -99,6 +104,17 @@ class Settings:
         if "namespaces" in given:
             given["namespaces"] = tuple(given["namespaces"])
         return dataclasses.replace(self, **given)
+
+
+def _flag(name: str, default: bool) -> bool:
+    text = os.environ.get(name, "").strip().lower()
+    if not text:
+        return default
+    if text in ("true", "1", "yes", "on"):
+        return True
+    if text in ("false", "0", "no", "off"):
+        return False
+    raise ValueError(f"{name}={text!r}: not true or false")
 
 
 def _number(name: str, default: D, kind: Callable[[str], T]) -> T | D:

@@ -16,6 +16,7 @@ from neuron_operator.api.status import (
     MAX_MESSAGE,
     Condition,
     NeuronDeploymentStatus,
+    PlacementStatus,
 )
 from neuron_operator.controller.render import selector_labels
 
@@ -91,6 +92,7 @@ def compute_status(
     deployment: dict[str, Any] | None,
     now: str,
     contested: str | None = None,
+    placement: PlacementStatus | None = None,
 ) -> NeuronDeploymentStatus:
     """`contested` says who keeps changing what the operator sets (None: nobody does now)."""
     metadata = body["metadata"]
@@ -178,6 +180,7 @@ def compute_status(
     return NeuronDeploymentStatus(
         observed_generation=generation,
         plan=plan_in_effect,
+        placement=placement,
         replicas=dep_status.get("replicas", 0) if deployment else None,
         ready_replicas=ready_replicas,
         available_replicas=dep_status.get("availableReplicas", 0) if deployment else None,

@@ -117,6 +117,17 @@ class Capacity:
     nodes: tuple[NodeCapacity, ...] = ()
     # None when Karpenter's CRDs are absent: then only the types of existing nodes can run.
     node_pools: tuple[NodePool, ...] | None = None
+    # Instance types this workload's pods already waited on in vain (fallback), with why: not
+    # planned again until the cluster's capacity changes.
+    failed: tuple[tuple[str, str], ...] = ()
+
+    def failed_here(self, instance: InstanceType) -> str | None:
+        """Why this type was given up for this workload; None if it was not."""
+        return next((why for name, why in self.failed if name == instance.name), None)
+
+    def without(self, failed: tuple[tuple[str, str], ...]) -> Capacity:
+        """The same capacity, with these types given up."""
+        return Capacity(self.nodes, self.node_pools, failed)
 
     @cached_property
     def nodes_by_type(self) -> dict[str, tuple[NodeCapacity, ...]]:

@@ -96,6 +96,11 @@ def _can_exist_in_the_cluster(i: InstanceInput) -> Refusal | None:
     return None if why is None else Refusal(ReasonCode.NOT_PROVISIONABLE, why)
 
 
+def _not_given_up(i: InstanceInput) -> Refusal | None:
+    why = None if i.capacity is None else i.capacity.failed_here(i.instance)
+    return None if why is None else Refusal(ReasonCode.STAYED_UNSCHEDULABLE, why)
+
+
 def _architecture_fits(i: InstanceInput) -> Refusal | None:
     return None if i.fit.allowed else Refusal(i.fit.reason, i.fit.message)
 
@@ -132,7 +137,7 @@ def _price_known_if_needed(i: InstanceInput) -> Refusal | None:
 INSTANCE_CHECKS: Chain[InstanceInput] = (
     # May the spec use this instance type at all, and can the cluster have one; then, can it
     # run this model.
-    (_allowed_by_constraints, _can_exist_in_the_cluster),
+    (_allowed_by_constraints, _can_exist_in_the_cluster, _not_given_up),
     (_architecture_fits, _dtype_supported, _within_inf1_compile_limit, _price_known_if_needed),
 )
 INSTANCE_STEPS = unroll(INSTANCE_CHECKS, first_stage=0)

@@ -1,0 +1,234 @@
+"""A list-then-watch of one kind of object, kept as small values transformed on receipt.
+
+kopf watches what the operator reconciles, in the namespaces it is given. Capacity needs more:
+every Neuron node, and every pod bound to one in any namespace, whatever namespaces the
+operator serves, and Karpenter's NodePools where their CRD exists. Keeping those as whole
+objects would cost kilobytes each; an informer here keeps only what `transform` returns (a
+few dozen bytes for a pod), reading the API's JSON page by page and line by line, never as the
+client's model objects.
+
+The protocol is the API's own (client-go's reflector does the same): list in pages, watch
+from the list's resourceVersion with bookmarks, resume after a watch times out, list again
+when the server says the version is gone (410) or the connection fails. Read-only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any, Generic, TypeVar
+
+from kubernetes import client
+from kubernetes.watch.watch import iter_resp_lines
+
+log = logging.getLogger("neuron_operator")
+
+T = TypeVar("T")
+Key = tuple[str, str]  # (namespace or "", name)
+# A watch request ends after this long (the server closes it); the informer resumes at once.
+WATCH_SECONDS = 240
+# A stalled connection is dropped after this long without a byte (bookmarks come every minute).
+READ_TIMEOUT = WATCH_SECONDS + 60
+PAGE = 500
+
+
+class Gone(Exception):
+    """The watch's resourceVersion is too old (410): list again."""
+
+
+class Absent(Exception):
+    """The kind is not served (404): its CRD is not installed."""
+
+
+def _key(body: dict[str, Any]) -> Key:
+    metadata = body.get("metadata") or {}
+    return str(metadata.get("namespace") or ""), str(metadata.get("name"))
+
+
+class Informer(Generic[T]):
+    """The objects at `path` (e.g. "/api/v1/pods"), each kept as `transform(body)`; a body
+    transformed to None is not kept (or no longer). `changed()` is called after each change
+    the informer applied, from its own thread."""
+
+    def __init__(
+        self,
+        api: client.ApiClient,
+        path: str,
+        transform: Callable[[dict[str, Any]], T | None],
+        field_selector: str = "",
+        changed: Callable[[Key, T | None, T | None], None] = lambda *_: None,
+        absent_retry_seconds: float = 60.0,
+    ) -> None:
+        self.api = api
+        self.path = path
+        self.transform = transform
+        self.field_selector = field_selector
+        self.changed = changed
+        self.absent_retry_seconds = absent_retry_seconds
+        self._items: dict[Key, T] = {}
+        self._guard = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._response: Any = None
+        # Set once the first list is in: until then the informer knows nothing.
+        self.synced = threading.Event()
+        # Whether the kind is served: None until the first list answered.
+        self.served: bool | None = None
+        self.version = 0  # grows with every change applied: a cheap "has anything changed"
+
+    # --- reading ---------------------------------------------------------------------------
+
+    def items(self) -> list[T]:
+        with self._guard:
+            return list(self._items.values())
+
+    def get(self, key: Key) -> T | None:
+        with self._guard:
+            return self._items.get(key)
+
+    def __len__(self) -> int:
+        with self._guard:
+            return len(self._items)
+
+    # --- lifecycle -------------------------------------------------------------------------
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(
+                target=self._run, name=f"informer {self.path}", daemon=True
+            )
+            self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        response = self._response
+        if response is not None:
+            # Closing a broken connection may fail; the thread ends anyway.
+            with contextlib.suppress(Exception):
+                response.close()
+
+    def _run(self) -> None:
+        failures = 0
+        while not self._stop.is_set():
+            try:
+                version = self._list()
+                failures = 0
+                while not self._stop.is_set():
+                    version = self._watch(version)
+            except Gone:
+                continue  # list again, at once
+            except Absent:
+                self._replace({}, served=False)
+                self._stop.wait(self.absent_retry_seconds)
+            except Exception as error:
+                if self._stop.is_set():
+                    return
+                failures += 1
+                delay = min(30.0, 0.5 * 2**failures)
+                log.info("informer %s: %s; listing again in %.0f s", self.path, error, delay)
+                self._stop.wait(delay)
+
+    # --- the protocol ----------------------------------------------------------------------
+
+    def _request(self, query: list[tuple[str, Any]], timeout: float) -> Any:
+        if self.field_selector:
+            query = [*query, ("fieldSelector", self.field_selector)]
+        request = self.api.param_serialize(
+            method="GET",
+            resource_path=self.path,
+            query_params=query,
+            header_params={"Accept": "application/json"},
+            auth_settings=["BearerToken"],
+        )
+        answer = self.api.call_api(*request, _request_timeout=(5.0, timeout))
+        if answer.status == 404:
+            raise Absent(self.path)
+        return answer
+
+    def _list(self) -> str:
+        """Every object, in pages; returns the resourceVersion to watch from."""
+        found: dict[Key, T] = {}
+        token = ""
+        while True:
+            query: list[tuple[str, Any]] = [("limit", PAGE)]
+            if token:
+                query.append(("continue", token))
+            response = self._request(query, 60.0)
+            if response.status == 410:
+                raise Gone(self.path)
+            if response.status >= 400:
+                raise RuntimeError(f"list {self.path}: HTTP {response.status}")
+            page = json.loads(response.read())
+            for body in page.get("items") or []:
+                kept = self.transform(body)
+                if kept is not None:
+                    found[_key(body)] = kept
+            metadata = page.get("metadata") or {}
+            token = metadata.get("continue") or ""
+            if not token:
+                self._replace(found, served=True)
+                return str(metadata.get("resourceVersion") or "")
+
+    def _replace(self, found: dict[Key, T], served: bool) -> None:
+        with self._guard:
+            before = self._items
+            self._items = found
+            self.version += 1
+            self.served = served
+        for key in set(before) | set(found):
+            if before.get(key) != found.get(key):
+                self.changed(key, before.get(key), found.get(key))
+        self.synced.set()
+
+    def _events(self, version: str) -> Iterator[dict[str, Any]]:
+        query: list[tuple[str, Any]] = [
+            ("watch", "true"),
+            ("allowWatchBookmarks", "true"),
+            ("timeoutSeconds", WATCH_SECONDS),
+        ]
+        if version:
+            query.append(("resourceVersion", version))
+        answer = self._request(query, READ_TIMEOUT)
+        if answer.status == 410:
+            raise Gone(self.path)
+        if answer.status >= 400:
+            raise RuntimeError(f"watch {self.path}: HTTP {answer.status}")
+        response = answer.response  # urllib3's, not yet read: the events stream in
+        self._response = response
+        try:
+            for line in iter_resp_lines(response):  # type: ignore[no-untyped-call]
+                if self._stop.is_set():
+                    return
+                if line:
+                    yield json.loads(line)
+        finally:
+            self._response = None
+            response.release_conn()
+
+    def _watch(self, version: str) -> str:
+        """Apply one watch request's events; returns the version to resume from."""
+        for event in self._events(version):
+            kind, body = event.get("type"), event.get("object") or {}
+            if kind == "ERROR":
+                if body.get("code") == 410:
+                    raise Gone(self.path)
+                raise RuntimeError(f"watch {self.path}: {body.get('message')}")
+            version = str((body.get("metadata") or {}).get("resourceVersion") or version)
+            if kind == "BOOKMARK":
+                continue
+            key = _key(body)
+            kept = None if kind == "DELETED" else self.transform(body)
+            with self._guard:
+                before = self._items.get(key)
+                if kept is None:
+                    self._items.pop(key, None)
+                else:
+                    self._items[key] = kept
+                if before != kept:
+                    self.version += 1
+            if before != kept:
+                self.changed(key, before, kept)
+        return version
