@@ -100,6 +100,7 @@ bench: setup tools
 	$(BIN)/python bench/plan_bench.py --write docs/benchmarks.md
 	$(BIN)/python bench/cluster_bench.py --write docs/benchmarks.md
 	$(BIN)/python bench/operator_bench.py --write docs/benchmarks.md
+	$(BIN)/python bench/capacity_bench.py --write docs/benchmarks.md
 
 # Offline demo: size every example in examples/ with the engine.
 # The samples in examples/ on the local control plane, with the chart's RBAC (hack/demo.py).

@@ -30,6 +30,7 @@ class FakeKube:
 
     body: dict[str, Any]
     deployment: dict[str, Any] | None = None
+    autoscaler: dict[str, Any] | None = None
     calls: list[tuple[str, Any]] = field(default_factory=list)
     failures: dict[str, list[Exception]] = field(default_factory=dict)
     # A rule the fake server applies to status documents: returns an error to raise, or None.
@@ -56,6 +57,25 @@ class FakeKube:
         applied["status"] = (self.deployment or {}).get("status", {})
         self.deployment = applied
         return copy.deepcopy(applied)
+
+    def seed_replicas(self, namespace: str, name: str, replicas: int) -> dict[str, Any]:
+        self.calls.append(("seed_replicas", replicas))
+        self._fail("seed_replicas")
+        assert self.deployment is not None, "replicas seeded into a Deployment that is not there"
+        self.deployment["spec"]["replicas"] = replicas
+        self.deployment["metadata"]["resourceVersion"] = self._next_version()
+        return copy.deepcopy(self.deployment)
+
+    def apply_autoscaler(self, desired: dict[str, Any]) -> dict[str, Any]:
+        self.calls.append(("apply_autoscaler", copy.deepcopy(desired)))
+        self._fail("apply_autoscaler")
+        self.autoscaler = copy.deepcopy(desired)
+        return copy.deepcopy(desired)
+
+    def delete_autoscaler(self, namespace: str, name: str) -> None:
+        self.calls.append(("delete_autoscaler", name))
+        self._fail("delete_autoscaler")
+        self.autoscaler = None
 
     def patch_status(self, namespace: str, name: str, patch: dict[str, Any]) -> None:
         self.calls.append(("patch_status", copy.deepcopy(patch)))

@@ -11,6 +11,7 @@ from typing import Any
 
 from neuron_operator.api.status import NeuronDeploymentStatus
 from neuron_operator.controller.capacity import PodClaim
+from neuron_operator.controller.digest import plan_summary
 from neuron_operator.controller.fallback import (
     RETRY_PREFERRED,
     Cluster,
@@ -242,3 +243,11 @@ def test_the_status_round_trips_its_placement_record() -> None:
         )["placement"]
         == moved["placement"]
     )
+
+
+def test_a_new_retry_annotation_makes_the_object_stale_for_the_resync() -> None:
+    _, status = run(body(), cluster())
+    _, moved = run(body(status=status), cluster(NODES, pending("inf2.xlarge", NOW - 61)))
+    assert not plan_summary(body(status=moved)).stale
+    assert plan_summary(body(status=moved, annotations={RETRY_PREFERRED: "1"})).stale
+    assert not plan_summary(body(status=status, annotations={RETRY_PREFERRED: "1"})).stale

@@ -6,7 +6,7 @@ import copy
 from typing import Any
 
 from neuron_operator.api.status import NeuronDeploymentStatus
-from neuron_operator.controller.reconcile import decide, matches
+from neuron_operator.controller.reconcile import contiguity, decide, matches
 from neuron_operator.controller.settings import Settings
 from neuron_operator.controller.status import Verdict, compute_status, status_document
 from neuron_operator.sizing import plan
@@ -127,3 +127,32 @@ def test_matches_ignores_defaults_and_compares_quantities_by_value() -> None:
         },
         desired,
     )
+
+
+def test_a_plan_needing_side_by_side_cores_says_whether_they_will_be_placed_so() -> None:
+    spread = copy.deepcopy(SPEC)
+    spread["overrides"] = {"instanceType": "inf2.48xlarge", "coresPerReplica": 4, "replicas": 1}
+    for scheduler, status, reason in (
+        (None, "False", "NoNeuronScheduler"),
+        ("neuron-scheduler", "True", "NeuronScheduler"),
+    ):
+        decision = decide(
+            body(spread), NeuronDeploymentStatus(), Settings(scheduler_name=scheduler)
+        )
+        assert decision.plan_in_effect is not None
+        found = compute_status(
+            body(spread),
+            NeuronDeploymentStatus(),
+            decision.verdict,
+            decision.plan_in_effect,
+            None,
+            "t",
+            contiguity=contiguity(decision.plan_in_effect, scheduler),
+        )
+        (condition,) = [c for c in found.conditions if c.type == "ContiguousCores"]
+        assert (condition.status, condition.reason) == (status, reason)
+        assert "4 aws.amazon.com/neuroncore on inf2.48xlarge" in condition.message
+    # One core, or a whole node, needs no placing: no condition at all.
+    single = decide(body(SPEC), NeuronDeploymentStatus(), Settings())
+    assert single.plan_in_effect is not None
+    assert contiguity(single.plan_in_effect, None) is None

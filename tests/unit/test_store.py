@@ -75,7 +75,13 @@ def test_managed_fields_keep_only_who_wrote_and_the_input_is_not_changed() -> No
     kept = store.get("ml", "bert")[1]
     assert kept is not None
     assert kept["metadata"]["managedFields"] == [
-        {"manager": "kubectl", "operation": "Update", "time": "2026-11-29T00:00:00Z", "spec": True}
+        {
+            "manager": "kubectl",
+            "operation": "Update",
+            "time": "2026-11-29T00:00:00Z",
+            "spec": True,
+            "replicas": True,
+        }
     ]
     assert given["metadata"]["managedFields"] == [entry]
 

@@ -47,6 +47,11 @@ verbs to delete anything (garbage collection removes a Deployment with its Neuro
 - apiGroups: [apps]
   resources: [deployments]
   verbs: [get, list, watch, create, patch]
+# The HorizontalPodAutoscalers of spec.autoscaling: watched like the Deployments, applied, and
+# deleted when a NeuronDeployment stops asking for one (its only delete).
+- apiGroups: [autoscaling]
+  resources: [horizontalpodautoscalers]
+  verbs: [get, list, watch, create, patch, delete]
 # One event per decision or failure, on the NeuronDeployment.
 - apiGroups: [""]
   resources: [events]

@@ -21,6 +21,7 @@ class ReasonCode(StrEnum):
     NAME_CONFLICT = "NameConflict"  # a Deployment of this name belongs to someone else
     DEPLOYMENT_REJECTED = "DeploymentRejected"  # the API server refused the Deployment
     FORBIDDEN = "Forbidden"  # the operator's service account lacks a permission
+    AUTOSCALING_NOT_BOUNDED = "AutoscalingNotBounded"  # no maxReplicas and no budget to bound it
     STATUS_REJECTED = "StatusRejected"  # the API server refused the full status document
     # Available
     NO_DEPLOYMENT = "NoDeployment"
@@ -36,6 +37,9 @@ class ReasonCode(StrEnum):
     # Degraded
     EXTERNAL_MODIFICATION = "ExternalModification"  # someone keeps reverting what we set
     NO_EXTERNAL_MODIFICATION = "NoExternalModification"
+    # ContiguousCores
+    NEURON_SCHEDULER = "NeuronScheduler"  # the configured scheduler extension places them
+    NO_NEURON_SCHEDULER = "NoNeuronScheduler"  # none configured: cores may land apart
     # Events only
     DEPLOYMENT_CREATED = "DeploymentCreated"
     DEPLOYMENT_UPDATED = "DeploymentUpdated"
@@ -43,6 +47,8 @@ class ReasonCode(StrEnum):
     FELL_BACK = "FellBack"  # pods stayed Unschedulable: moved to the next feasible plan
     NO_FALLBACK = "NoFallback"  # pods stayed Unschedulable and no other plan is feasible
     PREFERRED_PLAN_RESTORED = "PreferredPlanRestored"  # the user asked to try the first choice
+    AUTOSCALER_APPLIED = "AutoscalerApplied"  # the HorizontalPodAutoscaler created or changed
+    AUTOSCALER_DELETED = "AutoscalerDeleted"  # spec.autoscaling removed: the HPA with it
 
     # --- The sizing engine: rejections, in the order of its checks ---
     # Constraints

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from neuron_operator.api.plan import Plan
+from neuron_operator.api.plan import Plan, Range
 from neuron_operator.api.v1alpha1 import ApiModel
 
 CONDITION_PLANNED = "Planned"
@@ -14,7 +14,16 @@ CONDITION_AVAILABLE = "Available"
 CONDITION_READY = "Ready"
 # Only once someone has fought the operator over the Deployment: True while they do.
 CONDITION_DEGRADED = "Degraded"
-CONDITION_TYPES = (CONDITION_PLANNED, CONDITION_AVAILABLE, CONDITION_READY, CONDITION_DEGRADED)
+# Only while the plan in effect needs contiguous NeuronCores (more than one, less than a node):
+# True when the Neuron scheduler extension is configured to place them, else False.
+CONDITION_CONTIGUOUS_CORES = "ContiguousCores"
+CONDITION_TYPES = (
+    CONDITION_PLANNED,
+    CONDITION_AVAILABLE,
+    CONDITION_READY,
+    CONDITION_DEGRADED,
+    CONDITION_CONTIGUOUS_CORES,
+)
 # metav1.Condition's bound on a message; the operator truncates longer ones.
 MAX_MESSAGE = 32768
 
@@ -22,7 +31,7 @@ MAX_MESSAGE = 32768
 class Condition(ApiModel):
     """A condition in the Kubernetes convention (KEP-1623)."""
 
-    type: str = Field(description="Planned, Available, Ready or Degraded.")
+    type: str = Field(description="Planned, Available, Ready, Degraded or ContiguousCores.")
     status: Literal["True", "False", "Unknown"] = Field(description="True, False or Unknown.")
     reason: str = Field(description="CamelCase reason code.")
     message: str = Field(
@@ -67,6 +76,22 @@ class PlacementStatus(ApiModel):
     )
 
 
+class AutoscalingStatus(ApiModel):
+    """The HorizontalPodAutoscaler's bounds, as spec.autoscaling and the plan set them."""
+
+    min_replicas: int = Field(description="Fewest replicas.")
+    max_replicas: int = Field(
+        description="Most replicas (spec.autoscaling.maxReplicas, or what the budget pays for)."
+    )
+    starting_replicas: int = Field(description="The plan's replicas, where the HPA started.")
+    metric: str = Field(description="What it scales on, for people.")
+    hourly_cost: Range | None = Field(
+        default=None,
+        description="USD per hour of the nodes at the fewest and at the most replicas.",
+    )
+    autoscaler: str = Field(description="Name of the HorizontalPodAutoscaler.")
+
+
 class NeuronDeploymentStatus(ApiModel):
     """What the operator decided and observed."""
 
@@ -85,6 +110,9 @@ class NeuronDeploymentStatus(ApiModel):
         default=None,
         description="Fallback's record: present once spec.placement.fallback moved the workload.",
     )
+    autoscaling: AutoscalingStatus | None = Field(
+        default=None, description="Present while spec.autoscaling is: the HPA's bounds."
+    )
     replicas: int | None = Field(default=None, description="Pods the Deployment has.")
     ready_replicas: int | None = Field(default=None, description="Pods ready to serve.")
     available_replicas: int | None = Field(default=None, description="Pods available.")
@@ -98,6 +126,8 @@ class NeuronDeploymentStatus(ApiModel):
     conditions: list[Condition] = Field(
         default_factory=list,
         description="Planned (the current spec has a plan and was applied), Available (the "
-        "Deployment has its minimum available), Ready (both, for the current generation), and "
-        "Degraded once someone has kept changing what the operator sets on the Deployment.",
+        "Deployment has its minimum available), Ready (both, for the current generation), "
+        "Degraded once someone has kept changing what the operator sets on the Deployment, and "
+        "ContiguousCores while the plan needs side-by-side NeuronCores (False: no Neuron "
+        "scheduler extension is configured to place them).",
     )

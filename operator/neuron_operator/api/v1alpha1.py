@@ -281,6 +281,79 @@ class Fallback(ApiModel):
     )
 
 
+class MetricType(StrEnum):
+    PODS = "Pods"  # a per-pod metric the model server exports, e.g. in-flight requests
+    NEURONCORE_UTILIZATION = "NeuronCoreUtilization"  # neuron-monitor, through an adapter
+    CPU = "CPU"  # the pods' CPU use against their requests
+
+
+# neuron-monitor's per-core utilisation, as the Prometheus adapter serves it to the HPA.
+NEURONCORE_UTILIZATION_METRIC = "neuroncore_utilization_ratio"
+
+
+class ScalingMetric(ApiModel):
+    """What the HorizontalPodAutoscaler scales on."""
+
+    type: MetricType = Field(
+        description=(
+            "Pods: a per-pod metric of the model server named by `name` (the AWS samples scale "
+            "Neuron inference on request concurrency); NeuronCoreUtilization: neuron-monitor's "
+            f"{NEURONCORE_UTILIZATION_METRIC} through a metrics adapter; CPU: the pods' CPU use."
+        )
+    )
+    name: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=253,
+        description="Pods only: the metric's name, as the custom metrics API serves it.",
+    )
+    target: str = Field(
+        min_length=1,
+        max_length=64,
+        description=(
+            "The value to hold per pod: for Pods and NeuronCoreUtilization a quantity "
+            '(averageValue, e.g. "4" requests or "700m" = 70 % busy); for CPU a '
+            'percentage of the request (averageUtilization, e.g. "70").'
+        ),
+    )
+
+    @model_validator(mode="after")
+    def _named_when_needed(self) -> ScalingMetric:
+        if self.type == MetricType.PODS and not self.name:
+            raise ValueError("a Pods metric needs its name (e.g. name: inflight_requests)")
+        if self.type != MetricType.PODS and self.name:
+            raise ValueError(f"name is only for Pods metrics; a {self.type.value} metric has none")
+        if self.type == MetricType.CPU and not self.target.isdigit():
+            raise ValueError(
+                f'a CPU target is a whole percentage such as "70", not {self.target!r}'
+            )
+        return self
+
+
+class Autoscaling(ApiModel):
+    """Scale the replicas with load, from the plan's count, within bounds."""
+
+    min_replicas: int = Field(default=1, ge=1, le=MAX_REPLICAS, description="Fewest replicas.")
+    max_replicas: int | None = Field(
+        default=None,
+        ge=1,
+        le=MAX_REPLICAS,
+        description=(
+            "Most replicas. Default: as many as budget.maxHourlyCost pays for, so that nothing "
+            "autoscales past the budget; required without a budget."
+        ),
+    )
+    metric: ScalingMetric = Field(description="What to scale on.")
+
+    @model_validator(mode="after")
+    def _bounds_ordered(self) -> Autoscaling:
+        if self.max_replicas is not None and self.max_replicas < self.min_replicas:
+            raise ValueError(
+                f"maxReplicas ({self.max_replicas}) is below minReplicas ({self.min_replicas})"
+            )
+        return self
+
+
 class Placement(ApiModel):
     """Where the pods go when the cluster does not have what the plan wants."""
 
@@ -316,6 +389,13 @@ class NeuronDeploymentSpec(ApiModel):
     )
     overrides: Overrides = Field(
         default_factory=Overrides, description="Parts of the decision pinned by the user."
+    )
+    autoscaling: Autoscaling | None = Field(
+        default=None,
+        description=(
+            "Scale with load: the operator renders a HorizontalPodAutoscaler that starts from "
+            "the plan's replicas, and leaves the Deployment's replicas to it."
+        ),
     )
     placement: Placement = Field(
         default_factory=Placement,

@@ -63,6 +63,10 @@ class ClusterWatch:
         for informer in (self.nodes, self.pods, self.node_pools):
             informer.stop()
 
+    def kept(self) -> dict[str, int]:
+        """How many of each kind the informers keep (for the metrics)."""
+        return {"nodes": len(self.nodes), "pods": len(self.pods), "nodepools": len(self.node_pools)}
+
     def synced(self) -> bool:
         """Whether each informer has listed once (NodePools: or found their CRD absent)."""
         return all(i.served is not None for i in (self.nodes, self.pods, self.node_pools))

@@ -45,6 +45,15 @@ class CrashingWrites:
             crash(self.point)
         return applied
 
+    def seed_replicas(self, namespace: str, name: str, replicas: int) -> dict[str, Any]:
+        return self.inner.seed_replicas(namespace, name, replicas)
+
+    def apply_autoscaler(self, desired: dict[str, Any]) -> dict[str, Any]:
+        return self.inner.apply_autoscaler(desired)
+
+    def delete_autoscaler(self, namespace: str, name: str) -> None:
+        self.inner.delete_autoscaler(namespace, name)
+
     def patch_status(self, namespace: str, name: str, patch: dict[str, Any]) -> None:
         self.inner.patch_status(namespace, name, patch)
         if self.point == "during-status-write":

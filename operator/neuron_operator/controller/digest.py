@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 from neuron_operator.api.status import CONDITION_DEGRADED, CONDITION_PLANNED
+from neuron_operator.controller.fallback import RETRY_PREFERRED
 
 
 class Digest(NamedTuple):
@@ -19,6 +20,16 @@ class Digest(NamedTuple):
     contested: bool = False  # Degraded: someone keeps changing what we set
 
 
+def retry_asked(body: dict[str, Any]) -> bool:
+    """Whether the user asked for the first choice back (the annotation has a value the fallback
+    record has not seen): kopf does not call its update handlers for an annotation."""
+    placement = (body.get("status") or {}).get("placement")
+    if not placement:
+        return False
+    asked = ((body.get("metadata") or {}).get("annotations") or {}).get(RETRY_PREFERRED)
+    return bool((asked or None) != placement.get("retryPreferred"))
+
+
 def plan_summary(body: dict[str, Any]) -> Digest:
     status = body.get("status") or {}
     instance_type = (status.get("plan") or {}).get("instanceType")
@@ -30,7 +41,8 @@ def plan_summary(body: dict[str, Any]) -> Digest:
         ),
         None,
     )
-    generation = (body.get("metadata") or {}).get("generation")
+    metadata = body.get("metadata") or {}
+    generation = metadata.get("generation")
     contested = any(
         c.get("type") == CONDITION_DEGRADED and c.get("status") == "True"
         for c in status.get("conditions") or []
@@ -38,6 +50,6 @@ def plan_summary(body: dict[str, Any]) -> Digest:
     return Digest(
         str(instance_type) if instance_type else None,
         unplanned,
-        status.get("observedGeneration") != generation,
+        status.get("observedGeneration") != generation or retry_asked(body),
         contested,
     )

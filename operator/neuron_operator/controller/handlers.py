@@ -16,6 +16,8 @@ from typing import Any
 import kopf
 
 from neuron_operator.api.v1alpha1 import GROUP, VERSION
+from neuron_operator.controller.digest import retry_asked
+from neuron_operator.controller.fallback import RETRY_PREFERRED
 from neuron_operator.controller.render import MANAGED_BY
 from neuron_operator.controller.runtime import Runtime, seen
 from neuron_operator.crdgen import PLURAL
@@ -79,16 +81,25 @@ def watch_delivers(memo: kopf.Memo, **_: Any) -> dict[str, float]:
 
 
 @kopf.on.event(GROUP, VERSION, PLURAL)
-def neurondeployment_seen(type: str | None, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+def neurondeployment_seen(
+    type: str | None, body: kopf.Body, memo: kopf.Memo, logger: kopf.Logger, **_: Any
+) -> None:
     runtime = runtime_of(memo)
     # kopf runs watch handlers before change handlers for the same event, so the reconcile
     # below finds this version in the store.
     seen(runtime.neurondeployments, type, dict(body))
+    metadata = body.get("metadata") or {}
+    namespace, name = str(metadata.get("namespace")), str(metadata.get("name"))
     if type == "DELETED":
-        metadata = body.get("metadata") or {}
-        runtime.drift.forget((str(metadata.get("namespace")), str(metadata.get("name"))))
+        runtime.drift.forget((namespace, name))
     if runtime.handler_context is None:
         runtime.handler_context = contextvars.copy_context()
+    if type != "DELETED" and retry_asked(dict(body)):
+        # An annotation is no spec change: kopf's update handlers are not called for it.
+        try:
+            runtime.run(namespace, name, logger)
+        except kopf.TemporaryError as error:  # the resync retries: the digest says stale
+            log.warning("reconcile after %s changed failed: %s", RETRY_PREFERRED, error)
 
 
 @kopf.on.resume(GROUP, VERSION, PLURAL)
@@ -113,6 +124,34 @@ def managed_deployment_changed(
 ) -> None:
     runtime = runtime_of(memo)
     seen(runtime.deployments, type, dict(body))
+    _reconcile_owner(runtime, type, name, namespace, body, logger)
+
+
+@kopf.on.event("autoscaling", "v2", "horizontalpodautoscalers", labels=dict(MANAGED_BY))
+def managed_autoscaler_changed(
+    type: str | None,
+    name: str,
+    namespace: str | None,
+    body: kopf.Body,
+    logger: kopf.Logger,
+    memo: kopf.Memo,
+    **_: Any,
+) -> None:
+    """An HPA of ours changed or went: its owner puts it back as spec.autoscaling says."""
+    runtime = runtime_of(memo)
+    seen(runtime.autoscalers, type, dict(body))
+    _reconcile_owner(runtime, type, name, namespace, body, logger)
+
+
+def _reconcile_owner(
+    runtime: Runtime,
+    type: str | None,
+    name: str,
+    namespace: str | None,
+    body: kopf.Body,
+    logger: kopf.Logger,
+) -> None:
+    """Reconcile the NeuronDeployment that controls this child (a Deployment or an HPA)."""
     if namespace is None:
         return
     owners = [
@@ -133,7 +172,8 @@ def managed_deployment_changed(
         # Logged, not posted as an event: a retry-prone failure would post one per retry.
         owner = {"kind": "NeuronDeployment", "namespace": namespace, "name": owners[0]}
         log.warning(
-            "reconcile after a Deployment %s event failed: %s",
+            "reconcile after a %s %s event failed: %s",
+            body.get("kind"),
             type,
             error,
             extra={"k8s_ref": owner},

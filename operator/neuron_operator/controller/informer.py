@@ -14,7 +14,6 @@ when the server says the version is gone (410) or the connection fails. Read-onl
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import threading
@@ -60,7 +59,7 @@ class Informer(Generic[T]):
         transform: Callable[[dict[str, Any]], T | None],
         field_selector: str = "",
         changed: Callable[[Key, T | None, T | None], None] = lambda *_: None,
-        absent_retry_seconds: float = 60.0,
+        absent_retry_seconds: float = 15.0,
     ) -> None:
         self.api = api
         self.path = path
@@ -72,7 +71,6 @@ class Informer(Generic[T]):
         self._guard = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._response: Any = None
         # Set once the first list is in: until then the informer knows nothing.
         self.synced = threading.Event()
         # Whether the kind is served: None until the first list answered.
@@ -103,12 +101,10 @@ class Informer(Generic[T]):
             self._thread.start()
 
     def stop(self) -> None:
+        """Stop at the next event or when the current watch request ends (the thread is a
+        daemon: it never holds the process). The connection is not closed from here: closing
+        a TLS socket another thread reads from blocks until that read returns."""
         self._stop.set()
-        response = self._response
-        if response is not None:
-            # Closing a broken connection may fail; the thread ends anyway.
-            with contextlib.suppress(Exception):
-                response.close()
 
     def _run(self) -> None:
         failures = 0
@@ -197,7 +193,6 @@ class Informer(Generic[T]):
         if answer.status >= 400:
             raise RuntimeError(f"watch {self.path}: HTTP {answer.status}")
         response = answer.response  # urllib3's, not yet read: the events stream in
-        self._response = response
         try:
             for line in iter_resp_lines(response):  # type: ignore[no-untyped-call]
                 if self._stop.is_set():
@@ -205,7 +200,6 @@ class Informer(Generic[T]):
                 if line:
                     yield json.loads(line)
         finally:
-            self._response = None
             response.release_conn()
 
     def _watch(self, version: str) -> str:

@@ -14,6 +14,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from neuron_operator.api.v1alpha1 import GROUP, VERSION
+from neuron_operator.controller.autoscaling import SEED_SUFFIX
 from neuron_operator.controller.errors import ApiTrouble, Forbidden, TransientError, UserError
 from neuron_operator.controller.metrics import API_ERRORS
 from neuron_operator.crdgen import PLURAL
@@ -77,6 +78,7 @@ class Kube:
         self.api = api_client
         self.apps = client.AppsV1Api(api_client)
         self.custom = client.CustomObjectsApi(api_client)
+        self.autoscaling = client.AutoscalingV2Api(api_client)
         self.field_manager = field_manager
         self.written = written
         # Until when (time.monotonic()) the server asked us to send nothing (429 Retry-After).
@@ -218,6 +220,77 @@ class Kube:
             raise self._failed(error) from error
         self.written(applied)
         return applied
+
+    def seed_replicas(self, namespace: str, name: str, replicas: int) -> dict[str, Any]:
+        """Set the Deployment's replicas under a field manager of their own (…-initial-replicas),
+        whose ownership the HPA's writes take over: our apply can then leave them out."""
+        document = {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": name, "namespace": namespace},
+            "spec": {"replicas": replicas},
+        }
+        self._wait_turn()
+        try:
+            applied = self._plain(
+                self.apps.patch_namespaced_deployment(
+                    name,
+                    namespace,
+                    document,
+                    field_manager=self.field_manager + SEED_SUFFIX,
+                    force=True,
+                    _content_type=APPLY,
+                    _request_timeout=REQUEST_TIMEOUT,
+                )
+            )
+        except FAILURES as error:
+            raise self._failed(error) from error
+        self.written(applied)
+        return applied
+
+    def get_autoscaler(self, namespace: str, name: str) -> dict[str, Any] | None:
+        self._wait_turn()
+        try:
+            return self._plain(
+                self.autoscaling.read_namespaced_horizontal_pod_autoscaler(
+                    name, namespace, _request_timeout=REQUEST_TIMEOUT
+                )
+            )
+        except FAILURES as error:
+            if isinstance(error, ApiException) and error.status == 404:
+                return None
+            raise self._failed(error) from error
+
+    def apply_autoscaler(self, desired: dict[str, Any]) -> dict[str, Any]:
+        metadata = desired["metadata"]
+        self._wait_turn()
+        try:
+            applied = self._plain(
+                self.autoscaling.patch_namespaced_horizontal_pod_autoscaler(
+                    metadata["name"],
+                    metadata["namespace"],
+                    desired,
+                    field_manager=self.field_manager,
+                    force=True,
+                    _content_type=APPLY,
+                    _request_timeout=REQUEST_TIMEOUT,
+                )
+            )
+        except FAILURES as error:
+            raise self._failed(error) from error
+        self.written(applied)
+        return applied
+
+    def delete_autoscaler(self, namespace: str, name: str) -> None:
+        self._wait_turn()
+        try:
+            self.autoscaling.delete_namespaced_horizontal_pod_autoscaler(
+                name, namespace, _request_timeout=REQUEST_TIMEOUT
+            )
+        except FAILURES as error:
+            if isinstance(error, ApiException) and error.status == 404:
+                return
+            raise self._failed(error) from error
 
     def patch_status(self, namespace: str, name: str, patch: dict[str, Any]) -> None:
         self._wait_turn()

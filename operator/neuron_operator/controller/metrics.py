@@ -61,9 +61,16 @@ class PlanCollector(Collector):
     """NeuronDeployments by the instance type of the plan in effect, and those whose current
     spec cannot be planned, by reason. The store must summarize with plan_summary."""
 
-    def __init__(self, neurondeployments: Store, watch_lag: Callable[[], float]) -> None:
+    def __init__(
+        self,
+        neurondeployments: Store,
+        watch_lag: Callable[[], float],
+        capacity_kept: Callable[[], dict[str, int]] = dict,
+    ) -> None:
+        """`capacity_kept`: what the capacity informers keep, by kind (none when off)."""
         self.neurondeployments = neurondeployments
         self.watch_lag = watch_lag
+        self.capacity_kept = capacity_kept
 
     def collect(self) -> Iterable[Metric]:
         planned: Tally[str] = Tally()
@@ -95,6 +102,15 @@ class PlanCollector(Collector):
             "(0: every write was seen). The liveness probe fails when it grows too large.",
             value=self.watch_lag(),
         )
+        kept = GaugeMetricFamily(
+            "neuron_operator_capacity_objects",
+            "Objects the capacity informers keep, reduced to what planning needs: Neuron nodes, "
+            "pods holding Neuron resources, and Karpenter NodePools.",
+            labels=["kind"],
+        )
+        for kind, count in sorted(self.capacity_kept().items()):
+            kept.add_metric([kind], count)
+        yield kept
 
 
 class _Handler(BaseHTTPRequestHandler):

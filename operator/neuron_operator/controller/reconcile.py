@@ -24,8 +24,19 @@ from pydantic import ValidationError
 from neuron_operator.api.errors import format_validation_error
 from neuron_operator.api.plan import Plan
 from neuron_operator.api.reasons import ReasonCode
-from neuron_operator.api.status import CONDITION_PLANNED, NeuronDeploymentStatus, PlacementStatus
-from neuron_operator.api.v1alpha1 import NeuronDeploymentSpec
+from neuron_operator.api.status import (
+    CONDITION_PLANNED,
+    AutoscalingStatus,
+    NeuronDeploymentStatus,
+    PlacementStatus,
+)
+from neuron_operator.api.v1alpha1 import Autoscaling, NeuronDeploymentSpec
+from neuron_operator.controller.autoscaling import (
+    Bounds,
+    bounds,
+    describe_metric,
+    render_autoscaler,
+)
 from neuron_operator.controller.drift import (
     DriftGuard,
     Key,
@@ -47,7 +58,12 @@ from neuron_operator.controller.fallback import (
 from neuron_operator.controller.patch import merge_patch
 from neuron_operator.controller.policy import image_problems, template_problems
 from neuron_operator.controller.quantity import quantity
-from neuron_operator.controller.render import render_deployment
+from neuron_operator.controller.render import (
+    needs_contiguous_cores,
+    neuron_resources,
+    render_deployment,
+    standard_labels,
+)
 from neuron_operator.controller.settings import Settings
 from neuron_operator.controller.status import (
     Event,
@@ -59,6 +75,7 @@ from neuron_operator.controller.status import (
     status_document,
 )
 from neuron_operator.sizing import plan as make_plan
+from neuron_operator.sizing.catalog import load_catalog
 
 log = logging.getLogger("neuron_operator")
 
@@ -72,6 +89,9 @@ class Decision:
     events: tuple[Event, ...] = ()  # what fallback did, said once
     # Seconds until fallback must look again (pods waiting, not yet for long enough).
     recheck_after: float | None = None
+    # spec.autoscaling: the HPA to converge to and its bounds; None: no HPA (delete ours).
+    autoscaler: dict[str, Any] | None = None
+    bounds: Bounds | None = None
 
 
 def _not_applied(body: dict[str, Any], previous: Plan | None, why: str) -> str:
@@ -213,6 +233,14 @@ def decide(
             message = "; ".join(f"{r.reason}: {r.message}" for r in result.reasons)
             return _refused(body, previous, reason, message)
         assert spec.template is not None  # template_problems requires it
+        scaling, autoscaler = None, None
+        if spec.autoscaling is not None:
+            found = bounds(spec, result)
+            if isinstance(found, str):
+                return _refused(body, previous, ReasonCode.AUTOSCALING_NOT_BOUNDED, found)
+            scaling = found
+            labels = standard_labels(body["metadata"]["name"])
+            autoscaler = render_autoscaler(body, spec.autoscaling, found, labels)
         desired = with_hash(
             render_deployment(
                 body,
@@ -220,6 +248,7 @@ def decide(
                 result,
                 settings.scheduler_name,
                 spec.progress_deadline_seconds,
+                autoscaled=scaling is not None,
             )
         )
     except Exception as error:  # a bug in the engine or renderer: report it, keep running
@@ -234,6 +263,32 @@ def decide(
         placed.record if placed.record.tried else None,
         tuple(placed.events),
         placed.recheck_after,
+        autoscaler,
+        scaling,
+    )
+
+
+def contiguity(plan: Plan, scheduler_name: str | None) -> Verdict | None:
+    """Whether a plan whose pods ask for several cores or devices, not a whole node, gets
+    them side by side: only the Neuron scheduler extension places them so."""
+    instance = load_catalog().get(str(plan.instance_type))
+    if instance is None or not needs_contiguous_cores(plan, instance):
+        return None
+    asked = ", ".join(f"{count} {name}" for name, count in neuron_resources(plan).items())
+    if scheduler_name:
+        return Verdict(
+            True,
+            ReasonCode.NEURON_SCHEDULER,
+            f"each pod asks for {asked} on {instance.name}; scheduler {scheduler_name} (the "
+            "Neuron scheduler extension) places them side by side",
+        )
+    return Verdict(
+        False,
+        ReasonCode.NO_NEURON_SCHEDULER,
+        f"each pod asks for {asked} on {instance.name}, more than one and less than the whole "
+        "node: the default scheduler only counts them, and cores that are not side by side "
+        "can make the model fail to load or run slower. Install the Neuron scheduler extension "
+        "and set the operator's schedulerName (the chart's value schedulerName)",
     )
 
 
@@ -279,12 +334,30 @@ Outcome = Literal["applied", "unchanged", "refused"]
 
 
 class Writes(Protocol):
-    """The two writes a reconcile makes (controller/kube.py's Kube; a recording fake in
-    tests). Each raises controller.errors' ApiTrouble subclasses."""
+    """The writes a reconcile makes (controller/kube.py's Kube; a recording fake in tests).
+    Each raises controller.errors' ApiTrouble subclasses."""
 
     def apply_deployment(self, desired: dict[str, Any]) -> dict[str, Any]: ...
 
+    def seed_replicas(self, namespace: str, name: str, replicas: int) -> dict[str, Any]: ...
+
+    def apply_autoscaler(self, desired: dict[str, Any]) -> dict[str, Any]: ...
+
+    def delete_autoscaler(self, namespace: str, name: str) -> None: ...
+
     def patch_status(self, namespace: str, name: str, patch: dict[str, Any]) -> None: ...
+
+
+def owns_replicas(deployment: dict[str, Any] | None, field_manager: str) -> bool:
+    """Whether our apply owns the Deployment's spec.replicas (full managedFields as the API
+    serves them, or the store's digest of them)."""
+    for entry in (deployment or {}).get("metadata", {}).get("managedFields") or []:
+        if entry.get("manager") != field_manager or entry.get("operation") != "Apply":
+            continue
+        spec = (entry.get("fieldsV1") or {}).get("f:spec") or {}
+        if entry.get("replicas") or "f:replicas" in spec:
+            return True
+    return False
 
 
 @dataclass
@@ -337,9 +410,18 @@ def _converge_deployment(
             return result
         if drift.reverted(key, at) > 1:
             result.contested = _contested(deployment, settings, drift, key, at)
+    autoscaled = decision.bounds is not None
     try:
         existed = deployment is not None
+        if autoscaled and existed and owns_replicas(deployment, settings.field_manager):
+            # Hand the replicas over before our apply lets go of them: a field its only
+            # manager stops applying is removed, and the Deployment would drop to 1 replica.
+            assert decision.bounds is not None
+            kube.seed_replicas(namespace, name, decision.bounds.start)
         result.deployment = kube.apply_deployment(desired)
+        if autoscaled and not existed:
+            assert decision.bounds is not None  # the HPA starts from the plan's replicas
+            result.deployment = kube.seed_replicas(namespace, name, decision.bounds.start)
         result.outcome = "applied"
         assert result.plan_in_effect is not None  # a desired Deployment comes with its plan
         reason = ReasonCode.DEPLOYMENT_UPDATED if existed else ReasonCode.DEPLOYMENT_CREATED
@@ -361,6 +443,32 @@ def _converge_deployment(
         result.verdict = Verdict(False, ReasonCode.FORBIDDEN, _not_applied(body, old.plan, why))
         result.plan_in_effect, result.retry = old.plan, error
     return result
+
+
+def _converge_autoscaler(
+    kube: Writes,
+    body: dict[str, Any],
+    decision: Decision,
+    autoscaler: dict[str, Any] | None,
+    applied: _Applied,
+) -> None:
+    """The HPA as spec.autoscaling wants it: applied when it differs, deleted when the spec no
+    longer asks for one (only ours: an HPA someone else made is left alone)."""
+    name = body["metadata"]["name"]
+    desired = decision.autoscaler
+    if not applied.verdict.planned or applied.deployment is None:
+        return  # a refused spec changes nothing; without our Deployment, nothing to scale
+    if desired is not None:
+        if matches(autoscaler, desired):
+            return
+        kube.apply_autoscaler(desired)
+        assert decision.bounds is not None
+        message = f"HorizontalPodAutoscaler {name}: {decision.bounds.describe()}"
+        applied.events.append(Event("Normal", ReasonCode.AUTOSCALER_APPLIED, message))
+    elif autoscaler is not None and controlled_by(autoscaler, body):
+        kube.delete_autoscaler(body["metadata"]["namespace"], name)
+        message = f"HorizontalPodAutoscaler {name} deleted: spec.autoscaling was removed"
+        applied.events.append(Event("Normal", ReasonCode.AUTOSCALER_DELETED, message))
 
 
 def _contested(
@@ -385,20 +493,32 @@ def reconcile(
     cluster: Cluster | None = None,
     wall: float = 0.0,
     recheck: Callable[[float], None] = lambda _: None,
+    autoscaler: dict[str, Any] | None = None,
 ) -> Outcome:
     """`body` is the NeuronDeployment and `deployment` its Deployment (None: there is none),
     as the caller gathered them; `drift` spaces reverts of others' changes (`at`: monotonic
     seconds now). `cluster` is what the cluster says of capacity and of this object's waiting
     pods (None: plan against the catalog alone), at `wall` (epoch seconds); `recheck(seconds)`
-    is told when fallback must look again. Raises TransientError or Forbidden when the
-    reconcile must be retried; the status says why first, where it can be written."""
+    is told when fallback must look again; `autoscaler` is the HPA of that name, if any.
+    Raises TransientError or Forbidden when the reconcile must be retried; the status says why
+    first, where it can be written."""
     metadata = body["metadata"]
     namespace, name = metadata["namespace"], metadata["name"]
     old = NeuronDeploymentStatus.model_validate(body.get("status") or {})
     stamp = now()
     decision = decide(body, old, settings, cluster, wall, stamp)
     applied = _converge_deployment(kube, body, old, decision, deployment, settings, drift, at)
+    if applied.retry is None:
+        try:
+            _converge_autoscaler(kube, body, decision, autoscaler, applied)
+        except UserError as error:
+            why = f"the API server refused the HorizontalPodAutoscaler: {error}"
+            applied.verdict = Verdict(False, ReasonCode.DEPLOYMENT_REJECTED, why)
+        except (Forbidden, TransientError) as error:
+            applied.retry = error
     placement = decision.placement if decision.verdict.planned else old.placement
+    running = applied.plan_in_effect
+    needs = contiguity(running, settings.scheduler_name) if running is not None else None
     new = compute_status(
         body,
         old,
@@ -408,6 +528,8 @@ def reconcile(
         stamp,
         contested=applied.contested,
         placement=placement,
+        contiguity=needs,
+        autoscaling=autoscaling_status(body, decision) if applied.verdict.planned else None,
     )
     current = body.get("status") or {}
     try:
@@ -426,6 +548,22 @@ def reconcile(
     if applied.retry is not None:
         raise applied.retry
     return applied.outcome if applied.verdict.planned else "refused"
+
+
+def autoscaling_status(body: dict[str, Any], decision: Decision) -> AutoscalingStatus | None:
+    found = decision.bounds
+    spec = (body.get("spec") or {}).get("autoscaling")
+    if found is None or not spec:
+        return None
+    scaling = Autoscaling.model_validate(spec)
+    return AutoscalingStatus(
+        min_replicas=found.min_replicas,
+        max_replicas=found.max_replicas,
+        starting_replicas=found.start,
+        metric=describe_metric(scaling),
+        hourly_cost=found.hourly_cost,
+        autoscaler=body["metadata"]["name"],
+    )
 
 
 def _write_status(

@@ -168,14 +168,30 @@ def needs_contiguous_cores(plan: Plan, instance: InstanceType) -> bool:
     return 1 < resources.get(NEURONCORE, 0) < instance.cores
 
 
+def owner_reference(body: dict[str, Any]) -> dict[str, Any]:
+    """The NeuronDeployment as controller of what the operator makes for it: deleted with it."""
+    metadata = body["metadata"]
+    return {
+        "apiVersion": API_VERSION,
+        "kind": KIND,
+        "name": metadata["name"],
+        "uid": metadata["uid"],
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
+
+
 def render_deployment(
     body: dict[str, Any],
     template: dict[str, Any],
     plan: Plan,
     scheduler_name: str | None,
     progress_deadline_seconds: int | None = None,
+    autoscaled: bool = False,
 ) -> dict[str, Any]:
-    """The desired Deployment for a NeuronDeployment `body` whose `plan` is feasible."""
+    """The desired Deployment for a NeuronDeployment `body` whose `plan` is feasible. When
+    `autoscaled`, its replicas are left out: the HorizontalPodAutoscaler sets them, and a
+    server-side apply without the field never changes it back."""
     metadata = body["metadata"]
     name, namespace = metadata["name"], metadata["namespace"]
     instance = load_catalog().get(str(plan.instance_type))
@@ -217,19 +233,10 @@ def render_deployment(
             "name": name,
             "namespace": namespace,
             "labels": {**standard_labels(name), **plan_labels(plan)},
-            "ownerReferences": [
-                {
-                    "apiVersion": API_VERSION,
-                    "kind": KIND,
-                    "name": name,
-                    "uid": metadata["uid"],
-                    "controller": True,
-                    "blockOwnerDeletion": True,
-                }
-            ],
+            "ownerReferences": [owner_reference(body)],
         },
         "spec": {
-            "replicas": plan.replicas,
+            **({} if autoscaled else {"replicas": plan.replicas}),
             "selector": {"matchLabels": selector_labels(name)},
             # A new plan (a new spec, or a fallback) replaces running pods only once their
             # replacements are available: a plan whose pods cannot be had loses nothing.

@@ -124,9 +124,9 @@ def _now() -> str:
     return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def watched(deployment: dict[str, Any]) -> bool:
-    """Whether the Deployment watch (filtered by our managed-by label) delivers this one."""
-    labels = (deployment.get("metadata") or {}).get("labels") or {}
+def watched(child: dict[str, Any]) -> bool:
+    """Whether the Deployment or HPA watch (filtered by our managed-by label) delivers it."""
+    labels = (child.get("metadata") or {}).get("labels") or {}
     return all(labels.get(k) == v for k, v in MANAGED_BY.items())
 
 
@@ -143,6 +143,7 @@ class Runtime:
     settings: Settings
     neurondeployments: Store = field(default_factory=lambda: Store(summarize=plan_summary))
     deployments: Store = field(default_factory=Store)
+    autoscalers: Store = field(default_factory=Store)
     drift: DriftGuard = field(default_factory=DriftGuard)
     locks: Locks = field(default_factory=Locks)
     ready: bool = False
@@ -177,7 +178,11 @@ class Runtime:
 
     def written(self, body: dict[str, Any]) -> None:
         """A write of ours, as the API server returned it (read-your-writes)."""
-        store = {"Deployment": self.deployments, "NeuronDeployment": self.neurondeployments}
+        store = {
+            "Deployment": self.deployments,
+            "NeuronDeployment": self.neurondeployments,
+            "HorizontalPodAutoscaler": self.autoscalers,
+        }
         kept = store.get(str(body.get("kind")))
         if kept is not None:
             kept.wrote(body, time.monotonic())
@@ -201,7 +206,9 @@ class Runtime:
             previous = _served.get("collector")
             if previous is not None:
                 metrics.REGISTRY.unregister(previous)
-            _served["collector"] = metrics.PlanCollector(self.neurondeployments, self.watch_lag)
+            _served["collector"] = metrics.PlanCollector(
+                self.neurondeployments, self.watch_lag, self.capacity_kept
+            )
             metrics.REGISTRY.register(_served["collector"])
             _served["runtime"] = self
         if self.resync is None:
@@ -226,6 +233,10 @@ class Runtime:
         if self.cluster_watch is not None:
             self.cluster_watch.stop()
         self.rechecks.cancel()
+
+    def capacity_kept(self) -> dict[str, int]:
+        watch = self.cluster_watch
+        return watch.kept() if watch is not None else {}
 
     # --- liveness --------------------------------------------------------------------------
 
@@ -270,6 +281,9 @@ class Runtime:
                 deployment = self.gather(
                     self.deployments, namespace, name, kube.get_deployment, keep=watched
                 )
+                autoscaler = self.gather(
+                    self.autoscalers, namespace, name, kube.get_autoscaler, keep=watched
+                )
                 watch = self.cluster_watch
                 outcome = reconcile(
                     self.writes(),
@@ -283,6 +297,7 @@ class Runtime:
                     cluster=watch.cluster(namespace, name) if watch is not None else None,
                     wall=time.time(),
                     recheck=lambda seconds: self.recheck(namespace, name, seconds),
+                    autoscaler=autoscaler,
                 )
             except ApiTrouble as error:
                 metrics.observe_reconcile("error", started)
@@ -303,8 +318,11 @@ class Runtime:
         self.rechecks.at((namespace, name), seconds, self._recheck_now)
 
     def _recheck_now(self, namespace: str, name: str) -> None:
-        if self.active is False or not self.ready:
-            return  # a standby's stores are not news; the active replica rechecks
+        if self.active is None:  # not yet known whether this replica works: ask again soon
+            self.recheck(namespace, name, 2.0)
+            return
+        if not self.active or not self.ready:
+            return  # a standby writes nothing: the active replica's informers recheck
         try:
             self.resync_one(namespace, name)
         except Exception as error:  # the resync's sweep and the next pod event retry it
@@ -375,6 +393,7 @@ class Runtime:
             # longer news, and writes of ours can no longer come back on them.
             self.neurondeployments.clear()
             self.deployments.clear()
+            self.autoscalers.clear()
         log.info("this replica is %s", "active" if active else "standing by")
 
     def audit_watches(self) -> None:

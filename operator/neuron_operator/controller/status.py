@@ -10,10 +10,12 @@ from neuron_operator.api.plan import Plan
 from neuron_operator.api.reasons import ReasonCode
 from neuron_operator.api.status import (
     CONDITION_AVAILABLE,
+    CONDITION_CONTIGUOUS_CORES,
     CONDITION_DEGRADED,
     CONDITION_PLANNED,
     CONDITION_READY,
     MAX_MESSAGE,
+    AutoscalingStatus,
     Condition,
     NeuronDeploymentStatus,
     PlacementStatus,
@@ -93,8 +95,12 @@ def compute_status(
     now: str,
     contested: str | None = None,
     placement: PlacementStatus | None = None,
+    contiguity: Verdict | None = None,
+    autoscaling: AutoscalingStatus | None = None,
 ) -> NeuronDeploymentStatus:
-    """`contested` says who keeps changing what the operator sets (None: nobody does now)."""
+    """`contested` says who keeps changing what the operator sets (None: nobody does now);
+    `contiguity` whether the plan's side-by-side cores will be placed so (None: it needs none).
+    """
     metadata = body["metadata"]
     generation = metadata.get("generation")
     previous = {c.type: c for c in old.conditions}
@@ -174,20 +180,36 @@ def compute_status(
             )
         )
         degraded = [_condition(previous, CONDITION_DEGRADED, *degraded_args, generation, now)]
+    contiguous = []
+    if contiguity is not None:
+        contiguous = [
+            _condition(
+                previous,
+                CONDITION_CONTIGUOUS_CORES,
+                "True" if contiguity.planned else "False",
+                contiguity.reason,
+                contiguity.message,
+                generation,
+                now,
+            )
+        ]
     dep_status = (deployment or {}).get("status") or {}
     desired = plan_in_effect.replicas if plan_in_effect else None
+    if autoscaling is not None and deployment is not None:
+        desired = (deployment.get("spec") or {}).get("replicas", desired)  # the HPA's count
     ready_replicas = dep_status.get("readyReplicas", 0) if deployment else None
     return NeuronDeploymentStatus(
         observed_generation=generation,
         plan=plan_in_effect,
         placement=placement,
+        autoscaling=autoscaling,
         replicas=dep_status.get("replicas", 0) if deployment else None,
         ready_replicas=ready_replicas,
         available_replicas=dep_status.get("availableReplicas", 0) if deployment else None,
         ready_summary=f"{ready_replicas or 0}/{desired}" if desired is not None else None,
         selector=",".join(f"{k}={v}" for k, v in selector_labels(metadata["name"]).items()),
         deployment=metadata["name"] if deployment else None,
-        conditions=[planned, available, ready, *degraded],
+        conditions=[planned, available, ready, *degraded, *contiguous],
     )
 
 
@@ -221,6 +243,8 @@ def _severity(condition: Condition, previous: Condition | None) -> Literal["Norm
     availability or is stuck. Pods starting up after a change are normal."""
     if condition.type == CONDITION_DEGRADED:
         return "Warning" if condition.status == "True" else "Normal"
+    if condition.type == CONDITION_CONTIGUOUS_CORES:
+        return "Normal" if condition.status == "True" else "Warning"
     if condition.status == "True":
         return "Normal"
     if condition.type == CONDITION_PLANNED or condition.reason == ReasonCode.NOT_PLANNED:

@@ -51,7 +51,10 @@ def _writer(entry: dict[str, Any]) -> dict[str, Any]:
     kept: dict[str, Any] = {
         k: entry[k] for k in ("manager", "operation", "subresource", "time") if k in entry
     }
-    kept["spec"] = "f:spec" in (entry.get("fieldsV1") or {})
+    fields = entry.get("fieldsV1") or {}
+    kept["spec"] = "f:spec" in fields
+    # Who owns a Deployment's replicas decides how autoscaling takes them over (reconcile.py).
+    kept["replicas"] = "f:replicas" in (fields.get("f:spec") or {})
     return kept
 
 
