@@ -10,6 +10,11 @@
    each pod landed. Exits non-zero if a sample is not Ready on the instance type it was planned
    for.
 
+Samples that opt in to fallback (spec.placement.fallback) show it: no node is provisioned for
+their first choice, and they are applied once the others run, so the nodes of that type are
+taken. Their pods stay Unschedulable, and after afterSeconds the operator moves them to the
+next feasible plan; the demo prints the move.
+
 The cluster and the operator keep running afterwards; `make cluster-down` stops both.
 """
 
@@ -57,12 +62,18 @@ def samples() -> list[dict[str, Any]]:
     return [yaml.safe_load(path.read_text()) for path in EXAMPLES]
 
 
+def falls_back(manifest: dict[str, Any]) -> bool:
+    return bool(((manifest.get("spec") or {}).get("placement") or {}).get("fallback"))
+
+
 def provision_nodes(manifests: list[dict[str, Any]]) -> None:
-    """Enough simulated nodes of each instance type for every sample's plan at once. The
-    default scheduler spreads pods rather than packing them as the plan counts, so each
-    replica may take a node of its own: provision for that."""
+    """Enough simulated nodes of each instance type for every sample's plan at once, but those
+    that show fallback. The default scheduler spreads pods rather than packing them as the plan
+    counts, so each replica may take a node of its own: provision for that."""
     needed: Counter[str] = Counter()
     for manifest in manifests:
+        if falls_back(manifest):
+            continue
         result = plan(NeuronDeploymentSpec.model_validate(manifest["spec"]))
         if result.feasible and result.instance_type and result.replicas:
             needed[result.instance_type] += result.replicas
@@ -135,12 +146,26 @@ def start_operator() -> None:
     )
 
 
-def apply_samples() -> None:
+def apply_samples(paths: list[Path]) -> None:
     kubectl("create", "namespace", NAMESPACE, check=False)
-    names = ", ".join(path.name for path in EXAMPLES)
+    names = ", ".join(path.name for path in paths)
     log(f"applying {names} to namespace {NAMESPACE}")
-    for path in EXAMPLES:
+    for path in paths:
         kubectl("apply", f"--namespace={NAMESPACE}", "-f", str(path))
+
+
+def fallbacks() -> list[str]:
+    """What fallback did, from the events: one line per move."""
+    events = json.loads(
+        kubectl(
+            "get",
+            "events",
+            f"-n={NAMESPACE}",
+            "--field-selector=reason=FellBack",
+            "-o=json",
+        )
+    )["items"]
+    return [f"{e['involvedObject']['name']}: {e['message']}" for e in events]
 
 
 def ready_names(items: list[dict[str, Any]]) -> set[str]:
@@ -202,7 +227,10 @@ def main() -> int:
     provision_nodes(manifests)
     install_chart()
     start_operator()
-    apply_samples()
+    first = [p for p, m in zip(EXAMPLES, manifests, strict=True) if not falls_back(m)]
+    apply_samples(first)
+    wait_ready(len(first))
+    apply_samples([p for p in EXAMPLES if p not in first])
     items = wait_ready(len(manifests))
     print()
     print(f"$ kubectl get neurondeployments -n {NAMESPACE}")
@@ -211,9 +239,17 @@ def main() -> int:
     print("Where the pods landed (node instance type, from the node's label):")
     lines = placement(items)
     print("\n".join(lines))
+    moves = fallbacks()
+    if moves:
+        print()
+        print("Fallback (events with reason FellBack):")
+        print("\n".join(moves))
     print()
-    healthy = len(ready_names(items)) == len(manifests) and all(
-        line.startswith("ok") for line in lines
+    expected_moves = sum(1 for m in manifests if falls_back(m))
+    healthy = (
+        len(ready_names(items)) == len(manifests)
+        and all(line.startswith("ok") for line in lines)
+        and len(moves) >= expected_moves
     )
     if healthy:
         print(

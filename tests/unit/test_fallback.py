@@ -251,3 +251,18 @@ def test_a_new_retry_annotation_makes_the_object_stale_for_the_resync() -> None:
     assert not plan_summary(body(status=moved)).stale
     assert plan_summary(body(status=moved, annotations={RETRY_PREFERRED: "1"})).stale
     assert not plan_summary(body(status=status, annotations={RETRY_PREFERRED: "1"})).stale
+
+
+def test_fallback_prefers_a_plan_that_fits_now_to_a_cheaper_one_that_waits() -> None:
+    full = (
+        NodeCapacity("x", "inf2.xlarge", 2, 1),
+        NodeCapacity("8x", "inf2.8xlarge", 0, 0),  # cheaper, but full
+        NodeCapacity("24x", "inf2.24xlarge", 12, 6),
+    )
+    _, status = run(body(), cluster(full))
+    decision, moved = run(body(status=status), cluster(full, pending("inf2.xlarge", NOW - 61)))
+    assert decision.plan_in_effect is not None
+    assert decision.plan_in_effect.instance_type == "inf2.24xlarge"
+    assert decision.plan_in_effect.why.startswith("fallback: fits the free capacity now")
+    waiting = {a["instanceType"] for a in moved["plan"]["alternatives"]}
+    assert "inf2.8xlarge" in waiting  # still listed: it is cheaper, only full

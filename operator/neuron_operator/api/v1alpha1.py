@@ -272,7 +272,8 @@ class Fallback(ApiModel):
         description=(
             "Seconds the pods may stay Unschedulable (e.g. Insufficient "
             "aws.amazon.com/neuroncore) before the operator moves the workload to the next "
-            "feasible plan within the spec's constraints, cheapest first. Running pods are "
+            "feasible plan within the spec's constraints: one that fits the free capacity now "
+            "first, then the cheapest. Running pods are "
             "kept until their replacements are available; a plan given up is not tried again "
             "until the cluster's capacity changes. Annotate the object with "
             "neuron.dev/retry-preferred=<any new value>, or change its spec, to go back to the "

@@ -6,8 +6,8 @@ lasted long enough, which plans are given up, and which plan replaces the one th
 
 The rules, from the user's side:
 - opt-in per object (spec.placement.fallback.afterSeconds);
-- the next plan is the cheapest feasible one within the spec's constraints, the given-up types
-  excluded;
+- the next plan is a feasible one within the spec's constraints, the given-up types excluded:
+  one whose replicas all fit the free capacity now first, then the cheapest;
 - a plan given up is not tried again while the cluster's capacity (its Neuron nodes and
   NodePools) is what it was when it failed, so the operator never flaps between two types;
 - the first choice comes back only when the user asks: the spec changes, or the
@@ -145,19 +145,27 @@ def _hourly(option: Option) -> float:
     return cost if cost is not None else float("inf")
 
 
+def _fits_now(option: Option) -> bool:
+    return (
+        option.replicas_fitting_now is not None and option.replicas_fitting_now >= option.replicas
+    )
+
+
 def cheapest(plan: Plan) -> Plan | None:
-    """The plan with its cheapest feasible option chosen (the engine's winner on a tie); None
-    when nothing is feasible."""
+    """The plan with the option to fall back to chosen: one whose replicas all fit the free
+    capacity now ahead of one that waits for nodes (waiting is what is being escaped), then
+    the cheapest, then the engine's order. None when nothing is feasible."""
     winner = plan.chosen
     if winner is None:
         return None
     options = [winner, *plan.alternatives]
-    best = min(options, key=_hourly)  # min keeps the first of equals: the engine's order
+    best = min(options, key=lambda o: (not _fits_now(o), _hourly(o)))  # first of equals
     if best is winner:
         return plan
     others = [o for o in options if o is not best]
+    fits = "fits the free capacity now, " if _fits_now(best) else ""
     why = (
-        f"fallback: the cheapest feasible plan left (USD {_hourly(best):.2f}/h); "
+        f"fallback: {fits}the cheapest such plan left (USD {_hourly(best):.2f}/h); "
         f"the engine ranked {winner.instance_type} first"
     )
     fields = best.model_dump()

@@ -193,14 +193,17 @@ def build_plan(
     winner = ranked[0]
     # Alternatives: the best of each other instance family, core grouping and request (a
     # bigger size of the same family with the same grouping is the same option at a higher
-    # price).
-    seen = {(winner.instance.family, winner.grouping, winner.whole_devices)}
+    # price), and, with a cluster in view, the best of those that fit its free capacity now:
+    # a bigger size with room is what a workload whose pods cannot be placed falls back to.
+    def kind(c: Candidate) -> tuple[object, ...]:
+        return (c.instance.family, c.grouping, c.whole_devices, fits_now(c))
+
+    seen = {kind(winner)}
     alternatives: list[Option] = []
     for candidate in ranked[1:]:
-        key = (candidate.instance.family, candidate.grouping, candidate.whole_devices)
-        if key in seen:
+        if kind(candidate) in seen:
             continue
-        seen.add(key)
+        seen.add(kind(candidate))
         alternatives.append(to_option(candidate, capacity))
         if len(alternatives) == MAX_ALTERNATIVES:
             break
