@@ -56,14 +56,15 @@ def test_the_operators_own_pending_pod_says_whose_it_is_and_since_when() -> None
             "status": "False",
             "reason": "Unschedulable",
             "lastTransitionTime": "2026-11-30T10:00:00Z",
-            "message": "0/3 nodes are available: 3 Insufficient aws.amazon.com/neuroncore.",
+            "message": "0/3 nodes are available: 3 Insufficient aws.amazon.com/neuroncore. "
+            "preemption: 0/3 nodes are available: 3 No preemption victims found.",
         }
     ]
     claim = pod_claim(body)
     assert claim is not None
     assert (claim.owner, claim.instance_type) == ("bert", "inf2.xlarge")
     assert claim.unschedulable_since == "2026-11-30T10:00:00Z"
-    assert "Insufficient aws.amazon.com/neuroncore" in claim.why
+    assert claim.why == "0/3 nodes are available: 3 Insufficient aws.amazon.com/neuroncore"
     body["spec"]["nodeName"] = "n1"  # scheduled after all: no longer waiting
     claim = pod_claim(body)
     assert claim is not None and (claim.node, claim.unschedulable_since) == ("n1", "")

@@ -88,7 +88,8 @@ def pod_claim(pod: Mapping[str, Any]) -> PodClaim | None:
                 and condition.get("reason") == "Unschedulable"
             ):
                 since = str(condition.get("lastTransitionTime") or "")
-                why = str(condition.get("message") or "")[:SCHEDULER_MESSAGE]
+                # Its first sentence says why no node fits; the rest is about preemption.
+                why = str(condition.get("message") or "").split(". ")[0][:SCHEDULER_MESSAGE]
     instance_type = str(labels.get(PLAN_TYPE_LABEL) or "")
     return PodClaim(node, cores, devices, owner, instance_type, since, why)
 
