@@ -42,6 +42,9 @@ CHART = ROOT / "charts" / "neuron-operator"
 OPERATOR_NAMESPACE = "neuron-operator-system"
 PEERING_CRDS = CHART / "crds" / "kopf.dev_peerings.yaml"
 OPERATOR_RELEASE = "neuron-operator"
+# The ConfigMap of prices the chart lets the operator under test read (created by the tests
+# that need it; absent, the catalog's list prices apply).
+PRICING_CONFIGMAP = "neuron-pricing"
 # The operator under test serves /healthz and /metrics on these loopback ports.
 LIVENESS_PORT = 18081
 METRICS_PORT = 18083
@@ -161,6 +164,7 @@ def operator_release(cluster: Cluster, crd_installed: None) -> str:
         f"--namespace={OPERATOR_NAMESPACE}",
         "--create-namespace",
         "--set=crds.install=false",
+        f"--set=pricing.configMap={PRICING_CONFIGMAP}",
     )
     return OPERATOR_RELEASE  # the release name contains the chart's: the names are just it
 
@@ -183,7 +187,13 @@ def operator(
     kubeconfig = service_account_kubeconfig(
         cluster, OPERATOR_NAMESPACE, operator_release, directory / "kubeconfig"
     )
-    running = start_operator(kubeconfig, directory / "operator.log", LIVENESS_PORT, METRICS_PORT)
+    running = start_operator(
+        kubeconfig,
+        directory / "operator.log",
+        LIVENESS_PORT,
+        METRICS_PORT,
+        args=[f"--pricing-configmap={OPERATOR_NAMESPACE}/{PRICING_CONFIGMAP}"],
+    )
     try:
         yield running
     finally:

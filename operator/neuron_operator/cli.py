@@ -276,6 +276,13 @@ def build_parser() -> argparse.ArgumentParser:
         "read-only), and fall back when pods cannot be scheduled; default: on, or "
         "$NEURON_OPERATOR_CAPACITY_AWARE",
     )
+    run_parser.add_argument(
+        "--pricing-configmap",
+        default=None,
+        metavar="NAMESPACE/NAME",
+        help="plan with the prices in this ConfigMap's pricing.yaml (docs/operator.md); "
+        "default: the catalog's list prices, or $NEURON_OPERATOR_PRICING_CONFIGMAP",
+    )
     run_parser.add_argument("--log-format", choices=("text", "json"), default=None)
     run_parser.add_argument(
         "--listen-address",
@@ -329,6 +336,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 namespaces=args.namespace,
                 scheduler_name=args.scheduler_name,
                 capacity_aware=args.capacity_aware,
+                pricing_configmap=args.pricing_configmap,
                 log_format=args.log_format,
                 listen_address=args.listen_address,
                 liveness_port=args.liveness_port,

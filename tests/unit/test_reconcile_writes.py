@@ -156,7 +156,7 @@ def test_an_engine_that_raises_leaves_the_running_deployment_alone(
     running = copy.deepcopy(kube.deployment)
     edit(kube, {**CNN, "model": {"family": "cnn", "parameters": "26M"}})
 
-    def broken(_: str) -> Any:
+    def broken(*_: Any) -> Any:
         raise ZeroDivisionError("division by zero")
 
     monkeypatch.setattr(reconcile_module, "_plan_for", broken)

@@ -24,6 +24,10 @@ D_FITTING_NOW = (
     "Replicas the free Neuron capacity of the cluster's existing nodes holds now (the rest "
     "wait for new nodes); absent when planned without a cluster."
 )
+D_PRICE_SOURCE = (
+    "Where the hourly price came from: the catalog's list price and its date, or the "
+    "operator's pricing settings."
+)
 D_MEMORY = "Device memory each replica needs and owns."
 D_FIT = "How well the architecture fits the chosen NeuronCore generation."
 D_RESOURCES = (
@@ -105,7 +109,7 @@ class Estimate(ApiModel):
     )
     hourly_cost: float | None = Field(
         default=None,
-        description="On-demand USD per hour of the nodes used; null when the price is unknown.",
+        description="USD per hour of the nodes used (see priceSource); null when unknown.",
     )
     cost_per_million: float | None = Field(
         default=None,
@@ -151,6 +155,7 @@ class Option(ApiModel):
     replicas_per_node: int = Field(description=D_PER_NODE)
     nodes: int = Field(description=D_NODES)
     replicas_fitting_now: int | None = Field(default=None, description=D_FITTING_NOW)
+    price_source: str | None = Field(default=None, description=D_PRICE_SOURCE)
     estimate: Estimate = Field(description=D_ESTIMATE)
     memory: Memory = Field(description=D_MEMORY)
     fit: Fit = Field(description=D_FIT)
@@ -162,6 +167,14 @@ class Plan(ApiModel):
     feasible: bool = Field(description="Whether any option meets the request.")
     objective: str = Field(description="The objective the plan optimised.")
     catalog_version: str = Field(description="Version of the instance catalog used.")
+    pricing: str | None = Field(
+        default=None,
+        description="Fingerprint of the operator's pricing settings used; null: list prices.",
+    )
+    capacity_type: str | None = Field(
+        default=None,
+        description="spot or on-demand: the nodes the prices are for, required of the pods.",
+    )
     instance_type: str | None = Field(default=None, description=D_INSTANCE_TYPE)
     cores_per_replica: int | None = Field(default=None, description=D_CORES)
     devices_per_replica: int | None = Field(
@@ -174,6 +187,7 @@ class Plan(ApiModel):
     replicas_per_node: int | None = Field(default=None, description=D_PER_NODE)
     nodes: int | None = Field(default=None, description=D_NODES)
     replicas_fitting_now: int | None = Field(default=None, description=D_FITTING_NOW)
+    price_source: str | None = Field(default=None, description=D_PRICE_SOURCE)
     estimate: Estimate | None = Field(default=None, description=D_ESTIMATE)
     memory: Memory | None = Field(default=None, description=D_MEMORY)
     fit: Fit | None = Field(default=None, description=D_FIT)

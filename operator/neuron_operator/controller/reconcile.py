@@ -75,7 +75,7 @@ from neuron_operator.controller.status import (
     status_document,
 )
 from neuron_operator.sizing import plan as make_plan
-from neuron_operator.sizing.catalog import load_catalog
+from neuron_operator.sizing.catalog import Catalog, load_catalog
 
 log = logging.getLogger("neuron_operator")
 
@@ -102,28 +102,31 @@ def _not_applied(body: dict[str, Any], previous: Plan | None, why: str) -> str:
 
 
 @lru_cache(maxsize=4096)
-def _plan_for(spec_json: str) -> Plan:
+def _plan_for(spec_json: str, catalog: Catalog | None = None) -> Plan:
     """plan() is pure and deterministic: a Deployment's many status events re-plan nothing."""
-    return make_plan(NeuronDeploymentSpec.model_validate_json(spec_json))
+    return make_plan(NeuronDeploymentSpec.model_validate_json(spec_json), catalog)
 
 
-def plan_cached(spec: NeuronDeploymentSpec) -> Plan:
-    return _plan_for(spec.model_dump_json(exclude={"template"}))
+def plan_cached(spec: NeuronDeploymentSpec, catalog: Catalog | None = None) -> Plan:
+    return _plan_for(spec.model_dump_json(exclude={"template"}), catalog)
 
 
 def _refused(body: dict[str, Any], previous: Plan | None, reason: str, why: str) -> Decision:
     return Decision(Verdict(False, reason, _not_applied(body, previous, why)), previous, None)
 
 
-def plan_stands(body: dict[str, Any], old: NeuronDeploymentStatus) -> bool:
-    """Whether the plan in effect was made for this very spec: then it is kept as it is, so
-    that nothing but the user (or fallback) moves a running workload — not the cluster filling
-    up, not a new operator version."""
+def plan_stands(
+    body: dict[str, Any], old: NeuronDeploymentStatus, pricing: str | None = None
+) -> bool:
+    """Whether the plan in effect was made for this very spec, at these prices: then it is
+    kept as it is, so that nothing but the user, your prices or fallback moves a running
+    workload — not the cluster filling up, not a new operator version."""
     generation = body["metadata"].get("generation")
     planned = next((c for c in old.conditions if c.type == CONDITION_PLANNED), None)
     return (
         old.plan is not None
         and old.plan.feasible
+        and old.plan.pricing == pricing
         and old.observed_generation == generation
         and planned is not None
         and planned.status == "True"
@@ -131,11 +134,16 @@ def plan_stands(body: dict[str, Any], old: NeuronDeploymentStatus) -> bool:
     )
 
 
-def _planned(spec: NeuronDeploymentSpec, cluster: Cluster | None, record: PlacementStatus) -> Plan:
+def _planned(
+    spec: NeuronDeploymentSpec,
+    cluster: Cluster | None,
+    record: PlacementStatus,
+    catalog: Catalog | None,
+) -> Plan:
     if cluster is None:
-        return plan_cached(spec)
+        return plan_cached(spec, catalog)
     capacity = cluster.capacity.without(given_up(record, cluster.fingerprint))
-    return make_plan(spec, capacity=capacity)
+    return make_plan(spec, catalog, capacity)
 
 
 @dataclass
@@ -153,14 +161,16 @@ def _place(
     cluster: Cluster | None,
     now: float,
     at: str,
+    catalog: Catalog | None,
 ) -> _Placed:
     """The plan to run: the one in effect when it still stands, else the engine's; then, when
     its pods have waited too long for a node, the next feasible one (controller/fallback.py)."""
     record, restored = current_record(body, old.placement)
+    pricing = catalog.pricing if catalog is not None else None
     placed = _Placed(
         old.plan
-        if old.plan and plan_stands(body, old) and not restored
-        else _planned(spec, cluster, record),
+        if old.plan and plan_stands(body, old, pricing) and not restored
+        else _planned(spec, cluster, record, catalog),
         record,
     )
     if restored:
@@ -182,7 +192,7 @@ def _place(
         return placed  # given up before, nothing else was feasible: nothing new to try
     entry = tried(current, waiting, now, at, cluster.fingerprint)
     placed.record = with_tried(record, entry, describe(current))
-    moved = cheapest(_planned(spec, cluster, placed.record))
+    moved = cheapest(_planned(spec, cluster, placed.record, catalog))
     if moved is None:
         why = (
             f"{describe(current)}: {entry.message}; no other plan within the spec's constraints "
@@ -204,10 +214,12 @@ def decide(
     cluster: Cluster | None = None,
     now: float = 0.0,
     at: str = "",
+    catalog: Catalog | None = None,
 ) -> Decision:
     """Pure: what the Deployment should be, or why the current spec cannot run. `cluster` is
     what the cluster says (None: plan against the catalog alone); `now` is the time in epoch
-    seconds and `at` the same in RFC 3339. Never raises: a failure of the engine is a
+    seconds and `at` the same in RFC 3339; `catalog` the instance catalog with the operator's
+    prices (None: list prices). Never raises: a failure of the engine is a
     condition on the object, not a crash of the operator."""
     previous = old.plan
     try:
@@ -226,7 +238,7 @@ def decide(
     try:
         if settings.engine_fault is not None:
             settings.engine_fault.before_plan(str(body["metadata"].get("name")))
-        placed = _place(body, spec, old, cluster, now, at)
+        placed = _place(body, spec, old, cluster, now, at, catalog)
         result = placed.plan
         if not result.feasible:
             reason = result.reasons[0].reason if result.reasons else ReasonCode.NO_FEASIBLE_PLAN
@@ -494,19 +506,21 @@ def reconcile(
     wall: float = 0.0,
     recheck: Callable[[float], None] = lambda _: None,
     autoscaler: dict[str, Any] | None = None,
+    catalog: Catalog | None = None,
 ) -> Outcome:
     """`body` is the NeuronDeployment and `deployment` its Deployment (None: there is none),
     as the caller gathered them; `drift` spaces reverts of others' changes (`at`: monotonic
     seconds now). `cluster` is what the cluster says of capacity and of this object's waiting
     pods (None: plan against the catalog alone), at `wall` (epoch seconds); `recheck(seconds)`
-    is told when fallback must look again; `autoscaler` is the HPA of that name, if any.
+    is told when fallback must look again; `autoscaler` is the HPA of that name, if any;
+    `catalog` has the operator's prices (None: list prices).
     Raises TransientError or Forbidden when the reconcile must be retried; the status says why
     first, where it can be written."""
     metadata = body["metadata"]
     namespace, name = metadata["namespace"], metadata["name"]
     old = NeuronDeploymentStatus.model_validate(body.get("status") or {})
     stamp = now()
-    decision = decide(body, old, settings, cluster, wall, stamp)
+    decision = decide(body, old, settings, cluster, wall, stamp, catalog)
     applied = _converge_deployment(kube, body, old, decision, deployment, settings, drift, at)
     if applied.retry is None:
         try:

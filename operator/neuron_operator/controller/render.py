@@ -16,6 +16,7 @@ NEURONCORE = NEURONCORE_RESOURCE
 NEURON_DEVICE = NEURON_DEVICE_RESOURCE
 NEURON_TAINT_KEY = "aws.amazon.com/neuron"
 INSTANCE_TYPE_LABEL = "node.kubernetes.io/instance-type"
+CAPACITY_TYPE_LABEL = "karpenter.sh/capacity-type"
 SELECTOR_LABEL = "neuron.dev/neurondeployment"
 MANAGED_BY = {"app.kubernetes.io/managed-by": "neuron-operator"}
 # Share of a replica's slice of node CPU and memory it requests: the rest stays for the node's
@@ -111,18 +112,22 @@ def _merge_env(user: list[dict[str, Any]], ours: list[dict[str, str]]) -> list[d
     return [item for item in user if item.get("name") not in names] + ours
 
 
-def _node_affinity(affinity: dict[str, Any] | None, instance_type: str) -> dict[str, Any]:
-    """Require the chosen instance type, within every node-selector term the user gave."""
+def _node_affinity(
+    affinity: dict[str, Any] | None, instance_type: str, capacity_type: str | None = None
+) -> dict[str, Any]:
+    """Require the chosen instance type (and the capacity type its prices are for, Karpenter's
+    karpenter.sh/capacity-type), within every node-selector term the user gave."""
     affinity = copy.deepcopy(affinity or {})
     node = affinity.setdefault("nodeAffinity", {})
     required = node.setdefault("requiredDuringSchedulingIgnoredDuringExecution", {})
     terms = required.get("nodeSelectorTerms") or [{}]
-    ours = {"key": INSTANCE_TYPE_LABEL, "operator": "In", "values": [instance_type]}
+    ours = [{"key": INSTANCE_TYPE_LABEL, "operator": "In", "values": [instance_type]}]
+    if capacity_type:
+        ours.append({"key": CAPACITY_TYPE_LABEL, "operator": "In", "values": [capacity_type]})
+    keys = {e["key"] for e in ours}
     for term in terms:
-        expressions = [
-            e for e in term.get("matchExpressions") or [] if e.get("key") != INSTANCE_TYPE_LABEL
-        ]
-        term["matchExpressions"] = [*expressions, ours]
+        expressions = [e for e in term.get("matchExpressions") or [] if e.get("key") not in keys]
+        term["matchExpressions"] = [*expressions, *ours]
     required["nodeSelectorTerms"] = terms
     return affinity
 
@@ -211,7 +216,7 @@ def render_deployment(
     spec = template["spec"]
     containers = spec["containers"]
     spec["containers"] = [_model_server(containers[0], plan, instance), *containers[1:]]
-    spec["affinity"] = _node_affinity(spec.get("affinity"), instance.name)
+    spec["affinity"] = _node_affinity(spec.get("affinity"), instance.name, plan.capacity_type)
     tolerations = [t for t in spec.get("tolerations") or [] if t.get("key") != NEURON_TAINT_KEY]
     spec["tolerations"] = [
         *tolerations,

@@ -86,6 +86,10 @@ class Resync:
             and self._failures.get(key, (0, 0.0))[1] <= now
         ]
 
+    def everything_soon(self) -> None:
+        """Make the next sweep a full one (something every plan depends on changed: prices)."""
+        self._last_full = float("-inf")
+
     def at_work(self) -> bool:
         """Whether this replica is the active one, telling `switched` when that changed."""
         try:

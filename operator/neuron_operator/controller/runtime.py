@@ -34,9 +34,10 @@ from neuron_operator.controller.cluster_watch import ClusterWatch
 from neuron_operator.controller.crashpoints import CrashingWrites
 from neuron_operator.controller.digest import plan_summary
 from neuron_operator.controller.drift import DriftGuard
-from neuron_operator.controller.errors import ApiTrouble, retry_delay
+from neuron_operator.controller.errors import ApiTrouble, TransientError, retry_delay
 from neuron_operator.controller.kube import Kube
 from neuron_operator.controller.peering import is_active
+from neuron_operator.controller.pricing_watch import PricingWatch
 from neuron_operator.controller.reconcile import Writes, reconcile
 from neuron_operator.controller.render import MANAGED_BY
 from neuron_operator.controller.resync import Resync
@@ -44,10 +45,13 @@ from neuron_operator.controller.settings import Settings
 from neuron_operator.controller.status import Event
 from neuron_operator.controller.store import Store
 from neuron_operator.crdgen import PLURAL
+from neuron_operator.sizing.catalog import Catalog
 
 log = logging.getLogger("neuron_operator")
 # The metrics server and the registry's collectors are per process, whatever runs in it.
 _served: dict[str, Any] = {}
+# Seconds a reconcile waits for the pricing ConfigMap's first read before it is retried.
+PRICING_WAIT = 5.0
 
 
 class Locks:
@@ -154,6 +158,8 @@ class Runtime:
     resync: Resync | None = None
     # Capacity, and the operator's own pods waiting for nodes (None: capacity-awareness off).
     cluster_watch: ClusterWatch | None = None
+    # Your prices (None: the catalog's list prices).
+    pricing_watch: PricingWatch | None = None
     rechecks: Rechecks = field(default_factory=Rechecks)
     _kube: Kube | None = None
     _writes: Writes | None = None
@@ -192,6 +198,11 @@ class Runtime:
     def start(self) -> None:
         """Once kopf has started: the client, the metrics server, the resync thread."""
         self.writes()  # the client, and a crash point's check, before any reconcile
+        if self.settings.pricing_configmap and self.pricing_watch is None:
+            self.pricing_watch = PricingWatch(
+                self.kube().api, self.settings.pricing_configmap, self.repriced
+            )
+            self.pricing_watch.start()
         if self.settings.capacity_aware and self.cluster_watch is None:
             self.cluster_watch = ClusterWatch(self.kube().api, self.waiting_changed)
             self.cluster_watch.start()
@@ -232,6 +243,8 @@ class Runtime:
             self.resync.stop()
         if self.cluster_watch is not None:
             self.cluster_watch.stop()
+        if self.pricing_watch is not None:
+            self.pricing_watch.stop()
         self.rechecks.cancel()
 
     def capacity_kept(self) -> dict[str, int]:
@@ -285,6 +298,7 @@ class Runtime:
                     self.autoscalers, namespace, name, kube.get_autoscaler, keep=watched
                 )
                 watch = self.cluster_watch
+                catalog = self.catalog()
                 outcome = reconcile(
                     self.writes(),
                     body,
@@ -298,6 +312,7 @@ class Runtime:
                     wall=time.time(),
                     recheck=lambda seconds: self.recheck(namespace, name, seconds),
                     autoscaler=autoscaler,
+                    catalog=catalog,
                 )
             except ApiTrouble as error:
                 metrics.observe_reconcile("error", started)
@@ -305,6 +320,32 @@ class Runtime:
                 message = f"{error} (retrying in {delay:.0f} s)"
                 raise kopf.TemporaryError(message, delay=delay) from error
             metrics.observe_reconcile(outcome, started)
+
+    # --- your prices ------------------------------------------------------------------------
+
+    def catalog(self) -> Catalog | None:
+        """The catalog with your prices; None: list prices. Until the pricing ConfigMap has been
+        read once, nothing is planned: a plan made at list prices would be made again moments
+        later, moving running workloads at every start."""
+        watch = self.pricing_watch
+        if watch is None:
+            return None
+        deadline = time.monotonic() + PRICING_WAIT
+        while not watch.synced():
+            if time.monotonic() > deadline:
+                raise TransientError(
+                    f"the {watch.origin} has not been read yet (see the operator's log)",
+                    "pricing",
+                    retry_after=PRICING_WAIT,
+                )
+            time.sleep(0.1)
+        return watch.catalog()
+
+    def repriced(self) -> None:
+        """The prices changed (the pricing informer's thread): every plan is made again, by the
+        resync's next sweep."""
+        if self.resync is not None:
+            self.resync.everything_soon()
 
     # --- fallback's timing ------------------------------------------------------------------
 

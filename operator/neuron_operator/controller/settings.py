@@ -23,6 +23,9 @@ class Settings:
     # fall back when pods cannot be scheduled. Off: plan against the catalog alone, and the
     # chart grants no cluster-wide read of nodes and pods.
     capacity_aware: bool = True
+    # "namespace/name" of the ConfigMap with your prices (controller/pricing_watch.py); None:
+    # the catalog's list prices.
+    pricing_configmap: str | None = None
     # Images the model servers may run: registries or repositories, matched by whole path
     # parts (controller/policy.py); empty: any.
     allowed_images: tuple[str, ...] = ()
@@ -69,6 +72,7 @@ class Settings:
             namespaces=tuple(n.strip() for n in namespaces.split(",") if n.strip()),
             scheduler_name=env("NEURON_OPERATOR_SCHEDULER_NAME") or None,
             capacity_aware=_flag("NEURON_OPERATOR_CAPACITY_AWARE", defaults.capacity_aware),
+            pricing_configmap=env("NEURON_OPERATOR_PRICING_CONFIGMAP") or None,
             allowed_images=tuple(
                 i.strip() for i in env("NEURON_OPERATOR_ALLOWED_IMAGES", "").split(",") if i.strip()
             ),

@@ -30,4 +30,12 @@ def plan(
     catalog = catalog or load_catalog()
     profile = build_profile(spec.model, spec.workload)
     found = search(spec, profile, catalog, capacity)
-    return build_plan(spec, profile, found, catalog.version, capacity)
+    return build_plan(
+        spec,
+        profile,
+        found,
+        catalog.version,
+        capacity,
+        pricing=catalog.pricing,
+        capacity_type=catalog.capacity_type,
+    )

@@ -86,6 +86,9 @@ class InstanceType:
     tensor_parallel_degrees: tuple[int, ...]
     device_groups: tuple[int, ...]
     sources: tuple[str, ...]
+    price_as_of: str | None = None  # the list price's date
+    # Where price_per_hour came from, for people (sizing/pricing.py replaces both).
+    price_source: str = ""
 
     @property
     def generation(self) -> CoreGeneration:
@@ -134,13 +137,26 @@ class InstanceType:
             tensor_parallel_degrees=tuple(raw["tensorParallelDegrees"]),
             device_groups=tuple(raw["deviceGroups"]),
             sources=tuple(raw["sources"]),
+            price_as_of=(raw.get("asOf") or {}).get("price"),
+            price_source=list_price_source(
+                raw["priceUsdPerHour"], (raw.get("asOf") or {}).get("price")
+            ),
         )
+
+
+def list_price_source(price: float | None, as_of: str | None) -> str:
+    if price is None:
+        return "no public on-demand price (set one in the operator's pricing ConfigMap)"
+    return f"catalog list price, on-demand us-east-1, as of {as_of or 'unknown'}"
 
 
 @dataclass(frozen=True)
 class Catalog:
     version: str
     instances: tuple[InstanceType, ...]
+    # With your prices (sizing/pricing.py): their fingerprint, and the nodes they are for.
+    pricing: str | None = None
+    capacity_type: str | None = None
 
     @property
     def families(self) -> tuple[str, ...]:

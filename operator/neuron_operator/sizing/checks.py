@@ -128,8 +128,9 @@ def _price_known_if_needed(i: InstanceInput) -> Refusal | None:
         why = "the cost objective" if spec.objective == Objective.COST else "budget.maxHourlyCost"
         return Refusal(
             ReasonCode.PRICE_UNKNOWN,
-            f"no public on-demand price for {name}, so {why} cannot be evaluated; pin it "
-            "with overrides.instanceType and objective latency or throughput",
+            f"{name} has {i.instance.price_source or 'no price'}, so {why} cannot be "
+            "evaluated; give its price in the operator's pricing ConfigMap, or pin it with "
+            "overrides.instanceType and objective latency or throughput",
         )
     return None
 

@@ -67,6 +67,7 @@ def to_option(candidate: Candidate, capacity: Capacity | None = None) -> Option:
         replicas_per_node=candidate.replicas_per_node,
         nodes=candidate.nodes,
         replicas_fitting_now=fitting_now(candidate, capacity),
+        price_source=candidate.instance.price_source or None,
         estimate=Estimate(
             latency_ms=_sig(p.latency_p95_ms),
             latency_ms_range=_range(candidate.latency_p95_range),
@@ -153,6 +154,8 @@ def build_plan(
     found: Search,
     catalog_version: str,
     capacity: Capacity | None = None,
+    pricing: str | None = None,
+    capacity_type: str | None = None,
 ) -> Plan:
     rejected = _dedupe(found.rejected)
     rejections = [
@@ -168,6 +171,8 @@ def build_plan(
     common = {
         "objective": spec.objective.value,
         "catalog_version": catalog_version,
+        "pricing": pricing,
+        "capacity_type": capacity_type,
         "assumptions": list(profile.assumptions),
         "rejected": rejections,
     }
@@ -191,6 +196,7 @@ def build_plan(
 
     ranked = sorted(found.candidates, key=lambda c: score(ranking, c, fits_now(c)))
     winner = ranked[0]
+
     # Alternatives: the best of each other instance family, core grouping and request (a
     # bigger size of the same family with the same grouping is the same option at a higher
     # price), and, with a cluster in view, the best of those that fit its free capacity now:
