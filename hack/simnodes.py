@@ -128,3 +128,61 @@ def cpu_node() -> dict[str, Any]:
 def all_nodes() -> list[dict[str, Any]]:
     """One node per catalog instance type, then the CPU node."""
     return [neuron_node(instance) for instance in load_catalog().instances] + [cpu_node()]
+
+
+# --- Dynamic Resource Allocation (operator/neuron_operator/controller/dra.py) ---------------
+
+DRA_DRIVER = "neuron.aws.com"
+DRA_DRIVER_VERSION = "2.26.7.0"  # what the simulated driver reports as neuronDriverVersion
+
+
+def dra_node(instance: InstanceType, index: int = 0) -> dict[str, Any]:
+    """A node the Neuron DRA driver serves instead of the device plugin: no extended
+    resources; its devices are in a ResourceSlice (dra_resource_slice)."""
+    node = neuron_node(instance, index)
+    name = f"{node_name(instance.name, index)}-dra"
+    node["metadata"]["name"] = name
+    node["metadata"]["labels"]["kubernetes.io/hostname"] = name
+    for resources in (node["status"]["capacity"], node["status"]["allocatable"]):
+        for resource in ("aws.amazon.com/neuron", "aws.amazon.com/neuroncore"):
+            resources.pop(resource, None)
+    return node
+
+
+def dra_resource_slice(node: str, instance: InstanceType) -> dict[str, Any]:
+    """The ResourceSlice the Neuron DRA driver publishes for a node: one device per Neuron
+    device, with the attributes its claims select on (Neuron SDK deploy/eks/dra.rst): the
+    instance type, the driver version, and the connected groups of 1, 4, 8 and 16 devices
+    (groups of devices with consecutive numbers; the driver's own grouping follows the
+    torus, which the scheduler does not need to know)."""
+    devices = []
+    for index in range(instance.devices):
+        attributes: dict[str, Any] = {
+            "instanceType": {"string": instance.name},
+            "neuronDriverVersion": {"string": DRA_DRIVER_VERSION},
+        }
+        for size in (1, 4, 8, 16):
+            if size <= instance.devices:
+                attributes[f"resource.aws.com/devicegroup{size}_id"] = {"int": index // size}
+        devices.append({"name": f"neurondevice{index}", "attributes": attributes})
+    return {
+        "apiVersion": "resource.k8s.io/v1",
+        "kind": "ResourceSlice",
+        "metadata": {"name": f"{node}-{DRA_DRIVER}"},
+        "spec": {
+            "driver": DRA_DRIVER,
+            "nodeName": node,
+            "pool": {"name": node, "generation": 1, "resourceSliceCount": 1},
+            "devices": devices,
+        },
+    }
+
+
+def dra_device_class() -> dict[str, Any]:
+    """The DeviceClass the Neuron DRA driver's chart installs."""
+    return {
+        "apiVersion": "resource.k8s.io/v1",
+        "kind": "DeviceClass",
+        "metadata": {"name": DRA_DRIVER},
+        "spec": {"selectors": [{"cel": {"expression": f"device.driver == '{DRA_DRIVER}'"}}]},
+    }

@@ -72,6 +72,11 @@ class FakeKube:
         self.autoscaler = copy.deepcopy(desired)
         return copy.deepcopy(desired)
 
+    def apply_claim_template(self, desired: dict[str, Any]) -> dict[str, Any]:
+        self.calls.append(("apply_claim_template", copy.deepcopy(desired)))
+        self._fail("apply_claim_template")
+        return copy.deepcopy(desired)
+
     def delete_autoscaler(self, namespace: str, name: str) -> None:
         self.calls.append(("delete_autoscaler", name))
         self._fail("delete_autoscaler")

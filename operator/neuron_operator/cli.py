@@ -22,6 +22,7 @@ from neuron_operator.api.errors import format_validation_error
 from neuron_operator.api.plan import NEURON_DEVICE_RESOURCE, Option, Plan, Range
 from neuron_operator.api.v1alpha1 import API_VERSION, KIND, NeuronDeploymentSpec
 from neuron_operator.sizing import plan
+from neuron_operator.sizing.catalog import Catalog, load_catalog
 
 EXIT_OK = 0
 EXIT_INVALID = 2
@@ -146,6 +147,7 @@ def render_table(name: str, result: Plan) -> str:
             f"{e.throughput_per_replica:,.2f}/s per replica)",
             f"  Cost         {_money(e.hourly_cost)}/h, {_money(e.cost_per_million, 4)} "
             "per million at full use",
+            f"  Price        {result.price_source or 'unknown'}",
             f"  Memory       {m.required_gib:,.2f} of {m.available_gib:,.2f} GiB per replica "
             f"(weights {m.weights_gib:,.2f}, KV cache {m.kv_cache_gib:,.2f})",
             f"  Fit          {result.fit.verdict.value}: {result.fit.message}",
@@ -208,6 +210,25 @@ def plan_document(result: Plan) -> dict[str, Any]:
     return result.model_dump(mode="json", by_alias=True, exclude_none=True)
 
 
+def load_prices(path: str) -> Catalog:
+    """The catalog with the prices of a pricing.yaml file (docs/operator.md, Your prices)."""
+    from neuron_operator.api.pricing import PricingSettings
+    from neuron_operator.sizing.pricing import PricingError, priced
+
+    try:
+        raw = yaml.safe_load(Path(path).read_text()) or {}
+        settings = PricingSettings.model_validate(raw)
+        return priced(load_catalog(), settings, f"prices file {path}")
+    except OSError as error:
+        raise InputError(f"--prices: {error}") from None
+    except yaml.YAMLError as error:
+        raise InputError(f"--prices: {path} is not YAML: {error}") from None
+    except ValidationError as error:
+        raise InputError(f"--prices: {format_validation_error(error, path)}") from None
+    except PricingError as error:
+        raise InputError(f"--prices: {path}: {error}") from None
+
+
 def command_plan(args: argparse.Namespace, stdout: TextIO, stdin: TextIO) -> int:
     manifests = load_manifests(args.filename, stdin)
     capacity = None
@@ -218,7 +239,10 @@ def command_plan(args: argparse.Namespace, stdout: TextIO, stdin: TextIO) -> int
             capacity = read_capacity()
         except ClusterUnreadable as error:
             raise InputError(f"--cluster: {error}") from None
-    results = [(name, plan(spec, capacity=capacity)) for name, spec in manifests]
+    catalog = None
+    if args.prices:
+        catalog = load_prices(args.prices)
+    results = [(name, plan(spec, catalog, capacity)) for name, spec in manifests]
     if args.output == "table":
         stdout.write("\n\n".join(render_table(name, r) for name, r in results) + "\n")
     else:
@@ -252,6 +276,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="plan against the current kubectl context's capacity: only instance types it has "
         "or its Karpenter NodePools allow, ahead those that fit its free capacity now",
     )
+    plan_parser.add_argument(
+        "--prices",
+        metavar="FILE",
+        help="plan with your prices: a pricing.yaml as the operator's pricing ConfigMap holds "
+        "it (on-demand and Spot prices, discounts, capacity type)",
+    )
     crd_parser = commands.add_parser("crd", help="print the NeuronDeployment CRD (YAML)")
     crd_parser.add_argument("--write", metavar="FILE", help="write it to FILE instead")
     run_parser = commands.add_parser("run", help="run the operator (kopf)")
@@ -282,6 +312,15 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NAMESPACE/NAME",
         help="plan with the prices in this ConfigMap's pricing.yaml (docs/operator.md); "
         "default: the catalog's list prices, or $NEURON_OPERATOR_PRICING_CONFIGMAP",
+    )
+    run_parser.add_argument(
+        "--device-allocation",
+        choices=("device-plugin", "dra", "auto"),
+        default=None,
+        help="how pods get Neuron devices: the device plugin's extended resources, Dynamic "
+        "Resource Allocation on the families the Neuron DRA driver serves, or auto (DRA where "
+        "the cluster has the neuron.aws.com DeviceClass); default auto, or "
+        "$NEURON_OPERATOR_DEVICE_ALLOCATION",
     )
     run_parser.add_argument("--log-format", choices=("text", "json"), default=None)
     run_parser.add_argument(
@@ -337,6 +376,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 scheduler_name=args.scheduler_name,
                 capacity_aware=args.capacity_aware,
                 pricing_configmap=args.pricing_configmap,
+                device_allocation=args.device_allocation,
                 log_format=args.log_format,
                 listen_address=args.listen_address,
                 liveness_port=args.liveness_port,

@@ -127,6 +127,24 @@ def test_rbac_grants_only_what_the_operator_uses(cluster: Cluster, values: Path)
     else:
         assert not capacity & cluster_wide, "capacity-awareness off still reads the cluster"
     cluster_wide -= capacity
+    namespaced = {res for role in roles for rule in role["rules"] for res in rule["resources"]}
+    if given.get("deviceAllocation", "auto") == "auto":
+        (role,) = [
+            r
+            for r in of_kind(documents, "ClusterRole")
+            if r["metadata"]["name"].endswith("-deviceclass")
+        ]
+        assert role["rules"] == [
+            {
+                "apiGroups": ["resource.k8s.io"],
+                "resources": ["deviceclasses"],
+                "resourceNames": ["neuron.aws.com"],
+                "verbs": ["get", "list", "watch"],
+            }
+        ]
+    elif given.get("deviceAllocation") == "device-plugin":
+        assert not {"deviceclasses", "resourceclaimtemplates"} & namespaced
+    cluster_wide -= {"deviceclasses"}
     if given.get("watchNamespaces"):
         # Namespaced mode: nothing about workloads cluster-wide, only CRD discovery.
         assert cluster_wide == {"customresourcedefinitions"}

@@ -62,6 +62,8 @@ DECISION_FILES = [
         "capacity.py",
         "quantity.py",
         "fallback.py",
+        "autoscaling.py",
+        "dra.py",
     )
 ]
 CLIENTS = {"kubernetes", "kopf", "urllib3", "aiohttp"}

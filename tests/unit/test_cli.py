@@ -148,3 +148,32 @@ def test_console_script_is_installed() -> None:
     done = subprocess.run([str(script), "version"], capture_output=True, text=True, check=False)
     assert done.returncode == 0
     assert done.stdout.startswith("neuron-operator ")
+
+
+def test_prices_file_plans_with_your_prices_and_names_a_bad_one(tmp_path: Path) -> None:
+    model = tmp_path / "llama.yaml"
+    model.write_text(
+        manifest(
+            {
+                "model": {
+                    "family": "transformer-decoder",
+                    "parameters": "8B",
+                    "sequenceLength": 2048,
+                },
+                "objective": "cost",
+            }
+        )
+    )
+    prices = tmp_path / "pricing.yaml"
+    prices.write_text("source: our EDP\ninstanceTypes:\n  trn2.3xlarge: {onDemand: 1.0}\n")
+    done = run("plan", "-f", str(model), "--prices", str(prices), "-o", "json")
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["instanceType"] == "trn2.3xlarge"
+    assert result["priceSource"] == f"prices file {prices} (our EDP): on-demand 1.0"
+    listed = json.loads(run("plan", "-f", str(model), "-o", "json").stdout)
+    assert listed["instanceType"] != "trn2.3xlarge"
+    prices.write_text("instanceTypes:\n  trn9.huge: {onDemand: 1.0}\n")
+    done = run("plan", "-f", str(model), "--prices", str(prices))
+    assert done.returncode == 2
+    assert "--prices" in done.stderr and "trn9.huge not in the catalog" in done.stderr

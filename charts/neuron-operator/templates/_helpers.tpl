@@ -52,6 +52,13 @@ verbs to delete anything (garbage collection removes a Deployment with its Neuro
 - apiGroups: [autoscaling]
   resources: [horizontalpodautoscalers]
   verbs: [get, list, watch, create, patch, delete]
+{{- if ne .Values.deviceAllocation "device-plugin" }}
+# Dynamic Resource Allocation: the ResourceClaimTemplate each DRA plan's pods claim from
+# (server-side apply; removed with its NeuronDeployment by garbage collection).
+- apiGroups: [resource.k8s.io]
+  resources: [resourceclaimtemplates]
+  verbs: [create, patch]
+{{- end }}
 # One event per decision or failure, on the NeuronDeployment.
 - apiGroups: [""]
   resources: [events]

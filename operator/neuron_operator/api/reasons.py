@@ -40,6 +40,7 @@ class ReasonCode(StrEnum):
     # ContiguousCores
     NEURON_SCHEDULER = "NeuronScheduler"  # the configured scheduler extension places them
     NO_NEURON_SCHEDULER = "NoNeuronScheduler"  # none configured: cores may land apart
+    DEVICE_CLAIM = "DeviceClaim"  # DRA: a claim constrained to one connected device group
     # Events only
     DEPLOYMENT_CREATED = "DeploymentCreated"
     DEPLOYMENT_UPDATED = "DeploymentUpdated"

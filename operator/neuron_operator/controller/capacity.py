@@ -20,8 +20,11 @@ from neuron_operator.sizing.capacity import (
     NodePool,
     Requirement,
 )
+from neuron_operator.sizing.catalog import load_catalog
 
 NODEPOOL_GROUP, NODEPOOL_VERSION, NODEPOOL_PLURAL = "karpenter.sh", "v1", "nodepools"
+# Families whose nodes may run the Neuron DRA driver instead of the device plugin (dra.py).
+DRA_SERVED = frozenset({"trn2"})
 # Karpenter's NodePool limits and status.resources use these names; memory in bytes.
 LIMITED = ("cpu", "memory", NEURON_DEVICE)
 TERMINAL_PHASES = ("Succeeded", "Failed")
@@ -101,6 +104,12 @@ def node_capacity(node: Mapping[str, Any], used: tuple[int, int] = (0, 0)) -> No
     instance_type = (metadata.get("labels") or {}).get(INSTANCE_TYPE_LABEL)
     allocatable = (node.get("status") or {}).get("allocatable") or {}
     cores, devices = _count(allocatable.get(NEURONCORE)), _count(allocatable.get(NEURON_DEVICE))
+    if instance_type and not (cores or devices):
+        # A node the Neuron DRA driver serves has no extended resources: its devices are in
+        # ResourceSlices, and the scheduler counts them itself. It exists, at its full size.
+        known = load_catalog().get(str(instance_type))
+        if known is not None and known.family in DRA_SERVED:
+            cores, devices = known.allocatable_neuroncore, known.allocatable_neuron
     if not instance_type or not (cores or devices):
         return None
     if (node.get("spec") or {}).get("unschedulable"):

@@ -51,6 +51,9 @@ class CrashingWrites:
     def apply_autoscaler(self, desired: dict[str, Any]) -> dict[str, Any]:
         return self.inner.apply_autoscaler(desired)
 
+    def apply_claim_template(self, desired: dict[str, Any]) -> dict[str, Any]:
+        return self.inner.apply_claim_template(desired)
+
     def delete_autoscaler(self, namespace: str, name: str) -> None:
         self.inner.delete_autoscaler(namespace, name)
 

@@ -281,6 +281,27 @@ class Kube:
         self.written(applied)
         return applied
 
+    def apply_claim_template(self, desired: dict[str, Any]) -> dict[str, Any]:
+        """Server-side apply of a ResourceClaimTemplate (resource.k8s.io/v1)."""
+        metadata = desired["metadata"]
+        self._wait_turn()
+        try:
+            applied = self.custom.patch_namespaced_custom_object(
+                "resource.k8s.io",
+                "v1",
+                metadata["namespace"],
+                "resourceclaimtemplates",
+                metadata["name"],
+                desired,
+                field_manager=self.field_manager,
+                force=True,
+                _content_type=APPLY,
+                _request_timeout=REQUEST_TIMEOUT,
+            )
+        except FAILURES as error:
+            raise self._failed(error) from error
+        return dict(applied) if isinstance(applied, dict) else {}
+
     def delete_autoscaler(self, namespace: str, name: str) -> None:
         self._wait_turn()
         try:

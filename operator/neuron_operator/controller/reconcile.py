@@ -37,6 +37,7 @@ from neuron_operator.controller.autoscaling import (
     describe_metric,
     render_autoscaler,
 )
+from neuron_operator.controller.dra import claim_template, claiming, devices_claimed
 from neuron_operator.controller.drift import (
     DriftGuard,
     Key,
@@ -92,6 +93,8 @@ class Decision:
     # spec.autoscaling: the HPA to converge to and its bounds; None: no HPA (delete ours).
     autoscaler: dict[str, Any] | None = None
     bounds: Bounds | None = None
+    # DRA: the ResourceClaimTemplate the pods claim their devices from (controller/dra.py).
+    claim_template: dict[str, Any] | None = None
 
 
 def _not_applied(body: dict[str, Any], previous: Plan | None, why: str) -> str:
@@ -215,11 +218,13 @@ def decide(
     now: float = 0.0,
     at: str = "",
     catalog: Catalog | None = None,
+    dra: frozenset[str] = frozenset(),
 ) -> Decision:
     """Pure: what the Deployment should be, or why the current spec cannot run. `cluster` is
     what the cluster says (None: plan against the catalog alone); `now` is the time in epoch
     seconds and `at` the same in RFC 3339; `catalog` the instance catalog with the operator's
-    prices (None: list prices). Never raises: a failure of the engine is a
+    prices (None: list prices); `dra` the instance families whose pods claim devices through
+    Dynamic Resource Allocation. Never raises: a failure of the engine is a
     condition on the object, not a crash of the operator."""
     previous = old.plan
     try:
@@ -253,16 +258,22 @@ def decide(
             scaling = found
             labels = standard_labels(body["metadata"]["name"])
             autoscaler = render_autoscaler(body, spec.autoscaling, found, labels)
-        desired = with_hash(
-            render_deployment(
-                body,
-                spec.template,
-                result,
-                settings.scheduler_name,
-                spec.progress_deadline_seconds,
-                autoscaled=scaling is not None,
-            )
+        instance = load_catalog().get(str(result.instance_type))
+        claims = None
+        if instance is not None and instance.family in dra:
+            claims = claim_template(body, result, instance)
+        rendered = render_deployment(
+            body,
+            spec.template,
+            result,
+            None if claims else settings.scheduler_name,  # DRA places connected devices
+            spec.progress_deadline_seconds,
+            autoscaled=scaling is not None,
         )
+        if claims is not None:
+            pod = rendered["spec"]["template"]
+            pod["spec"] = claiming(pod["spec"], claims["metadata"]["name"])
+        desired = with_hash(rendered)
     except Exception as error:  # a bug in the engine or renderer: report it, keep running
         log.exception("sizing failed for %s", body["metadata"].get("name"))
         why = f"the sizing engine failed ({type(error).__name__}: {error}); please report this"
@@ -277,16 +288,28 @@ def decide(
         placed.recheck_after,
         autoscaler,
         scaling,
+        claims,
     )
 
 
-def contiguity(plan: Plan, scheduler_name: str | None) -> Verdict | None:
+def contiguity(
+    plan: Plan, scheduler_name: str | None, dra: frozenset[str] = frozenset()
+) -> Verdict | None:
     """Whether a plan whose pods ask for several cores or devices, not a whole node, gets
-    them side by side: only the Neuron scheduler extension places them so."""
+    them side by side: the Neuron scheduler extension places them so, and so does DRA (its
+    claim constrains them to one connected group)."""
     instance = load_catalog().get(str(plan.instance_type))
     if instance is None or not needs_contiguous_cores(plan, instance):
         return None
     asked = ", ".join(f"{count} {name}" for name, count in neuron_resources(plan).items())
+    if instance.family in dra:
+        count = devices_claimed(plan, instance)
+        return Verdict(
+            True,
+            ReasonCode.DEVICE_CLAIM,
+            f"each pod claims {count} connected {instance.name} device(s) through Dynamic "
+            "Resource Allocation; the scheduler places them in one connected group",
+        )
     if scheduler_name:
         return Verdict(
             True,
@@ -354,6 +377,8 @@ class Writes(Protocol):
     def seed_replicas(self, namespace: str, name: str, replicas: int) -> dict[str, Any]: ...
 
     def apply_autoscaler(self, desired: dict[str, Any]) -> dict[str, Any]: ...
+
+    def apply_claim_template(self, desired: dict[str, Any]) -> dict[str, Any]: ...
 
     def delete_autoscaler(self, namespace: str, name: str) -> None: ...
 
@@ -430,6 +455,8 @@ def _converge_deployment(
             # manager stops applying is removed, and the Deployment would drop to 1 replica.
             assert decision.bounds is not None
             kube.seed_replicas(namespace, name, decision.bounds.start)
+        if decision.claim_template is not None:  # the pods' claims name it: first
+            kube.apply_claim_template(decision.claim_template)
         result.deployment = kube.apply_deployment(desired)
         if autoscaled and not existed:
             assert decision.bounds is not None  # the HPA starts from the plan's replicas
@@ -507,20 +534,22 @@ def reconcile(
     recheck: Callable[[float], None] = lambda _: None,
     autoscaler: dict[str, Any] | None = None,
     catalog: Catalog | None = None,
+    dra: frozenset[str] = frozenset(),
 ) -> Outcome:
     """`body` is the NeuronDeployment and `deployment` its Deployment (None: there is none),
     as the caller gathered them; `drift` spaces reverts of others' changes (`at`: monotonic
     seconds now). `cluster` is what the cluster says of capacity and of this object's waiting
     pods (None: plan against the catalog alone), at `wall` (epoch seconds); `recheck(seconds)`
     is told when fallback must look again; `autoscaler` is the HPA of that name, if any;
-    `catalog` has the operator's prices (None: list prices).
+    `catalog` has the operator's prices (None: list prices); `dra` the families whose pods
+    claim their devices through DRA.
     Raises TransientError or Forbidden when the reconcile must be retried; the status says why
     first, where it can be written."""
     metadata = body["metadata"]
     namespace, name = metadata["namespace"], metadata["name"]
     old = NeuronDeploymentStatus.model_validate(body.get("status") or {})
     stamp = now()
-    decision = decide(body, old, settings, cluster, wall, stamp, catalog)
+    decision = decide(body, old, settings, cluster, wall, stamp, catalog, dra)
     applied = _converge_deployment(kube, body, old, decision, deployment, settings, drift, at)
     if applied.retry is None:
         try:
@@ -532,7 +561,7 @@ def reconcile(
             applied.retry = error
     placement = decision.placement if decision.verdict.planned else old.placement
     running = applied.plan_in_effect
-    needs = contiguity(running, settings.scheduler_name) if running is not None else None
+    needs = contiguity(running, settings.scheduler_name, dra) if running is not None else None
     new = compute_status(
         body,
         old,

@@ -33,8 +33,10 @@ from neuron_operator.controller import memory, metrics
 from neuron_operator.controller.cluster_watch import ClusterWatch
 from neuron_operator.controller.crashpoints import CrashingWrites
 from neuron_operator.controller.digest import plan_summary
+from neuron_operator.controller.dra import DEVICE_CLASS, Mode, dra_families
 from neuron_operator.controller.drift import DriftGuard
 from neuron_operator.controller.errors import ApiTrouble, TransientError, retry_delay
+from neuron_operator.controller.informer import Informer
 from neuron_operator.controller.kube import Kube
 from neuron_operator.controller.peering import is_active
 from neuron_operator.controller.pricing_watch import PricingWatch
@@ -160,6 +162,8 @@ class Runtime:
     cluster_watch: ClusterWatch | None = None
     # Your prices (None: the catalog's list prices).
     pricing_watch: PricingWatch | None = None
+    # Device allocation "auto": whether the Neuron DeviceClass exists (controller/dra.py).
+    device_class: Informer[bool] | None = None
     rechecks: Rechecks = field(default_factory=Rechecks)
     _kube: Kube | None = None
     _writes: Writes | None = None
@@ -203,6 +207,15 @@ class Runtime:
                 self.kube().api, self.settings.pricing_configmap, self.repriced
             )
             self.pricing_watch.start()
+        if self.settings.device_allocation == Mode.AUTO and self.device_class is None:
+            self.device_class = Informer(
+                self.kube().api,
+                "/apis/resource.k8s.io/v1/deviceclasses",
+                lambda _: True,
+                field_selector=f"metadata.name={DEVICE_CLASS}",
+                changed=lambda *_: self.repriced(),
+            )
+            self.device_class.start()
         if self.settings.capacity_aware and self.cluster_watch is None:
             self.cluster_watch = ClusterWatch(self.kube().api, self.waiting_changed)
             self.cluster_watch.start()
@@ -245,6 +258,8 @@ class Runtime:
             self.cluster_watch.stop()
         if self.pricing_watch is not None:
             self.pricing_watch.stop()
+        if self.device_class is not None:
+            self.device_class.stop()
         self.rechecks.cancel()
 
     def capacity_kept(self) -> dict[str, int]:
@@ -313,6 +328,7 @@ class Runtime:
                     recheck=lambda seconds: self.recheck(namespace, name, seconds),
                     autoscaler=autoscaler,
                     catalog=catalog,
+                    dra=self.dra_families(),
                 )
             except ApiTrouble as error:
                 metrics.observe_reconcile("error", started)
@@ -341,9 +357,15 @@ class Runtime:
             time.sleep(0.1)
         return watch.catalog()
 
+    def dra_families(self) -> frozenset[str]:
+        """The families whose pods claim devices through DRA now."""
+        found = self.device_class
+        present = found is not None and len(found) > 0
+        return dra_families(self.settings.device_allocation, present)
+
     def repriced(self) -> None:
-        """The prices changed (the pricing informer's thread): every plan is made again, by the
-        resync's next sweep."""
+        """The prices or the device allocation changed (an informer's thread): every object is
+        reconciled again, by the resync's next sweep."""
         if self.resync is not None:
             self.resync.everything_soon()
 

@@ -26,6 +26,10 @@ class Settings:
     # "namespace/name" of the ConfigMap with your prices (controller/pricing_watch.py); None:
     # the catalog's list prices.
     pricing_configmap: str | None = None
+    # How pods get Neuron devices (controller/dra.py): device-plugin (extended resources), dra
+    # (ResourceClaims on the families the Neuron DRA driver serves), or auto (DRA where the
+    # cluster has the Neuron DeviceClass).
+    device_allocation: str = "auto"
     # Images the model servers may run: registries or repositories, matched by whole path
     # parts (controller/policy.py); empty: any.
     allowed_images: tuple[str, ...] = ()
@@ -73,6 +77,11 @@ class Settings:
             scheduler_name=env("NEURON_OPERATOR_SCHEDULER_NAME") or None,
             capacity_aware=_flag("NEURON_OPERATOR_CAPACITY_AWARE", defaults.capacity_aware),
             pricing_configmap=env("NEURON_OPERATOR_PRICING_CONFIGMAP") or None,
+            device_allocation=_choice(
+                "NEURON_OPERATOR_DEVICE_ALLOCATION",
+                defaults.device_allocation,
+                ("device-plugin", "dra", "auto"),
+            ),
             allowed_images=tuple(
                 i.strip() for i in env("NEURON_OPERATOR_ALLOWED_IMAGES", "").split(",") if i.strip()
             ),
@@ -108,6 +117,15 @@ class Settings:
         if "namespaces" in given:
             given["namespaces"] = tuple(given["namespaces"])
         return dataclasses.replace(self, **given)
+
+
+def _choice(name: str, default: str, allowed: tuple[str, ...]) -> str:
+    text = os.environ.get(name, "").strip()
+    if not text:
+        return default
+    if text not in allowed:
+        raise ValueError(f"{name}={text!r}: not one of {', '.join(allowed)}")
+    return text
 
 
 def _flag(name: str, default: bool) -> bool:
