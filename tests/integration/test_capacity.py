@@ -326,15 +326,18 @@ def test_pods_that_stay_unschedulable_fall_back_and_keep_what_runs(
     deployment = get_deployment(kube, namespace, "resnet")
     assert deployment is not None
     assert deployment["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
-    reasons = [e["reason"] for e in events_for(kube, namespace, "resnet")]
-    assert reasons.count("FellBack") == 1
+
+    def fell_back() -> int:
+        return [e["reason"] for e in events_for(kube, namespace, "resnet")].count("FellBack")
+
+    wait_until("the FellBack event", lambda: fell_back() == 1)  # posted after the status
 
     # Never flaps: the capacity that failed is still what it was, the plan stays.
     time.sleep(8)
     assert (status_plan(kube, namespace, "resnet") or {}).get("instanceType") == status["plan"][
         "instanceType"
     ]
-    assert [e["reason"] for e in events_for(kube, namespace, "resnet")].count("FellBack") == 1
+    assert fell_back() == 1
 
     # The user frees the core and asks for the first choice back.
     client.CoreV1Api(kube).delete_namespaced_pod("holder", namespace, grace_period_seconds=0)
@@ -354,4 +357,9 @@ def test_pods_that_stay_unschedulable_fall_back_and_keep_what_runs(
 
     body = wait_until("the preferred plan back", back, timeout=60)
     assert "placement" not in body["status"]
-    assert "PreferredPlanRestored" in [e["reason"] for e in events_for(kube, namespace, "resnet")]
+    wait_until(
+        "the PreferredPlanRestored event",
+        lambda: (
+            "PreferredPlanRestored" in [e["reason"] for e in events_for(kube, namespace, "resnet")]
+        ),
+    )

@@ -76,7 +76,10 @@ def test_a_pricing_configmap_changes_the_choice_and_its_removal_changes_it_back(
     assert '"trn2.3xlarge"' in str(deployment["spec"]["template"]["spec"]["affinity"]).replace(
         "'", '"'
     )
-    assert "PlanChanged" in [e["reason"] for e in events_for(kube, namespace, "llama")]
+    wait_until(  # events are posted after the status is written
+        "the PlanChanged event",
+        lambda: "PlanChanged" in [e["reason"] for e in events_for(kube, namespace, "llama")],
+    )
 
     # The prices go: the list prices are back, and with them the first choice.
     cluster.run("delete", "configmap", PRICING_CONFIGMAP, f"-n={OPERATOR_NAMESPACE}")

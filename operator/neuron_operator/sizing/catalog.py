@@ -146,7 +146,7 @@ class InstanceType:
 
 def list_price_source(price: float | None, as_of: str | None) -> str:
     if price is None:
-        return "no public on-demand price (set one in the operator's pricing ConfigMap)"
+        return "no public on-demand price"
     return f"catalog list price, on-demand us-east-1, as of {as_of or 'unknown'}"
 
 
