@@ -34,6 +34,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from hack.simnodes import all_nodes  # noqa: E402
 from kubernetes import client  # noqa: E402
 
 from bench.operator_bench import (  # noqa: E402
@@ -45,7 +46,6 @@ from bench.operator_bench import (  # noqa: E402
     rss_mib,
 )
 from bench.plan_bench import machine, write_section  # noqa: E402
-from hack.simnodes import all_nodes  # noqa: E402
 
 SECTION = ("<!-- capacity-bench:start -->", "<!-- capacity-bench:end -->")
 METRICS = "http://127.0.0.1:18086/metrics"
