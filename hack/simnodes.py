@@ -112,6 +112,8 @@ def neuron_node(instance: InstanceType, index: int = 0) -> dict[str, Any]:
         "aws.amazon.com/neuron": str(instance.allocatable_neuron),
         "aws.amazon.com/neuroncore": str(instance.allocatable_neuroncore),
     }
+    if instance.efa_interfaces:  # as the EFA device plugin advertises them
+        neuron["vpc.amazonaws.com/efa"] = str(instance.efa_interfaces)
     return _node(name, labels, capacity | neuron, allocatable | neuron, [dict(NEURON_TAINT)])
 
 
@@ -145,7 +147,7 @@ def dra_node(instance: InstanceType, index: int = 0) -> dict[str, Any]:
     node["metadata"]["labels"]["kubernetes.io/hostname"] = name
     for resources in (node["status"]["capacity"], node["status"]["allocatable"]):
         for resource in ("aws.amazon.com/neuron", "aws.amazon.com/neuroncore"):
-            resources.pop(resource, None)
+            resources.pop(resource, None)  # EFA stays: its device plugin is another
     return node
 
 

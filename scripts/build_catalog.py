@@ -64,6 +64,10 @@ def convert(entry: dict[str, Any]) -> dict[str, Any]:
         "memoryGiBPerDevice": entry["accel_mem_gib_per_device"],
         "memoryBandwidthGiBpsPerDevice": bandwidth_gib_per_s(entry["accel_mem_bw_per_device"]),
         "vcpus": entry["vcpus"],
+        # EFA interfaces (vpc.amazonaws.com/efa) and baseline network bandwidth, as Karpenter
+        # lists them: what gradients and activations cross nodes over.
+        "efaInterfaces": entry["efa_interfaces"] or 0,
+        "networkGbps": entry["network_baseline_gbps_karpenter"],
         "hostMemoryGiB": entry["host_mem_gib"],
         "priceUsdPerHour": entry["price_usd_per_hour_us_east_1"],
         "maxPods": entry["max_pods_eks_default"],

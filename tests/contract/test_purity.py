@@ -64,6 +64,7 @@ DECISION_FILES = [
         "fallback.py",
         "autoscaling.py",
         "dra.py",
+        "training.py",
     )
 ]
 CLIENTS = {"kubernetes", "kopf", "urllib3", "aiohttp"}

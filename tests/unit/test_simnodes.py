@@ -27,6 +27,10 @@ def test_neuron_node_reports_device_plugin_resources_labels_and_taint() -> None:
     for key in ("capacity", "allocatable"):
         assert node["status"][key]["aws.amazon.com/neuroncore"] == "32"
         assert node["status"][key]["aws.amazon.com/neuron"] == "16"
+        assert node["status"][key]["vpc.amazonaws.com/efa"] == "8"
+    small = load_catalog().get("trn1.2xlarge")
+    assert small is not None
+    assert "vpc.amazonaws.com/efa" not in neuron_node(small)["status"]["allocatable"]
     labels = node["metadata"]["labels"]
     assert labels["node.kubernetes.io/instance-type"] == "trn1.32xlarge"
     assert labels["karpenter.k8s.aws/instance-family"] == "trn1"

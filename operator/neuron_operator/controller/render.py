@@ -186,22 +186,20 @@ def owner_reference(body: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def render_deployment(
-    body: dict[str, Any],
-    template: dict[str, Any],
-    plan: Plan,
-    scheduler_name: str | None,
-    progress_deadline_seconds: int | None = None,
-    autoscaled: bool = False,
-) -> dict[str, Any]:
-    """The desired Deployment for a NeuronDeployment `body` whose `plan` is feasible. When
-    `autoscaled`, its replicas are left out: the HorizontalPodAutoscaler sets them, and a
-    server-side apply without the field never changes it back."""
-    metadata = body["metadata"]
-    name, namespace = metadata["name"], metadata["namespace"]
+def instance_of(plan: Plan) -> InstanceType:
     instance = load_catalog().get(str(plan.instance_type))
     if instance is None:  # a plan always names a catalog instance
         raise ValueError(f"plan names unknown instance type {plan.instance_type}")
+    return instance
+
+
+def render_pod_template(
+    body: dict[str, Any], template: dict[str, Any], plan: Plan, scheduler_name: str | None
+) -> dict[str, Any]:
+    """The user's pod template placed as the plan says: labels, the model server's resources
+    and env, node affinity, the Neuron toleration, schedulerName where needed, seccomp."""
+    name = body["metadata"]["name"]
+    instance = instance_of(plan)
     template = copy.deepcopy(template)
     pod_meta = template.setdefault("metadata", {})
     labels = {
@@ -226,6 +224,23 @@ def render_deployment(
         spec["schedulerName"] = scheduler_name
     pod_security = spec.setdefault("securityContext", {})
     pod_security.setdefault("seccompProfile", {"type": "RuntimeDefault"})
+    return template
+
+
+def render_deployment(
+    body: dict[str, Any],
+    template: dict[str, Any],
+    plan: Plan,
+    scheduler_name: str | None,
+    progress_deadline_seconds: int | None = None,
+    autoscaled: bool = False,
+) -> dict[str, Any]:
+    """The desired Deployment for a NeuronDeployment `body` whose `plan` is feasible. When
+    `autoscaled`, its replicas are left out: the HorizontalPodAutoscaler sets them, and a
+    server-side apply without the field never changes it back."""
+    metadata = body["metadata"]
+    name, namespace = metadata["name"], metadata["namespace"]
+    template = render_pod_template(body, template, plan, scheduler_name)
     deadline = (
         {"progressDeadlineSeconds": progress_deadline_seconds}
         if progress_deadline_seconds is not None

@@ -86,6 +86,8 @@ class InstanceType:
     tensor_parallel_degrees: tuple[int, ...]
     device_groups: tuple[int, ...]
     sources: tuple[str, ...]
+    efa_interfaces: int = 0  # vpc.amazonaws.com/efa a node offers (0: no EFA)
+    network_gbps: float | None = None  # baseline network bandwidth
     price_as_of: str | None = None  # the list price's date
     # Where price_per_hour came from, for people (sizing/pricing.py replaces both).
     price_source: str = ""
@@ -137,6 +139,8 @@ class InstanceType:
             tensor_parallel_degrees=tuple(raw["tensorParallelDegrees"]),
             device_groups=tuple(raw["deviceGroups"]),
             sources=tuple(raw["sources"]),
+            efa_interfaces=int(raw.get("efaInterfaces") or 0),
+            network_gbps=raw.get("networkGbps"),
             price_as_of=(raw.get("asOf") or {}).get("price"),
             price_source=list_price_source(
                 raw["priceUsdPerHour"], (raw.get("asOf") or {}).get("price")
