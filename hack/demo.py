@@ -208,7 +208,8 @@ def placement(items: list[dict[str, Any]]) -> list[str]:
     landed: dict[str, Counter[str]] = defaultdict(Counter)
     for pod in pods:
         owner = pod["metadata"].get("labels", {}).get("neuron.dev/neurondeployment")
-        if owner and pod["status"].get("phase") == "Running":
+        # A training run's workers finish (kwok completes them at once): Succeeded counts.
+        if owner and pod["status"].get("phase") in ("Running", "Succeeded"):
             landed[owner][str(instance_type.get(pod["spec"].get("nodeName", "")))] += 1
     lines = []
     for item in sorted(items, key=lambda i: i["metadata"]["name"]):
@@ -217,7 +218,7 @@ def placement(items: list[dict[str, Any]]) -> list[str]:
         where = ", ".join(f"{count} on {kind}" for kind, count in sorted(landed[name].items()))
         ok = bool(landed[name]) and set(landed[name]) == {planned}
         verdict = "ok  " if ok else "FAIL"
-        lines.append(f"{verdict} {name:22s} planned {planned}; Running pods: {where or 'none'}")
+        lines.append(f"{verdict} {name:22s} planned {planned}; pods: {where or 'none'}")
     return lines
 
 

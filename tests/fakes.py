@@ -31,6 +31,7 @@ class FakeKube:
     body: dict[str, Any]
     deployment: dict[str, Any] | None = None
     autoscaler: dict[str, Any] | None = None
+    job: dict[str, Any] | None = None
     calls: list[tuple[str, Any]] = field(default_factory=list)
     failures: dict[str, list[Exception]] = field(default_factory=dict)
     # A rule the fake server applies to status documents: returns an error to raise, or None.
@@ -75,6 +76,18 @@ class FakeKube:
     def apply_claim_template(self, desired: dict[str, Any]) -> dict[str, Any]:
         self.calls.append(("apply_claim_template", copy.deepcopy(desired)))
         self._fail("apply_claim_template")
+        return copy.deepcopy(desired)
+
+    def apply_job(self, desired: dict[str, Any]) -> dict[str, Any]:
+        self.calls.append(("apply_job", copy.deepcopy(desired)))
+        self._fail("apply_job")
+        self.job = copy.deepcopy(desired)
+        self.job["status"] = {}
+        return copy.deepcopy(self.job)
+
+    def apply_service(self, desired: dict[str, Any]) -> dict[str, Any]:
+        self.calls.append(("apply_service", copy.deepcopy(desired)))
+        self._fail("apply_service")
         return copy.deepcopy(desired)
 
     def delete_autoscaler(self, namespace: str, name: str) -> None:

@@ -47,6 +47,14 @@ verbs to delete anything (garbage collection removes a Deployment with its Neuro
 - apiGroups: [apps]
   resources: [deployments]
   verbs: [get, list, watch, create, patch]
+# Training runs (workload: training): each run's Indexed Job, created once and watched for its
+# state, and the headless Service its workers find each other by.
+- apiGroups: [batch]
+  resources: [jobs]
+  verbs: [get, list, watch, create, patch]
+- apiGroups: [""]
+  resources: [services]
+  verbs: [create, patch]
 # The HorizontalPodAutoscalers of spec.autoscaling: watched like the Deployments, applied, and
 # deleted when a NeuronDeployment stops asking for one (its only delete).
 - apiGroups: [autoscaling]

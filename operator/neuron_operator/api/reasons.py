@@ -34,6 +34,12 @@ class ReasonCode(StrEnum):
     ROLLING_OUT = "RollingOut"
     PROGRESS_DEADLINE_EXCEEDED = "ProgressDeadlineExceeded"
     POD_CREATION_FAILED = "PodCreationFailed"  # the ReplicaSet cannot create pods (quota, PSA)
+    # Available and Ready of a training run (workload: training)
+    RUN_PENDING = "RunPending"  # not every worker is ready yet
+    RUN_RUNNING = "RunRunning"  # every worker runs
+    RUN_SUCCEEDED = "RunSucceeded"  # the Job completed
+    RUN_FAILED = "RunFailed"  # the Job failed (its reason in the message)
+    RUN_IN_PROGRESS = "RunInProgress"  # Ready of a run that has not finished
     # Degraded
     EXTERNAL_MODIFICATION = "ExternalModification"  # someone keeps reverting what we set
     NO_EXTERNAL_MODIFICATION = "NoExternalModification"
@@ -45,6 +51,7 @@ class ReasonCode(StrEnum):
     DEPLOYMENT_CREATED = "DeploymentCreated"
     DEPLOYMENT_UPDATED = "DeploymentUpdated"
     PLAN_CHANGED = "PlanChanged"
+    RUN_STARTED = "RunStarted"  # a run's Job was created
     FELL_BACK = "FellBack"  # pods stayed Unschedulable: moved to the next feasible plan
     NO_FALLBACK = "NoFallback"  # pods stayed Unschedulable and no other plan is feasible
     PREFERRED_PLAN_RESTORED = "PreferredPlanRestored"  # the user asked to try the first choice

@@ -92,6 +92,25 @@ class AutoscalingStatus(ApiModel):
     autoscaler: str = Field(description="Name of the HorizontalPodAutoscaler.")
 
 
+class RunStatus(ApiModel):
+    """workload: training: the Job of the current run, as the Job controller reports it."""
+
+    job: str = Field(description="Name of the run's Job.")
+    run: int = Field(description="spec.training.run the Job was made for.")
+    phase: Literal["Pending", "Running", "Succeeded", "Failed"] = Field(
+        description="Pending (workers not all running), Running, Succeeded or Failed."
+    )
+    reason: str | None = Field(default=None, description="The Job's reason when it finished.")
+    message: str | None = Field(default=None, description="The Job's message when it finished.")
+    workers: int = Field(default=1, description="Worker pods the run has, one per node.")
+    ready: int = Field(default=0, description="Worker pods ready.")
+    active: int = Field(default=0, description="Worker pods running or pending.")
+    succeeded: int = Field(default=0, description="Workers that completed.")
+    failed: int = Field(default=0, description="Worker pods that failed.")
+    start_time: str | None = Field(default=None, description="When the Job started.")
+    completion_time: str | None = Field(default=None, description="When it succeeded.")
+
+
 class NeuronDeploymentStatus(ApiModel):
     """What the operator decided and observed."""
 
@@ -112,6 +131,9 @@ class NeuronDeploymentStatus(ApiModel):
     )
     autoscaling: AutoscalingStatus | None = Field(
         default=None, description="Present while spec.autoscaling is: the HPA's bounds."
+    )
+    run: RunStatus | None = Field(
+        default=None, description="workload: training: the current run's Job and its state."
     )
     replicas: int | None = Field(default=None, description="Pods the Deployment has.")
     ready_replicas: int | None = Field(default=None, description="Pods ready to serve.")

@@ -355,6 +355,26 @@ class Autoscaling(ApiModel):
         return self
 
 
+class Training(ApiModel):
+    """How a training run runs (workload: training): as an Indexed Job, one pod per node."""
+
+    run: int = Field(
+        default=1,
+        ge=1,
+        le=1_000_000,
+        description=(
+            "The run: a finished or running Job is never restarted or changed by the operator; "
+            "set a higher number to start a new run with the current spec."
+        ),
+    )
+    backoff_limit: int = Field(
+        default=0,
+        ge=0,
+        le=100,
+        description="Failed pods a run tolerates before it is failed (the Job's backoffLimit).",
+    )
+
+
 class Placement(ApiModel):
     """Where the pods go when the cluster does not have what the plan wants."""
 
@@ -391,6 +411,10 @@ class NeuronDeploymentSpec(ApiModel):
     overrides: Overrides = Field(
         default_factory=Overrides, description="Parts of the decision pinned by the user."
     )
+    training: Training = Field(
+        default_factory=Training,
+        description="workload: training only: which run, and how many failures it tolerates.",
+    )
     autoscaling: Autoscaling | None = Field(
         default=None,
         description=(
@@ -417,6 +441,15 @@ class NeuronDeploymentSpec(ApiModel):
             "with reason ProgressDeadlineExceeded when it passes."
         ),
     )
+
+    @model_validator(mode="after")
+    def _autoscaling_serves(self) -> NeuronDeploymentSpec:
+        if self.autoscaling is not None and self.workload == Workload.TRAINING:
+            raise ValueError(
+                "autoscaling is for inference: a training run has the nodes its plan gives it; "
+                "remove spec.autoscaling"
+            )
+        return self
 
     @model_validator(mode="after")
     def _batch_consistent(self) -> NeuronDeploymentSpec:

@@ -54,6 +54,12 @@ class CrashingWrites:
     def apply_claim_template(self, desired: dict[str, Any]) -> dict[str, Any]:
         return self.inner.apply_claim_template(desired)
 
+    def apply_job(self, desired: dict[str, Any]) -> dict[str, Any]:
+        return self.inner.apply_job(desired)
+
+    def apply_service(self, desired: dict[str, Any]) -> dict[str, Any]:
+        return self.inner.apply_service(desired)
+
     def delete_autoscaler(self, namespace: str, name: str) -> None:
         self.inner.delete_autoscaler(namespace, name)
 

@@ -143,6 +143,22 @@ def managed_autoscaler_changed(
     _reconcile_owner(runtime, type, name, namespace, body, logger)
 
 
+@kopf.on.event("batch", "v1", "jobs", labels=dict(MANAGED_BY))
+def managed_job_changed(
+    type: str | None,
+    name: str,
+    namespace: str | None,
+    body: kopf.Body,
+    logger: kopf.Logger,
+    memo: kopf.Memo,
+    **_: Any,
+) -> None:
+    """A training run's Job progressed: its owner's status follows it."""
+    runtime = runtime_of(memo)
+    seen(runtime.jobs, type, dict(body))
+    _reconcile_owner(runtime, type, name, namespace, body, logger)
+
+
 def _reconcile_owner(
     runtime: Runtime,
     type: str | None,

@@ -79,6 +79,8 @@ class Kube:
         self.apps = client.AppsV1Api(api_client)
         self.custom = client.CustomObjectsApi(api_client)
         self.autoscaling = client.AutoscalingV2Api(api_client)
+        self.batch = client.BatchV1Api(api_client)
+        self.core = client.CoreV1Api(api_client)
         self.field_manager = field_manager
         self.written = written
         # Until when (time.monotonic()) the server asked us to send nothing (429 Retry-After).
@@ -301,6 +303,56 @@ class Kube:
         except FAILURES as error:
             raise self._failed(error) from error
         return dict(applied) if isinstance(applied, dict) else {}
+
+    def get_job(self, namespace: str, name: str) -> dict[str, Any] | None:
+        self._wait_turn()
+        try:
+            return self._plain(
+                self.batch.read_namespaced_job(name, namespace, _request_timeout=REQUEST_TIMEOUT)
+            )
+        except FAILURES as error:
+            if isinstance(error, ApiException) and error.status == 404:
+                return None
+            raise self._failed(error) from error
+
+    def apply_job(self, desired: dict[str, Any]) -> dict[str, Any]:
+        """Server-side apply of a run's Job: the reconcile calls it only to create one."""
+        metadata = desired["metadata"]
+        self._wait_turn()
+        try:
+            applied = self._plain(
+                self.batch.patch_namespaced_job(
+                    metadata["name"],
+                    metadata["namespace"],
+                    desired,
+                    field_manager=self.field_manager,
+                    force=True,
+                    _content_type=APPLY,
+                    _request_timeout=REQUEST_TIMEOUT,
+                )
+            )
+        except FAILURES as error:
+            raise self._failed(error) from error
+        self.written(applied)
+        return applied
+
+    def apply_service(self, desired: dict[str, Any]) -> dict[str, Any]:
+        metadata = desired["metadata"]
+        self._wait_turn()
+        try:
+            return self._plain(
+                self.core.patch_namespaced_service(
+                    metadata["name"],
+                    metadata["namespace"],
+                    desired,
+                    field_manager=self.field_manager,
+                    force=True,
+                    _content_type=APPLY,
+                    _request_timeout=REQUEST_TIMEOUT,
+                )
+            )
+        except FAILURES as error:
+            raise self._failed(error) from error
 
     def delete_autoscaler(self, namespace: str, name: str) -> None:
         self._wait_turn()

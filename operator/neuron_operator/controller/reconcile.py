@@ -29,8 +29,9 @@ from neuron_operator.api.status import (
     AutoscalingStatus,
     NeuronDeploymentStatus,
     PlacementStatus,
+    RunStatus,
 )
-from neuron_operator.api.v1alpha1 import Autoscaling, NeuronDeploymentSpec
+from neuron_operator.api.v1alpha1 import Autoscaling, NeuronDeploymentSpec, Workload
 from neuron_operator.controller.autoscaling import (
     Bounds,
     bounds,
@@ -75,6 +76,12 @@ from neuron_operator.controller.status import (
     minimal_status_document,
     status_document,
 )
+from neuron_operator.controller.training import (
+    render_job,
+    render_workers_service,
+    run_status,
+    training_run,
+)
 from neuron_operator.sizing import plan as make_plan
 from neuron_operator.sizing.catalog import Catalog, load_catalog
 
@@ -95,6 +102,9 @@ class Decision:
     bounds: Bounds | None = None
     # DRA: the ResourceClaimTemplate the pods claim their devices from (controller/dra.py).
     claim_template: dict[str, Any] | None = None
+    # workload: training: the run's Job and headless Service (controller/training.py).
+    job: dict[str, Any] | None = None
+    service: dict[str, Any] | None = None
 
 
 def _not_applied(body: dict[str, Any], previous: Plan | None, why: str) -> str:
@@ -180,7 +190,8 @@ def _place(
         why = f"{RETRY_PREFERRED} changed: planning afresh, given-up plans included"
         placed.events.append(Event("Normal", ReasonCode.PREFERRED_PLAN_RESTORED, why))
     fallback = spec.placement.fallback
-    if fallback is None or cluster is None or not placed.plan.feasible:
+    training = spec.workload == Workload.TRAINING  # a run's Job cannot move: no fallback
+    if fallback is None or cluster is None or training or not placed.plan.feasible:
         return placed
     current = placed.plan
     waiting = cluster.waiting_on(current.instance_type)
@@ -250,6 +261,17 @@ def decide(
             message = "; ".join(f"{r.reason}: {r.message}" for r in result.reasons)
             return _refused(body, previous, reason, message)
         assert spec.template is not None  # template_problems requires it
+        if spec.workload == Workload.TRAINING:
+            run, limit = spec.training.run, spec.training.backoff_limit
+            job = with_hash(render_job(body, spec.template, result, run, limit))
+            message = f"{describe(result)}: {result.why}"
+            return Decision(
+                Verdict(True, ReasonCode.PLANNED, message),
+                result,
+                None,
+                job=job,
+                service=render_workers_service(body, run),
+            )
         scaling, autoscaler = None, None
         if spec.autoscaling is not None:
             found = bounds(spec, result)
@@ -382,6 +404,10 @@ class Writes(Protocol):
 
     def delete_autoscaler(self, namespace: str, name: str) -> None: ...
 
+    def apply_job(self, desired: dict[str, Any]) -> dict[str, Any]: ...
+
+    def apply_service(self, desired: dict[str, Any]) -> dict[str, Any]: ...
+
     def patch_status(self, namespace: str, name: str, patch: dict[str, Any]) -> None: ...
 
 
@@ -510,6 +536,48 @@ def _converge_autoscaler(
         applied.events.append(Event("Normal", ReasonCode.AUTOSCALER_DELETED, message))
 
 
+def _converge_run(
+    kube: Writes,
+    body: dict[str, Any],
+    decision: Decision,
+    job: dict[str, Any] | None,
+    applied: _Applied,
+) -> dict[str, Any] | None:
+    """The run's Job: created once, then never changed or restarted (a Job's pods cannot
+    change, and a finished run must stay finished). Returns the Job as it now is."""
+    desired = decision.job
+    if desired is None or not applied.verdict.planned:
+        return job
+    if job is not None:
+        if not controlled_by(job, body):
+            name = job["metadata"]["name"]
+            why = (
+                f"a Job named {name} already exists and is not controlled by this "
+                "NeuronDeployment; it is left untouched: raise spec.training.run or delete it"
+            )
+            applied.verdict = Verdict(False, ReasonCode.NAME_CONFLICT, why)
+            return None
+        if not is_drift(job, desired):  # made from another spec than this one
+            run = training_run(body)
+            applied.verdict = Verdict(
+                True,
+                ReasonCode.PLANNED,
+                f"{applied.verdict.message}; run {run} was started from an earlier spec and is "
+                "left as it is: raise spec.training.run to start a run with this one",
+            )
+        return job
+    assert decision.service is not None
+    kube.apply_service(decision.service)
+    created = kube.apply_job(desired)
+    workers = desired["spec"]["parallelism"]
+    plan = decision.plan_in_effect
+    where = plan.instance_type if plan is not None else "?"
+    message = f"Job {desired['metadata']['name']} started: {workers} worker(s), one per {where}"
+    applied.events.append(Event("Normal", ReasonCode.RUN_STARTED, message))
+    applied.outcome = "applied"
+    return created
+
+
 def _contested(
     deployment: dict[str, Any], settings: Settings, drift: DriftGuard, key: Key, at: float
 ) -> str:
@@ -535,6 +603,7 @@ def reconcile(
     autoscaler: dict[str, Any] | None = None,
     catalog: Catalog | None = None,
     dra: frozenset[str] = frozenset(),
+    job: dict[str, Any] | None = None,
 ) -> Outcome:
     """`body` is the NeuronDeployment and `deployment` its Deployment (None: there is none),
     as the caller gathered them; `drift` spaces reverts of others' changes (`at`: monotonic
@@ -542,7 +611,7 @@ def reconcile(
     pods (None: plan against the catalog alone), at `wall` (epoch seconds); `recheck(seconds)`
     is told when fallback must look again; `autoscaler` is the HPA of that name, if any;
     `catalog` has the operator's prices (None: list prices); `dra` the families whose pods
-    claim their devices through DRA.
+    claim their devices through DRA; `job` the Job of the current training run, if any.
     Raises TransientError or Forbidden when the reconcile must be retried; the status says why
     first, where it can be written."""
     metadata = body["metadata"]
@@ -551,7 +620,16 @@ def reconcile(
     stamp = now()
     decision = decide(body, old, settings, cluster, wall, stamp, catalog, dra)
     applied = _converge_deployment(kube, body, old, decision, deployment, settings, drift, at)
-    if applied.retry is None:
+    training = decision.job is not None
+    if applied.retry is None and training:
+        try:
+            job = _converge_run(kube, body, decision, job, applied)
+        except UserError as error:
+            why = f"the API server refused the run's Job: {error}"
+            applied.verdict = Verdict(False, ReasonCode.DEPLOYMENT_REJECTED, why)
+        except (Forbidden, TransientError) as error:
+            applied.retry = error
+    if applied.retry is None and not training:
         try:
             _converge_autoscaler(kube, body, decision, autoscaler, applied)
         except UserError as error:
@@ -573,6 +651,8 @@ def reconcile(
         placement=placement,
         contiguity=needs,
         autoscaling=autoscaling_status(body, decision) if applied.verdict.planned else None,
+        run=run_of(body, job) if training or is_training(body) else None,
+        training=training or is_training(body),
     )
     current = body.get("status") or {}
     try:
@@ -591,6 +671,14 @@ def reconcile(
     if applied.retry is not None:
         raise applied.retry
     return applied.outcome if applied.verdict.planned else "refused"
+
+
+def is_training(body: dict[str, Any]) -> bool:
+    return (body.get("spec") or {}).get("workload") == Workload.TRAINING.value
+
+
+def run_of(body: dict[str, Any], job: dict[str, Any] | None) -> RunStatus | None:
+    return None if job is None else run_status(job, training_run(body))
 
 
 def autoscaling_status(body: dict[str, Any], decision: Decision) -> AutoscalingStatus | None:

@@ -40,12 +40,13 @@ from neuron_operator.controller.informer import Informer
 from neuron_operator.controller.kube import Kube
 from neuron_operator.controller.peering import is_active
 from neuron_operator.controller.pricing_watch import PricingWatch
-from neuron_operator.controller.reconcile import Writes, reconcile
+from neuron_operator.controller.reconcile import Writes, is_training, reconcile
 from neuron_operator.controller.render import MANAGED_BY
 from neuron_operator.controller.resync import Resync
 from neuron_operator.controller.settings import Settings
 from neuron_operator.controller.status import Event
 from neuron_operator.controller.store import Store
+from neuron_operator.controller.training import job_name, training_run
 from neuron_operator.crdgen import PLURAL
 from neuron_operator.sizing.catalog import Catalog
 
@@ -150,6 +151,7 @@ class Runtime:
     neurondeployments: Store = field(default_factory=lambda: Store(summarize=plan_summary))
     deployments: Store = field(default_factory=Store)
     autoscalers: Store = field(default_factory=Store)
+    jobs: Store = field(default_factory=Store)  # the Jobs of training runs
     drift: DriftGuard = field(default_factory=DriftGuard)
     locks: Locks = field(default_factory=Locks)
     ready: bool = False
@@ -192,6 +194,7 @@ class Runtime:
             "Deployment": self.deployments,
             "NeuronDeployment": self.neurondeployments,
             "HorizontalPodAutoscaler": self.autoscalers,
+            "Job": self.jobs,
         }
         kept = store.get(str(body.get("kind")))
         if kept is not None:
@@ -312,6 +315,10 @@ class Runtime:
                 autoscaler = self.gather(
                     self.autoscalers, namespace, name, kube.get_autoscaler, keep=watched
                 )
+                job = None
+                if is_training(body):
+                    run = job_name(name, training_run(body))
+                    job = self.gather(self.jobs, namespace, run, kube.get_job, keep=watched)
                 watch = self.cluster_watch
                 catalog = self.catalog()
                 outcome = reconcile(
@@ -329,6 +336,7 @@ class Runtime:
                     autoscaler=autoscaler,
                     catalog=catalog,
                     dra=self.dra_families(),
+                    job=job,
                 )
             except ApiTrouble as error:
                 metrics.observe_reconcile("error", started)
@@ -457,6 +465,7 @@ class Runtime:
             self.neurondeployments.clear()
             self.deployments.clear()
             self.autoscalers.clear()
+            self.jobs.clear()
         log.info("this replica is %s", "active" if active else "standing by")
 
     def audit_watches(self) -> None:

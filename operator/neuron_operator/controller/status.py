@@ -19,6 +19,7 @@ from neuron_operator.api.status import (
     Condition,
     NeuronDeploymentStatus,
     PlacementStatus,
+    RunStatus,
 )
 from neuron_operator.controller.render import selector_labels
 
@@ -97,6 +98,8 @@ def compute_status(
     placement: PlacementStatus | None = None,
     contiguity: Verdict | None = None,
     autoscaling: AutoscalingStatus | None = None,
+    run: RunStatus | None = None,
+    training: bool = False,
 ) -> NeuronDeploymentStatus:
     """`contested` says who keeps changing what the operator sets (None: nobody does now);
     `contiguity` whether the plan's side-by-side cores will be placed so (None: it needs none).
@@ -133,6 +136,8 @@ def compute_status(
             available_source.get("reason", ReasonCode.DEPLOYMENT_UNAVAILABLE),
             available_source.get("message", "pods are not available yet"),
         )
+    if training:
+        available_args = _run_available(run)
     available = _condition(previous, CONDITION_AVAILABLE, *available_args, generation, now)
     progressing = _deployment_condition(deployment, "Progressing")
     replica_failure = _deployment_condition(deployment, "ReplicaFailure")
@@ -165,6 +170,8 @@ def compute_status(
         )
     else:
         ready_args = ("True", ReasonCode.READY, "the current plan is running and available")
+    if training and verdict.planned:
+        ready_args = _run_ready(run)
     ready = _condition(previous, CONDITION_READY, *ready_args, generation, now)
 
     # Degraded appears with the first fight and then stays, False once it is over.
@@ -195,6 +202,11 @@ def compute_status(
         ]
     dep_status = (deployment or {}).get("status") or {}
     desired = plan_in_effect.replicas if plan_in_effect else None
+    summary = None
+    if training:
+        nodes = run.workers if run else (plan_in_effect.nodes if plan_in_effect else None)
+        done = run is not None and run.phase == "Succeeded"
+        summary = f"{(run.succeeded if done else run.ready) if run else 0}/{nodes}"
     if autoscaling is not None and deployment is not None:
         desired = (deployment.get("spec") or {}).get("replicas", desired)  # the HPA's count
     ready_replicas = dep_status.get("readyReplicas", 0) if deployment else None
@@ -203,13 +215,53 @@ def compute_status(
         plan=plan_in_effect,
         placement=placement,
         autoscaling=autoscaling,
+        run=run,
         replicas=dep_status.get("replicas", 0) if deployment else None,
         ready_replicas=ready_replicas,
         available_replicas=dep_status.get("availableReplicas", 0) if deployment else None,
-        ready_summary=f"{ready_replicas or 0}/{desired}" if desired is not None else None,
+        ready_summary=summary
+        or (f"{ready_replicas or 0}/{desired}" if desired is not None else None),
         selector=",".join(f"{k}={v}" for k, v in selector_labels(metadata["name"]).items()),
         deployment=metadata["name"] if deployment else None,
         conditions=[planned, available, ready, *degraded, *contiguous],
+    )
+
+
+def _run_available(run: RunStatus | None) -> tuple[ConditionStatus, str, str]:
+    """A training run is available while every worker runs, and once it has succeeded."""
+    if run is None:
+        return ("False", ReasonCode.RUN_PENDING, "the run's Job is not created yet")
+    if run.phase == "Succeeded":
+        return ("True", ReasonCode.RUN_SUCCEEDED, f"Job {run.job} completed")
+    if run.phase == "Failed":
+        return (
+            "False",
+            ReasonCode.RUN_FAILED,
+            f"Job {run.job} failed: {run.reason}: {run.message}",
+        )
+    if run.phase == "Running":
+        return ("True", ReasonCode.RUN_RUNNING, f"all {run.workers} workers of Job {run.job} run")
+    return (
+        "False",
+        ReasonCode.RUN_PENDING,
+        f"{run.ready} of {run.workers} workers of Job {run.job} are ready",
+    )
+
+
+def _run_ready(run: RunStatus | None) -> tuple[ConditionStatus, str, str]:
+    """A training run is Ready when it has finished successfully (kubectl wait's meaning)."""
+    if run is not None and run.phase == "Succeeded":
+        return ("True", ReasonCode.RUN_SUCCEEDED, f"run {run.run} completed (Job {run.job})")
+    if run is not None and run.phase == "Failed":
+        return (
+            "False",
+            ReasonCode.RUN_FAILED,
+            f"run {run.run} failed: {run.reason}: {run.message}",
+        )
+    return (
+        "False",
+        ReasonCode.RUN_IN_PROGRESS,
+        "a training run is Ready when it has completed; it has not yet",
     )
 
 
@@ -254,6 +306,7 @@ def _severity(condition: Condition, previous: Condition | None) -> Literal["Norm
     if condition.reason in (
         ReasonCode.PROGRESS_DEADLINE_EXCEEDED,
         ReasonCode.POD_CREATION_FAILED,
+        ReasonCode.RUN_FAILED,
     ):
         return "Warning"
     return "Normal"

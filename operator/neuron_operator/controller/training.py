@@ -21,6 +21,7 @@ from __future__ import annotations
 from typing import Any
 
 from neuron_operator.api.plan import Plan
+from neuron_operator.api.status import RunStatus
 from neuron_operator.controller.render import (
     NEURON_DEVICE,
     NEURONCORE,
@@ -43,6 +44,12 @@ EFA_ENV = {"FI_PROVIDER": "efa", "FI_EFA_USE_DEVICE_RDMA": "1", "FI_EFA_FORK_SAF
 
 def job_name(name: str, run: int) -> str:
     return f"{name}-run{run}"
+
+
+def training_run(body: dict[str, Any]) -> int:
+    """spec.training.run of a NeuronDeployment as stored (1 when unset or not a number)."""
+    run = ((body.get("spec") or {}).get("training") or {}).get("run", 1)
+    return run if isinstance(run, int) and not isinstance(run, bool) else 1
 
 
 def workers_service_name(name: str) -> str:
@@ -162,3 +169,40 @@ def render_workers_service(body: dict[str, Any], run: int) -> dict[str, Any]:
             "selector": {"batch.kubernetes.io/job-name": job_name(name, run)},
         },
     }
+
+
+def _job_condition(job: dict[str, Any], kind: str) -> dict[str, Any] | None:
+    for condition in (job.get("status") or {}).get("conditions") or []:
+        if condition.get("type") == kind and condition.get("status") == "True":
+            return dict(condition)
+    return None
+
+
+def run_status(job: dict[str, Any], run: int) -> RunStatus:
+    """The run as its Job reports it: finished (Complete or Failed, with the Job's reason), or
+    Running once every worker is ready, else Pending."""
+    status = job.get("status") or {}
+    counts = {k: int(status.get(k) or 0) for k in ("active", "succeeded", "failed", "ready")}
+    workers = int((job.get("spec") or {}).get("parallelism") or 1)
+    common = {
+        "job": job["metadata"]["name"],
+        "run": run,
+        "workers": workers,
+        "ready": counts["ready"],
+        "active": counts["active"],
+        "succeeded": counts["succeeded"],
+        "failed": counts["failed"],
+        "start_time": status.get("startTime"),
+        "completion_time": status.get("completionTime"),
+    }
+    for kind, phase in (("Complete", "Succeeded"), ("Failed", "Failed")):
+        found = _job_condition(job, kind)
+        if found is not None:
+            return RunStatus(
+                phase=phase,
+                reason=found.get("reason") or kind,
+                message=found.get("message") or None,
+                **common,
+            )
+    phase = "Running" if counts["ready"] >= workers else "Pending"
+    return RunStatus(phase=phase, **common)
