@@ -65,6 +65,8 @@ class ReasonCode(StrEnum):
     NOT_PROVISIONABLE = "NotProvisionable"  # no such node, and no NodePool can make one
     # its pods waited Unschedulable past spec.placement.fallback.afterSeconds (fallback)
     STAYED_UNSCHEDULABLE = "StayedUnschedulable"
+    # spec.compiled: the artifact's target or shapes rule this out
+    NOT_THE_COMPILED_SHAPE = "NotTheCompiledShape"
     # Architecture fit (a verdict's code; good and limited fits are not rejections)
     ARCHITECTURE_GOOD_FIT = "ArchitectureGoodFit"
     ARCHITECTURE_SUPPORTED_WITH_LIMITATIONS = "ArchitectureSupportedWithLimitations"

@@ -355,6 +355,43 @@ class Autoscaling(ApiModel):
         return self
 
 
+class CompiledTarget(StrEnum):
+    """The NeuronCore an artifact was compiled for (the Neuron compiler's --target)."""
+
+    INF1 = "inf1"  # NeuronCore-v1
+    INF2 = "inf2"  # NeuronCore-v2, as Trn1's
+    TRN1 = "trn1"  # NeuronCore-v2
+    TRN2 = "trn2"  # NeuronCore-v3
+
+
+class Compiled(ApiModel):
+    """The compiled artifact the server loads. Neuron compiles for fixed shapes: every field
+    given pins the plan to it."""
+
+    batch_size: int | None = Field(
+        default=None, ge=1, le=1024, description="Batch size it was compiled with."
+    )
+    sequence_length: int | None = Field(
+        default=None, ge=1, le=1_048_576, description="Sequence length it was compiled with."
+    )
+    tensor_parallel_degree: int | None = Field(
+        default=None,
+        ge=1,
+        le=128,
+        description="NeuronCores one model copy spans (1: not tensor parallel).",
+    )
+    target: CompiledTarget | None = Field(
+        default=None,
+        description=(
+            "The NeuronCore it was compiled for: inf1 (NeuronCore-v1), inf2 or trn1 "
+            "(NeuronCore-v2: Inf2, Trn1, Trn1n), trn2 (NeuronCore-v3)."
+        ),
+    )
+    uri: str | None = Field(
+        default=None, max_length=2048, description="Where the artifact is (s3://, a path)."
+    )
+
+
 class Training(ApiModel):
     """How a training run runs (workload: training): as an Indexed Job, one pod per node."""
 
@@ -411,6 +448,13 @@ class NeuronDeploymentSpec(ApiModel):
     overrides: Overrides = Field(
         default_factory=Overrides, description="Parts of the decision pinned by the user."
     )
+    compiled: Compiled | None = Field(
+        default=None,
+        description=(
+            "The compiled artifact the server runs, if there is one: its shapes pin the plan "
+            "(batch, sequence length, tensor-parallel degree, target NeuronCore)."
+        ),
+    )
     training: Training = Field(
         default_factory=Training,
         description="workload: training only: which run, and how many failures it tolerates.",
@@ -441,6 +485,41 @@ class NeuronDeploymentSpec(ApiModel):
             "with reason ProgressDeadlineExceeded when it passes."
         ),
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _sequence_from_the_artifact(cls, data: Any) -> Any:
+        """An artifact's sequence length is the model's when the model does not say."""
+        if not isinstance(data, dict):
+            return data
+        compiled, model = data.get("compiled"), data.get("model")
+        if not isinstance(compiled, dict) or not isinstance(model, dict):
+            return data
+        length = compiled.get("sequenceLength", compiled.get("sequence_length"))
+        if length is not None and "sequenceLength" not in model and "sequence_length" not in model:
+            return {**data, "model": {**model, "sequenceLength": length}}
+        return data
+
+    @model_validator(mode="after")
+    def _artifact_consistent(self) -> NeuronDeploymentSpec:
+        artifact = self.compiled
+        if artifact is None:
+            return self
+        if artifact.sequence_length not in (None, self.model.sequence_length):
+            raise ValueError(
+                f"compiled.sequenceLength ({artifact.sequence_length}) contradicts "
+                f"model.sequenceLength ({self.model.sequence_length}); set one of them"
+            )
+        for name, given in (
+            ("overrides.batchSize", self.overrides.batch_size),
+            ("model.batchSize", self.model.batch_size),
+        ):
+            if artifact.batch_size is not None and given not in (None, artifact.batch_size):
+                raise ValueError(
+                    f"compiled.batchSize ({artifact.batch_size}) contradicts {name} ({given}); "
+                    "the artifact runs only at the batch it was compiled with"
+                )
+        return self
 
     @model_validator(mode="after")
     def _autoscaling_serves(self) -> NeuronDeploymentSpec:

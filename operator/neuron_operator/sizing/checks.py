@@ -101,6 +101,22 @@ def _not_given_up(i: InstanceInput) -> Refusal | None:
     return None if why is None else Refusal(ReasonCode.STAYED_UNSCHEDULABLE, why)
 
 
+# The NeuronCore generation each compiler target runs on (catalog core versions).
+TARGET_CORES = {"inf1": "v1", "inf2": "v2", "trn1": "v2", "trn2": "v3"}
+
+
+def _runs_the_compiled_artifact(i: InstanceInput) -> Refusal | None:
+    target = i.spec.compiled.target if i.spec.compiled else None
+    if target is None or TARGET_CORES[target.value] == i.instance.core_version:
+        return None
+    return Refusal(
+        ReasonCode.NOT_THE_COMPILED_SHAPE,
+        f"the artifact was compiled for {target.value} (NeuronCore-{TARGET_CORES[target.value]}), "
+        f"which {i.instance.name}'s NeuronCore-{i.instance.core_version} cannot run; compile "
+        "for it, or change spec.compiled.target",
+    )
+
+
 def _architecture_fits(i: InstanceInput) -> Refusal | None:
     return None if i.fit.allowed else Refusal(i.fit.reason, i.fit.message)
 
@@ -138,12 +154,28 @@ def _price_known_if_needed(i: InstanceInput) -> Refusal | None:
 INSTANCE_CHECKS: Chain[InstanceInput] = (
     # May the spec use this instance type at all, and can the cluster have one; then, can it
     # run this model.
-    (_allowed_by_constraints, _can_exist_in_the_cluster, _not_given_up),
+    (
+        _allowed_by_constraints,
+        _runs_the_compiled_artifact,
+        _can_exist_in_the_cluster,
+        _not_given_up,
+    ),
     (_architecture_fits, _dtype_supported, _within_inf1_compile_limit, _price_known_if_needed),
 )
 INSTANCE_STEPS = unroll(INSTANCE_CHECKS, first_stage=0)
 # Names the spec gives that the catalog lacks are ruled out at the constraints' stage.
 CONSTRAINTS_STAGE = next(s for s, check in INSTANCE_STEPS if check is _allowed_by_constraints)
+
+
+def _is_the_compiled_grouping(d: Draft) -> Refusal | None:
+    degree = d.spec.compiled.tensor_parallel_degree if d.spec.compiled else None
+    if degree is None or d.grouping.degree == degree:
+        return None
+    return Refusal(
+        ReasonCode.NOT_THE_COMPILED_SHAPE,
+        f"the artifact spans {degree} core(s) per model copy (tensor parallel), not the "
+        f"{d.grouping.degree} of {d.grouping.describe()}",
+    )
 
 
 def _fits_memory(d: Draft) -> Refusal | None:
@@ -217,8 +249,9 @@ def _within_budget(d: Draft) -> Refusal | None:
 # Stages after the instance checks. A core grouping's own checks (placement, attention heads:
 # grouping.enumerate_groupings) share the first with memory: can the replica's cores hold it.
 CANDIDATE_CHECKS: Chain[Draft] = (
-    # Can the replica's cores hold the model; then, does it meet the request.
-    (_fits_memory,),
+    # Is it the artifact's grouping, can the replica's cores hold the model; then, does it
+    # meet the request.
+    (_is_the_compiled_grouping, _fits_memory),
     (_meets_latency_slo,),
     (_within_replica_limit,),
     (_within_budget,),

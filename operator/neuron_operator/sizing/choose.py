@@ -52,7 +52,8 @@ class Search:
 
 
 def _batches(spec: NeuronDeploymentSpec) -> tuple[int, ...]:
-    pinned = spec.overrides.batch_size or spec.model.batch_size
+    compiled = spec.compiled.batch_size if spec.compiled else None
+    pinned = spec.overrides.batch_size or spec.model.batch_size or compiled
     return (pinned,) if pinned is not None else BATCH_SIZES
 
 
