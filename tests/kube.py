@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import time
@@ -11,6 +12,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
+import yaml
 
 T = TypeVar("T")
 ROOT = Path(__file__).resolve().parents[1]
@@ -69,6 +71,32 @@ class Cluster:
         if code:
             raise AssertionError(f"helm {' '.join(args)} failed: {output.strip()}")
         return output
+
+
+def add_node(cluster: Cluster, node: dict[str, Any]) -> str:
+    """A simulated node (hack/simnodes.py), its status written as its kubelet would; returns
+    its name. kwok runs its pods."""
+    cluster.run("apply", "--server-side", "-f", "-", stdin=yaml.safe_dump(node))
+    status = {k: node["status"][k] for k in ("capacity", "allocatable", "nodeInfo")}
+    name = str(node["metadata"]["name"])
+    patch = json.dumps({"status": status})
+    cluster.run("patch", "node", name, "--subresource=status", "--type=merge", "-p", patch)
+    return name
+
+
+def remove_node(cluster: Cluster, name: str) -> None:
+    """Its pods first, while kwok still runs the node (a pod on a deleted node waits for the
+    pod garbage collector), then the node."""
+    cluster.run(
+        "delete",
+        "pods",
+        "--all-namespaces",
+        f"--field-selector=spec.nodeName={name}",
+        "--wait=true",
+        "--timeout=60s",
+        check=False,
+    )
+    cluster.run("delete", "node", name, check=False)
 
 
 def wait_until(

@@ -5,7 +5,6 @@ devices through the operator's ResourceClaimTemplate, and kube-scheduler allocat
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -13,7 +12,15 @@ import pytest
 import yaml
 from hack.simnodes import dra_device_class, dra_node, dra_resource_slice
 from kubernetes import client
-from tests.kube import Cluster, create_ndep, neurondeployment, pods, wait_until
+from tests.kube import (
+    Cluster,
+    add_node,
+    create_ndep,
+    neurondeployment,
+    pods,
+    remove_node,
+    wait_until,
+)
 
 from neuron_operator.sizing.catalog import load_catalog
 
@@ -34,36 +41,16 @@ def dra_cluster(cluster: Cluster) -> Iterator[str]:
     instance = load_catalog().get("trn2.48xlarge")
     assert instance is not None
     node = dra_node(instance)
-    name = node["metadata"]["name"]
-    resource_slice = dra_resource_slice(name, instance)
-    documents = [dra_device_class(), node, resource_slice]
-    cluster.run("apply", "--server-side", "-f", "-", stdin=yaml.safe_dump_all(documents))
-    status = {k: node["status"][k] for k in ("capacity", "allocatable", "nodeInfo")}
-    cluster.run(
-        "patch",
-        "node",
-        name,
-        "--subresource=status",
-        "--type=merge",
-        "-p",
-        json.dumps({"status": status}),
-    )
+    resource_slice = dra_resource_slice(node["metadata"]["name"], instance)
+    cluster.run("apply", "--server-side", "-f", "-", stdin=yaml.safe_dump(dra_device_class()))
+    name = add_node(cluster, node)
+    cluster.run("apply", "--server-side", "-f", "-", stdin=yaml.safe_dump(resource_slice))
     try:
         yield name
     finally:
-        # Devices first (nothing new lands there), then the pods while kwok still runs the node
-        # (a pod on a deleted node waits for the pod garbage collector), then the node.
+        # Devices first: nothing new lands on the node while its pods go.
         cluster.run("delete", "resourceslice", resource_slice["metadata"]["name"], check=False)
-        cluster.run(
-            "delete",
-            "pods",
-            "--all-namespaces",
-            f"--field-selector=spec.nodeName={name}",
-            "--wait=true",
-            "--timeout=60s",
-            check=False,
-        )
-        cluster.run("delete", "node", name, check=False)
+        remove_node(cluster, name)
         cluster.run("delete", "deviceclass", "neuron.aws.com", check=False)
 
 

@@ -4,16 +4,15 @@ status follows the Job, and a run that completed is never started again."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import yaml
 from hack.simnodes import neuron_node
 from kubernetes import client
 from tests.kube import (
     Cluster,
+    add_node,
     condition,
     create_ndep,
     get_ndep,
@@ -22,6 +21,7 @@ from tests.kube import (
     patch_ndep_spec,
     plain,
     pods,
+    remove_node,
     wait_until,
 )
 
@@ -43,32 +43,11 @@ def second_trn1_node(cluster: Cluster) -> Iterator[str]:
     """The local control plane has one node per type: the run needs two trn1.32xlarge."""
     instance = load_catalog().get("trn1.32xlarge")
     assert instance is not None
-    node = neuron_node(instance, 1)
-    name = node["metadata"]["name"]
-    cluster.run("apply", "--server-side", "-f", "-", stdin=yaml.safe_dump(node))
-    status = {k: node["status"][k] for k in ("capacity", "allocatable", "nodeInfo")}
-    cluster.run(
-        "patch",
-        "node",
-        name,
-        "--subresource=status",
-        "--type=merge",
-        "-p",
-        json.dumps({"status": status}),
-    )
+    name = add_node(cluster, neuron_node(instance, 1))
     try:
         yield name
     finally:
-        cluster.run(
-            "delete",
-            "pods",
-            "--all-namespaces",
-            f"--field-selector=spec.nodeName={name}",
-            "--wait=true",
-            "--timeout=60s",
-            check=False,
-        )
-        cluster.run("delete", "node", name, check=False)
+        remove_node(cluster, name)
 
 
 def workers(kube: Any, namespace: str) -> list[dict[str, Any]]:

@@ -151,7 +151,7 @@ def _fits_now(option: Option) -> bool:
     )
 
 
-def cheapest(plan: Plan) -> Plan | None:
+def next_plan(plan: Plan) -> Plan | None:
     """The plan with the option to fall back to chosen: one whose replicas all fit the free
     capacity now ahead of one that waits for nodes (waiting is what is being escaped), then
     the cheapest, then the engine's order. None when nothing is feasible."""

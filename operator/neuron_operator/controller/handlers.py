@@ -113,38 +113,9 @@ def neurondeployment_changed(
 
 
 @kopf.on.event("apps", "v1", "deployments", labels=dict(MANAGED_BY))
-def managed_deployment_changed(
-    type: str | None,
-    name: str,
-    namespace: str | None,
-    body: kopf.Body,
-    logger: kopf.Logger,
-    memo: kopf.Memo,
-    **_: Any,
-) -> None:
-    runtime = runtime_of(memo)
-    seen(runtime.deployments, type, dict(body))
-    _reconcile_owner(runtime, type, name, namespace, body, logger)
-
-
 @kopf.on.event("autoscaling", "v2", "horizontalpodautoscalers", labels=dict(MANAGED_BY))
-def managed_autoscaler_changed(
-    type: str | None,
-    name: str,
-    namespace: str | None,
-    body: kopf.Body,
-    logger: kopf.Logger,
-    memo: kopf.Memo,
-    **_: Any,
-) -> None:
-    """An HPA of ours changed or went: its owner puts it back as spec.autoscaling says."""
-    runtime = runtime_of(memo)
-    seen(runtime.autoscalers, type, dict(body))
-    _reconcile_owner(runtime, type, name, namespace, body, logger)
-
-
 @kopf.on.event("batch", "v1", "jobs", labels=dict(MANAGED_BY))
-def managed_job_changed(
+def managed_child_changed(
     type: str | None,
     name: str,
     namespace: str | None,
@@ -153,9 +124,12 @@ def managed_job_changed(
     memo: kopf.Memo,
     **_: Any,
 ) -> None:
-    """A training run's Job progressed: its owner's status follows it."""
+    """A child of ours changed or went (the Deployment, the HPA, a training run's Job): its
+    owner puts it back as its spec says, or reports on it."""
     runtime = runtime_of(memo)
-    seen(runtime.jobs, type, dict(body))
+    store = runtime.store_of(str(body.get("kind")))
+    if store is not None:
+        seen(store, type, dict(body))
     _reconcile_owner(runtime, type, name, namespace, body, logger)
 
 

@@ -107,18 +107,42 @@ class Kube:
         result: dict[str, Any] = self.api.sanitize_for_serialization(obj)  # type: ignore[no-untyped-call]
         return result
 
-    def get_deployment(self, namespace: str, name: str) -> dict[str, Any] | None:
+    def _read(self, read: Callable[..., Any], namespace: str, name: str) -> dict[str, Any] | None:
+        """One object by a client's read_namespaced_* call; None when there is none."""
         self._wait_turn()
         try:
-            return self._plain(
-                self.apps.read_namespaced_deployment(
-                    name, namespace, _request_timeout=REQUEST_TIMEOUT
-                )
-            )
+            return self._plain(read(name, namespace, _request_timeout=REQUEST_TIMEOUT))
         except FAILURES as error:
             if isinstance(error, ApiException) and error.status == 404:
                 return None
             raise self._failed(error) from error
+
+    def _apply(
+        self, patch: Callable[..., Any], desired: dict[str, Any], manager: str | None = None
+    ) -> dict[str, Any]:
+        """Server-side apply by a client's patch_namespaced_* call, under our field manager
+        (or `manager`). Forcing takes back only the fields we set; fields others own stay."""
+        metadata = desired["metadata"]
+        self._wait_turn()
+        try:
+            applied = self._plain(
+                patch(
+                    metadata["name"],
+                    metadata["namespace"],
+                    desired,
+                    field_manager=manager or self.field_manager,
+                    force=True,
+                    _content_type=APPLY,
+                    _request_timeout=REQUEST_TIMEOUT,
+                )
+            )
+        except FAILURES as error:
+            raise self._failed(error) from error
+        self.written(applied)
+        return applied
+
+    def get_deployment(self, namespace: str, name: str) -> dict[str, Any] | None:
+        return self._read(self.apps.read_namespaced_deployment, namespace, name)
 
     def get_neurondeployment(self, namespace: str, name: str) -> dict[str, Any] | None:
         self._wait_turn()
@@ -202,26 +226,8 @@ class Kube:
             raise self._failed(error) from error
 
     def apply_deployment(self, desired: dict[str, Any]) -> dict[str, Any]:
-        """Server-side apply under our field manager. Forcing takes back only the fields we
-        set (someone else's change to them is drift); fields others own are left alone."""
-        metadata = desired["metadata"]
-        self._wait_turn()
-        try:
-            applied = self._plain(
-                self.apps.patch_namespaced_deployment(
-                    metadata["name"],
-                    metadata["namespace"],
-                    desired,
-                    field_manager=self.field_manager,
-                    force=True,
-                    _content_type=APPLY,
-                    _request_timeout=REQUEST_TIMEOUT,
-                )
-            )
-        except FAILURES as error:
-            raise self._failed(error) from error
-        self.written(applied)
-        return applied
+        """Someone else's change to a field we set is drift: the forced apply takes it back."""
+        return self._apply(self.apps.patch_namespaced_deployment, desired)
 
     def seed_replicas(self, namespace: str, name: str, replicas: int) -> dict[str, Any]:
         """Set the Deployment's replicas under a field manager of their own (…-initial-replicas),
@@ -232,127 +238,36 @@ class Kube:
             "metadata": {"name": name, "namespace": namespace},
             "spec": {"replicas": replicas},
         }
-        self._wait_turn()
-        try:
-            applied = self._plain(
-                self.apps.patch_namespaced_deployment(
-                    name,
-                    namespace,
-                    document,
-                    field_manager=self.field_manager + SEED_SUFFIX,
-                    force=True,
-                    _content_type=APPLY,
-                    _request_timeout=REQUEST_TIMEOUT,
-                )
-            )
-        except FAILURES as error:
-            raise self._failed(error) from error
-        self.written(applied)
-        return applied
+        return self._apply(
+            self.apps.patch_namespaced_deployment, document, self.field_manager + SEED_SUFFIX
+        )
 
     def get_autoscaler(self, namespace: str, name: str) -> dict[str, Any] | None:
-        self._wait_turn()
-        try:
-            return self._plain(
-                self.autoscaling.read_namespaced_horizontal_pod_autoscaler(
-                    name, namespace, _request_timeout=REQUEST_TIMEOUT
-                )
-            )
-        except FAILURES as error:
-            if isinstance(error, ApiException) and error.status == 404:
-                return None
-            raise self._failed(error) from error
+        read = self.autoscaling.read_namespaced_horizontal_pod_autoscaler
+        return self._read(read, namespace, name)
 
     def apply_autoscaler(self, desired: dict[str, Any]) -> dict[str, Any]:
-        metadata = desired["metadata"]
-        self._wait_turn()
-        try:
-            applied = self._plain(
-                self.autoscaling.patch_namespaced_horizontal_pod_autoscaler(
-                    metadata["name"],
-                    metadata["namespace"],
-                    desired,
-                    field_manager=self.field_manager,
-                    force=True,
-                    _content_type=APPLY,
-                    _request_timeout=REQUEST_TIMEOUT,
-                )
-            )
-        except FAILURES as error:
-            raise self._failed(error) from error
-        self.written(applied)
-        return applied
+        return self._apply(self.autoscaling.patch_namespaced_horizontal_pod_autoscaler, desired)
 
     def apply_claim_template(self, desired: dict[str, Any]) -> dict[str, Any]:
-        """Server-side apply of a ResourceClaimTemplate (resource.k8s.io/v1)."""
-        metadata = desired["metadata"]
-        self._wait_turn()
-        try:
-            applied = self.custom.patch_namespaced_custom_object(
-                "resource.k8s.io",
-                "v1",
-                metadata["namespace"],
-                "resourceclaimtemplates",
-                metadata["name"],
-                desired,
-                field_manager=self.field_manager,
-                force=True,
-                _content_type=APPLY,
-                _request_timeout=REQUEST_TIMEOUT,
+        """A ResourceClaimTemplate (resource.k8s.io/v1), through the custom-objects client."""
+
+        def patch(name: str, namespace: str, body: dict[str, Any], **kwargs: Any) -> Any:
+            return self.custom.patch_namespaced_custom_object(
+                "resource.k8s.io", "v1", namespace, "resourceclaimtemplates", name, body, **kwargs
             )
-        except FAILURES as error:
-            raise self._failed(error) from error
-        return dict(applied) if isinstance(applied, dict) else {}
+
+        return self._apply(patch, desired)
 
     def get_job(self, namespace: str, name: str) -> dict[str, Any] | None:
-        self._wait_turn()
-        try:
-            return self._plain(
-                self.batch.read_namespaced_job(name, namespace, _request_timeout=REQUEST_TIMEOUT)
-            )
-        except FAILURES as error:
-            if isinstance(error, ApiException) and error.status == 404:
-                return None
-            raise self._failed(error) from error
+        return self._read(self.batch.read_namespaced_job, namespace, name)
 
     def apply_job(self, desired: dict[str, Any]) -> dict[str, Any]:
-        """Server-side apply of a run's Job: the reconcile calls it only to create one."""
-        metadata = desired["metadata"]
-        self._wait_turn()
-        try:
-            applied = self._plain(
-                self.batch.patch_namespaced_job(
-                    metadata["name"],
-                    metadata["namespace"],
-                    desired,
-                    field_manager=self.field_manager,
-                    force=True,
-                    _content_type=APPLY,
-                    _request_timeout=REQUEST_TIMEOUT,
-                )
-            )
-        except FAILURES as error:
-            raise self._failed(error) from error
-        self.written(applied)
-        return applied
+        """A run's Job: the reconcile calls it only to create one."""
+        return self._apply(self.batch.patch_namespaced_job, desired)
 
     def apply_service(self, desired: dict[str, Any]) -> dict[str, Any]:
-        metadata = desired["metadata"]
-        self._wait_turn()
-        try:
-            return self._plain(
-                self.core.patch_namespaced_service(
-                    metadata["name"],
-                    metadata["namespace"],
-                    desired,
-                    field_manager=self.field_manager,
-                    force=True,
-                    _content_type=APPLY,
-                    _request_timeout=REQUEST_TIMEOUT,
-                )
-            )
-        except FAILURES as error:
-            raise self._failed(error) from error
+        return self._apply(self.core.patch_namespaced_service, desired)
 
     def delete_autoscaler(self, namespace: str, name: str) -> None:
         self._wait_turn()

@@ -50,9 +50,9 @@ from neuron_operator.controller.errors import ApiTrouble, Forbidden, TransientEr
 from neuron_operator.controller.fallback import (
     RETRY_PREFERRED,
     Cluster,
-    cheapest,
     current_record,
     given_up,
+    next_plan,
     seconds_left,
     tried,
     with_tried,
@@ -206,7 +206,7 @@ def _place(
         return placed  # given up before, nothing else was feasible: nothing new to try
     entry = tried(current, waiting, now, at, cluster.fingerprint)
     placed.record = with_tried(record, entry, describe(current))
-    moved = cheapest(_planned(spec, cluster, placed.record, catalog))
+    moved = next_plan(_planned(spec, cluster, placed.record, catalog))
     if moved is None:
         why = (
             f"{describe(current)}: {entry.message}; no other plan within the spec's constraints "

@@ -188,15 +188,18 @@ class Runtime:
             self._writes = CrashingWrites(self.kube(), crash_at) if crash_at else self.kube()
         return self._writes
 
-    def written(self, body: dict[str, Any]) -> None:
-        """A write of ours, as the API server returned it (read-your-writes)."""
-        store = {
+    def store_of(self, kind: str) -> Store | None:
+        """The store that keeps objects of this kind (None: the operator keeps none)."""
+        return {
             "Deployment": self.deployments,
             "NeuronDeployment": self.neurondeployments,
             "HorizontalPodAutoscaler": self.autoscalers,
             "Job": self.jobs,
-        }
-        kept = store.get(str(body.get("kind")))
+        }.get(kind)
+
+    def written(self, body: dict[str, Any]) -> None:
+        """A write of ours, as the API server returned it (read-your-writes)."""
+        kept = self.store_of(str(body.get("kind")))
         if kept is not None:
             kept.wrote(body, time.monotonic())
 
