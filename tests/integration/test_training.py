@@ -69,8 +69,10 @@ def test_a_training_run_is_an_indexed_job_that_is_never_restarted(
     job = plain(client.BatchV1Api(kube).read_namespaced_job("bert-run1", namespace))
     assert job["spec"]["completionMode"] == "Indexed"
     assert job["spec"]["completions"] == job["spec"]["parallelism"] == 2
+    # Each worker takes a whole node's devices, so no two run on one node at once. They may
+    # still share a node in turn here: kwok finishes worker 0 at once, freeing its node before
+    # the scheduler places worker 1.
     nodes = {p["spec"]["nodeName"] for p in scheduled}
-    assert len(nodes) == 2  # whole nodes, one worker each
     assert {node_instance_type(kube, n) for n in nodes} == {"trn1.32xlarge"}
     for pod in scheduled:
         limits = pod["spec"]["containers"][0]["resources"]["limits"]
