@@ -21,7 +21,12 @@ from neuron_operator.api.plan import ParallelismMode
 from neuron_operator.api.v1alpha1 import ModelFamily, ModelSpec, Workload
 from neuron_operator.sizing.catalog import InstanceType, load_catalog
 from neuron_operator.sizing.grouping import Grouping
-from neuron_operator.sizing.performance import GenerationConstants, Performance, estimate
+from neuron_operator.sizing.performance import (
+    DataParallel,
+    GenerationConstants,
+    Performance,
+    estimate,
+)
 from neuron_operator.sizing.profile import ModelProfile, build_profile
 
 DATA = Path(__file__).parent / "data"
@@ -41,6 +46,7 @@ class Case:
     busy_cores_per_chip: int
     observed: dict[str, float]  # metric -> published value
     requests_in_flight: int = 1  # per model copy, as the benchmark ran it
+    layout: DataParallel | None = None  # training: where the data-parallel ranks ran
     excluded: str | None = None  # why the row is reported but not fitted
     notes: list[str] = field(default_factory=list)
 
@@ -203,12 +209,18 @@ def _case(source: str, row: dict[str, str]) -> Case | None:
     node_cores = instance.allocatable_neuroncore
     tp = int(_float(row.get("TP Degree")) or 0)
     run_mode = row.get("Run Mode", "")
+    layout = None
     if training:
         nodes = int(_float(row.get("Nodes")) or 1)
         tp_match = re.search(r"TP=(\d+)", topology)
         tp = int(tp_match.group(1)) if tp_match else 1
         mode = ParallelismMode.TENSOR if tp > 1 else ParallelismMode.DATA
         grouping = Grouping(mode, tp, node_cores // tp)
+        # Gradients are summed once per optimizer step: global batch / (micro-batch x ranks)
+        # micro-batches apart.
+        ranks = grouping.copies * nodes
+        global_batch = _float(row.get("Globalbatch")) or batch * ranks
+        layout = DataParallel(nodes, grouping.copies, max(1, round(global_batch / (batch * ranks))))
         per_second = _float(row.get("Performance [seq/sec]"))
         if per_second:
             observed["throughput"] = per_second / nodes
@@ -304,6 +316,7 @@ def _case(source: str, row: dict[str, str]) -> Case | None:
         batch=batch,
         busy_cores_per_chip=busy,
         requests_in_flight=in_flight_per_copy,
+        layout=layout,
         observed={k: v for k, v in observed.items() if not math.isnan(v)},
         excluded=excluded,
         notes=notes,
@@ -334,6 +347,7 @@ def predict_all(
         constants,
         costs,
         case.requests_in_flight,
+        case.layout,
     )
     values = {
         "latency_ms": performance.latency_p50_ms,

@@ -97,6 +97,8 @@ GENERATION_PRIORS: dict[tuple[str, str], Prior] = {
     ("v2", "collective_latency_us"): Prior(2, 500, 30, log=True),
     ("v2", "collective_gbps"): Prior(5, 400, 50, log=True),
     ("v2", "training_efficiency"): Prior(0.05, 0.9, 0.35),
+    # Collective libraries reach most of a link's line rate on large buffers; gradients are.
+    ("v2", "efa_efficiency"): Prior(0.2, 1.0, 0.7),
 }
 
 # The encoder is the reference (cost 1); the others are fitted around it.

@@ -32,6 +32,7 @@ ROUND = GenerationConstants(
     collective_latency_us=10,
     collective_gbps=100,
     training_efficiency=0.25,
+    efa_efficiency=0.5,
     pipeline_stage_ms=0.1,
     pipeline_balance=0.8,
     p95_over_p50=1.1,

@@ -73,8 +73,10 @@ def test_a_run_is_an_indexed_job_of_whole_nodes_with_their_efa() -> None:
 
 
 def test_a_size_without_efa_gets_neither_efa_nor_its_environment() -> None:
-    small = {**ON_TRN1_32XL, "overrides": {"instanceType": "trn1.2xlarge", "replicas": 4}}
+    # One node: a run across trn1.2xlarge nodes is refused (no EFA, test_training_sizing.py).
+    small = {**ON_TRN1_32XL, "overrides": {"instanceType": "trn1.2xlarge", "replicas": 2}}
     job = render_job(BODY, TEMPLATE, plan(small), run=1, backoff_limit=0)
+    assert job["spec"]["completions"] == 1
     (worker,) = job["spec"]["template"]["spec"]["containers"]
     assert "vpc.amazonaws.com/efa" not in worker["resources"]["requests"]
     assert "FI_PROVIDER" not in env(worker)

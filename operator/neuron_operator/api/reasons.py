@@ -83,4 +83,5 @@ class ReasonCode(StrEnum):
     # The request
     LATENCY_UNREACHABLE = "LatencyUnreachable"  # p95 over slo.latencyMs
     MAX_REPLICAS_EXCEEDED = "MaxReplicasExceeded"  # slo.throughput needs too many replicas
+    MULTI_NODE_NEEDS_EFA = "MultiNodeNeedsEfa"  # training across nodes on a size without EFA
     OVER_BUDGET = "OverBudget"  # the nodes cost more than budget.maxHourlyCost

@@ -8,12 +8,12 @@ import math
 from dataclasses import dataclass, field
 
 from neuron_operator.api.plan import NEURON_DEVICE_RESOURCE, NEURONCORE_RESOURCE, Fit
-from neuron_operator.api.v1alpha1 import NeuronDeploymentSpec
+from neuron_operator.api.v1alpha1 import NeuronDeploymentSpec, Workload
 from neuron_operator.sizing.catalog import InstanceType
 from neuron_operator.sizing.fit import FitJudgement
 from neuron_operator.sizing.grouping import Grouping
 from neuron_operator.sizing.memory import MemoryFit, check_memory
-from neuron_operator.sizing.performance import Performance, estimate
+from neuron_operator.sizing.performance import DataParallel, Performance, estimate
 from neuron_operator.sizing.profile import ModelProfile
 from neuron_operator.sizing.uncertainty import Band, load_bands
 
@@ -34,6 +34,7 @@ class Candidate:
     fit: FitJudgement
     whole_devices: bool  # the pod requests whole devices, not cores (see busy_cores_per_chip)
     band: Band  # how far off the estimate is likely to be (uncertainty.py)
+    training: bool = False  # a training run: its latency is a step's, which nobody waits on
     throughput: float = field(init=False)  # all replicas, per second
     hourly_cost: float | None = field(init=False)  # nodes × on-demand price
     cost_per_million: float | None = field(init=False)  # at full use
@@ -90,6 +91,11 @@ def _replicas(spec: NeuronDeploymentSpec, per_replica: float, band: Band) -> int
     return max(1, math.ceil(target / pessimistic - 1e-9))
 
 
+# Beyond this many nodes the engine does not plan a training run: the published Trainium
+# runs use 16 to 32, and a target needing more is better met by asking for less.
+MAX_TRAINING_NODES = 128
+
+
 def devices_spanned(instance: InstanceType, grouping: Grouping) -> int:
     """Neuron devices a replica's cores span (cores may share a device)."""
     return math.ceil(grouping.cores / instance.cores_per_device)
@@ -143,12 +149,19 @@ class Memo:
         return found
 
     def speed(
-        self, instance: InstanceType, grouping: Grouping, batch: int, busy: int
+        self,
+        instance: InstanceType,
+        grouping: Grouping,
+        batch: int,
+        busy: int,
+        layout: DataParallel | None = None,
     ) -> Performance:
-        key = (instance.core_shape, grouping.key, batch, busy)
+        # A layout across nodes depends on the size's network, not only its core shape.
+        shape = instance.name if layout is not None and layout.nodes > 1 else instance.core_shape
+        key = (shape, grouping.key, batch, busy, layout)
         found = self._speed.get(key)
         if found is None:
-            found = estimate(self.profile, instance, grouping, batch, busy)
+            found = estimate(self.profile, instance, grouping, batch, busy, layout=layout)
             self._speed[key] = found
         return found
 
@@ -201,9 +214,12 @@ class Draft:
         # The estimate holds whatever else the scheduler puts beside the replica: it depends
         # on the request, never on how many replicas the plan happens to place on a node.
         busy = busy_cores_per_chip(instance, grouping, self.whole_devices)
-        performance = self.memo.speed(instance, grouping, batch, busy)
         band = self.memo.band(instance)
-        replicas = _replicas(self.spec, performance.throughput_per_replica, band)
+        if self.memo.profile.workload == Workload.TRAINING:
+            replicas, performance = self._size_training(capacity, busy, band)
+        else:
+            performance = self.memo.speed(instance, grouping, batch, busy)
+            replicas = _replicas(self.spec, performance.throughput_per_replica, band)
         return Candidate(
             instance=instance,
             grouping=grouping,
@@ -217,4 +233,37 @@ class Draft:
             fit=self.fit,
             whole_devices=self.whole_devices,
             band=band,
+            training=self.memo.profile.workload == Workload.TRAINING,
         )
+
+    def _size_training(self, capacity: int, busy: int, band: Band) -> tuple[int, Performance]:
+        """A training run takes whole nodes (its Job's workers request every device), and every
+        step sums the gradients of all of them, so the speed of a replica depends on how many
+        nodes there are: the fewest nodes that meet slo.throughput at the pessimistic end,
+        with the all-reduce across them counted. Without EFA there is no second node."""
+        instance, grouping, batch = self.instance, self.grouping, self.batch
+
+        def at(nodes: int, replicas: int) -> Performance:
+            layout = DataParallel(nodes, min(replicas, capacity) * grouping.copies)
+            return self.memo.speed(instance, grouping, batch, busy, layout)
+
+        pinned = self.spec.overrides.replicas
+        if pinned is not None:
+            return pinned, at(math.ceil(pinned / capacity), pinned)
+        target = self.spec.slo.throughput
+        one_node = at(1, capacity)
+        if target is None:
+            return capacity, one_node
+        # Start where the first node's speed says; the all-reduce only slows each node
+        # further, so count up from there.
+        per_node = band.rate(capacity * one_node.throughput_per_replica)[0]
+        nodes = max(1, math.ceil(target / per_node - 1e-9))
+        if nodes > 1 and not instance.efa_interfaces:
+            return nodes * capacity, one_node  # refused: no EFA (checks._trains_across_nodes)
+        while True:
+            nodes = min(nodes, MAX_TRAINING_NODES)
+            performance = at(nodes, nodes * capacity)
+            total = band.rate(nodes * capacity * performance.throughput_per_replica)[0]
+            if total >= target - 1e-9 or nodes == MAX_TRAINING_NODES:
+                return nodes * capacity, performance
+            nodes = max(nodes + 1, math.ceil(nodes * target / total))

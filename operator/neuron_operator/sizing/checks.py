@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from typing import NamedTuple, TypeVar
 
 from neuron_operator.api.reasons import ReasonCode
-from neuron_operator.api.v1alpha1 import MAX_REPLICAS, NeuronDeploymentSpec, Objective
-from neuron_operator.sizing.candidate import Draft
+from neuron_operator.api.v1alpha1 import MAX_REPLICAS, NeuronDeploymentSpec, Objective, Workload
+from neuron_operator.sizing.candidate import MAX_TRAINING_NODES, Draft
 from neuron_operator.sizing.capacity import Capacity
 from neuron_operator.sizing.catalog import InstanceType
 from neuron_operator.sizing.fit import FitJudgement, judge_dtype
@@ -232,6 +232,34 @@ def _within_replica_limit(d: Draft) -> Refusal | None:
     return None
 
 
+def _trains_across_nodes(d: Draft) -> Refusal | None:
+    """A training run across nodes sums its gradients over EFA, which only the largest sizes
+    have (Neuron: "EFA is currently not available on the smaller instances sizes and they
+    cannot be used for running multi-node jobs")."""
+    if d.memo.profile.workload != Workload.TRAINING:
+        return None
+    candidate = d.candidate
+    name, nodes = d.instance.name, candidate.nodes
+    if nodes > 1 and not d.instance.efa_interfaces:
+        return Refusal(
+            ReasonCode.MULTI_NODE_NEEDS_EFA,
+            f"slo.throughput needs {nodes} {name} nodes, and training across nodes needs EFA, "
+            f"which {name} lacks; trn1.32xlarge, trn1n.32xlarge and trn2.48xlarge have it",
+            nodes,
+        )
+    target = d.spec.slo.throughput
+    reached = candidate.throughput_range[0]
+    if target is not None and reached < target and d.spec.overrides.replicas is None:
+        return Refusal(
+            ReasonCode.MAX_REPLICAS_EXCEEDED,
+            f"{MAX_TRAINING_NODES} {name} nodes of {d.grouping.describe()} reach {reached:.0f} "
+            f"samples/s with their gradient all-reduce, short of slo.throughput {target:g}; "
+            "the engine plans at most that many nodes for one run",
+            nodes,
+        )
+    return None
+
+
 def _within_budget(d: Draft) -> Refusal | None:
     budget = d.spec.budget.max_hourly_cost
     if budget is not None:
@@ -253,7 +281,7 @@ CANDIDATE_CHECKS: Chain[Draft] = (
     # meet the request.
     (_is_the_compiled_grouping, _fits_memory),
     (_meets_latency_slo,),
-    (_within_replica_limit,),
+    (_within_replica_limit, _trains_across_nodes),
     (_within_budget,),
 )
 GROUPING_STAGE = len(INSTANCE_CHECKS)

@@ -60,16 +60,17 @@ class Ranking(Enum):
 
 def score(ranking: Ranking, candidate: Candidate, fits_now: bool = False) -> tuple[float, ...]:
     """Lower is better. Ties on the objective break toward a plan whose replicas all fit the
-    cluster's free capacity now (`fits_now`), then lower hourly cost, lower p95 latency, higher
-    throughput, fewer cores per replica, data parallelism, a smaller batch and cores over whole
-    devices; the sort is stable over the catalog order, so the answer is deterministic."""
+    cluster's free capacity now (`fits_now`), then lower hourly cost, lower p95 latency (not for
+    training, whose step time nobody waits on), higher throughput, fewer cores per replica, data
+    parallelism, a smaller batch and cores over whole devices; the sort is stable over the
+    catalog order, so the answer is deterministic."""
     cost = candidate.hourly_cost
     performance = candidate.performance
     return (
         ranking.measure(candidate),
         0 if fits_now else 1,
         INFINITY if cost is None else cost,
-        performance.latency_p95_ms,
+        0.0 if candidate.training else performance.latency_p95_ms,
         -candidate.throughput,
         candidate.grouping.cores,
         0 if candidate.grouping.mode == ParallelismMode.DATA else 1,

@@ -67,6 +67,7 @@ class GenerationConstants:
     collective_latency_us: float  # one step of an all-reduce
     collective_gbps: float  # per-core bandwidth an all-reduce's ring reaches, GB/s
     training_efficiency: float  # share of peak FLOP/s saturated training steps reach
+    efa_efficiency: float  # share of a node's EFA line rate a gradient all-reduce reaches
     cached_weights_per_core: float  # weights a core keeps in on-chip memory (Inf1)
     pipeline_stage_ms: float  # fixed cost of one pipeline stage hand-off (Inf1 Pipeline)
     pipeline_balance: float  # mean stage time / slowest stage time (Inf1 Pipeline)
@@ -76,32 +77,34 @@ class GenerationConstants:
 # --- fitted by calibration/fit.py (see docs/sizing.md for the error per family) ---
 CONSTANTS: dict[str, GenerationConstants] = {
     "v1": GenerationConstants(
-        compute_efficiency=0.668,
-        half_saturation_rows=25.69,
+        compute_efficiency=0.6674,
+        half_saturation_rows=25.68,
         memory_efficiency=0.8271,
-        overhead_ms=3.608,
-        overlapped_overhead=0.5517,
-        overlap_penalty=0.6191,
+        overhead_ms=3.607,
+        overlapped_overhead=0.5515,
+        overlap_penalty=0.6186,
         core_bandwidth_share=0.8102,
         collective_latency_us=20,
         collective_gbps=50,
         training_efficiency=0.3,
+        efa_efficiency=0.7,
         cached_weights_per_core=5e06,
-        pipeline_stage_ms=0.03446,
+        pipeline_stage_ms=0.03445,
         pipeline_balance=0.6067,
         p95_over_p50=1.072,
     ),
     "v2": GenerationConstants(
-        compute_efficiency=0.4365,
+        compute_efficiency=0.4358,
         half_saturation_rows=46.87,
         memory_efficiency=0.824,
-        overhead_ms=0.4085,
+        overhead_ms=0.4079,
         overlapped_overhead=0,
-        overlap_penalty=0.1571,
+        overlap_penalty=0.1578,
         core_bandwidth_share=1,
         collective_latency_us=27.01,
-        collective_gbps=18.46,
-        training_efficiency=0.2904,
+        collective_gbps=18.37,
+        training_efficiency=0.2944,
+        efa_efficiency=0.7029,
         cached_weights_per_core=0,
         pipeline_stage_ms=0.1,
         pipeline_balance=0.7,
@@ -110,13 +113,13 @@ CONSTANTS: dict[str, GenerationConstants] = {
 }
 FAMILY_COMPUTE_COST: dict[ModelFamily, float] = {
     ModelFamily.TRANSFORMER_ENCODER: 1,
-    ModelFamily.TRANSFORMER_DECODER: 0.4464,
-    ModelFamily.TRANSFORMER_ENCODER_DECODER: 1.406,
-    ModelFamily.CNN: 1.451,
+    ModelFamily.TRANSFORMER_DECODER: 0.4295,
+    ModelFamily.TRANSFORMER_ENCODER_DECODER: 1.41,
+    ModelFamily.CNN: 1.449,
     ModelFamily.RCNN: 1,
     ModelFamily.LSTM: 1,
-    ModelFamily.VISION_TRANSFORMER: 1.692,
-    ModelFamily.DIFFUSION: 0.345,
+    ModelFamily.VISION_TRANSFORMER: 1.677,
+    ModelFamily.DIFFUSION: 0.3444,
 }
 # --- end of fitted constants ---
 
@@ -133,6 +136,16 @@ class Performance:
     ttft_ms: float | None = None
     tpot_ms: float | None = None
     output_tokens_per_second: float | None = None
+
+
+@dataclass(frozen=True)
+class DataParallel:
+    """Where a training run's data-parallel ranks (model copies) sit. Their gradients are summed
+    once per optimizer step, over `accumulation` micro-batches."""
+
+    nodes: int = 1
+    ranks_per_node: int = 1
+    accumulation: int = 1
 
 
 @dataclass(frozen=True)
@@ -199,6 +212,34 @@ def all_reduce_ms(activation_bytes: float, machine: Machine) -> float:
     latency = machine.constants.collective_latency_us * 1e-3 * math.log2(degree)
     traffic = 2 * (degree - 1) / degree * activation_bytes / machine.ring_bytes_per_second
     return latency + traffic * 1e3
+
+
+def gradient_sync_ms(
+    profile: ModelProfile,
+    instance: InstanceType,
+    grouping: Grouping,
+    layout: DataParallel,
+    c: GenerationConstants,
+) -> float:
+    """The data-parallel gradient all-reduce of one training step, hierarchical as Neuron's
+    collectives run it: a ring over NeuronLink among a node's ranks, each core carrying its
+    tensor-parallel shard; then a ring across nodes over EFA, where each node's interfaces carry
+    2(N-1)/N of one model copy's gradients. Summed once per optimizer step."""
+    gradients = profile.parameters * profile.bytes_per_weight  # one model copy's
+    shard = gradients / grouping.degree  # one core's: tensor parallelism splits the weights
+    ms = 0.0
+    ranks = layout.ranks_per_node
+    if ranks > 1:
+        ms += c.collective_latency_us * 1e-3 * math.log2(ranks)
+        ms += 1e3 * 2 * (ranks - 1) / ranks * shard / (c.collective_gbps * 1e9)
+    nodes = layout.nodes
+    if nodes > 1:
+        link = (instance.network_gbps or 0.0) * 1e9 / 8 * c.efa_efficiency
+        if link <= 0:
+            return math.inf
+        ms += c.collective_latency_us * 1e-3 * math.log2(nodes)
+        ms += 1e3 * 2 * (nodes - 1) / nodes * gradients / link
+    return ms / max(1, layout.accumulation)
 
 
 def execution_ms(work: Work, machine: Machine) -> float:
@@ -282,10 +323,13 @@ def estimate(
     constants: GenerationConstants | None = None,
     family_costs: dict[ModelFamily, float] | None = None,
     requests_in_flight: int = REQUESTS_IN_FLIGHT,
+    layout: DataParallel | None = None,
 ) -> Performance:
     """Speed of one replica when `busy_cores_per_chip` cores of each of its chips are busy
     (the caller decides that from what the pod's resource request guarantees), with
-    `requests_in_flight` requests kept in flight per model copy."""
+    `requests_in_flight` requests kept in flight per model copy. Training: a step includes the
+    gradient all-reduce among the data-parallel ranks `layout` places (default: the replica's
+    own copies, on one node)."""
     c = constants or constants_for(instance)
     cost = (family_costs or FAMILY_COMPUTE_COST)[profile.family]
     degree = grouping.degree
@@ -308,6 +352,8 @@ def estimate(
             ),
             machine,
         )
+        ranks = layout or DataParallel(ranks_per_node=grouping.copies)
+        step += gradient_sync_ms(profile, instance, grouping, ranks, c)
         return Performance(
             latency_p50_ms=step,
             latency_p95_ms=step * c.p95_over_p50,
