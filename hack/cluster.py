@@ -7,8 +7,9 @@
 
 etcd, kube-apiserver (client-certificate and service-account authentication, Node+RBAC
 authorization, the default admission plugins including PodSecurity), kube-controller-manager
-and kube-scheduler (each with its own identity), and kwok simulating the nodes' kubelets: pods
-the real scheduler binds to a simulated node become Running. Binaries come from .cluster/bin
+and kube-scheduler (each with its own identity), kwok simulating the nodes' kubelets (pods the
+real scheduler binds to a simulated node become Running), and LeaderWorkerSet's controller
+(sigs.k8s.io/lws) with its CRD and its webhooks served on 127.0.0.1. Binaries come from .cluster/bin
 (hack/tools.sh). Everything listens on 127.0.0.1 only. State lives in .cluster/: the admin
 kubeconfig at .cluster/kubeconfig, logs in .cluster/logs/, process ids in .cluster/run/.
 """
@@ -53,8 +54,10 @@ PORTS = {
     "controller-manager": PORT_BASE + 20,
     "scheduler": PORT_BASE + 21,
     "kwok": PORT_BASE + 30,
+    "lws-webhook": PORT_BASE + 40,
+    "lws-health": PORT_BASE + 41,
 }
-COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
+COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok", "lws")
 # Started on the cluster by others (`make demo` runs the operator), stopped with it by `down`.
 CLIENTS = ("operator",)
 SERVICE_CIDR = "10.96.0.0/16"
@@ -123,6 +126,8 @@ IDENTITIES = {
     # tells its requests apart by this name. (The Helm chart's ServiceAccount is the least-
     # privilege identity; see tests/e2e.)
     "operator": "/O=system:masters/CN=neuron-operator-dev",
+    # LeaderWorkerSet's controller; its chart's ClusterRole in a real cluster.
+    "lws": "/O=system:masters/CN=lws-controller-manager",
 }
 AUDIT_POLICY = """apiVersion: audit.k8s.io/v1
 kind: Policy
@@ -132,7 +137,7 @@ rules:
 """
 
 
-PKI_STAMP = "pki-v2"  # bump when IDENTITIES or the files below change
+PKI_STAMP = "pki-v3"  # bump when IDENTITIES or the files below change
 
 
 def ensure_pki() -> None:
@@ -169,6 +174,16 @@ def ensure_pki() -> None:
     )
     for name, subject in IDENTITIES.items():
         issue(name, subject, CLIENT)
+    # The certificate LeaderWorkerSet's webhooks serve; the API server calls them at 127.0.0.1.
+    issue(
+        "lws-webhook",
+        "/CN=lws-webhook",
+        [
+            "subjectAltName=IP:127.0.0.1",
+            "extendedKeyUsage=serverAuth",
+            "keyUsage=critical,digitalSignature",
+        ],
+    )
     (PKI / "audit-policy.yaml").write_text(AUDIT_POLICY)
     openssl("genrsa", "-out", "sa.key", "2048")
     openssl("rsa", "-in", "sa.key", "-pubout", "-out", "sa.pub")
@@ -325,7 +340,125 @@ def command_lines() -> dict[str, list[str]]:
             # and the node lifecycle controller marked their pods not ready for good.
             "--node-lease-duration-seconds=40",
         ],
+        "lws": [
+            str(BIN / "lws"),
+            f"--kubeconfig={run / 'lws.kubeconfig'}",
+            f"--config={run / 'lws-config.yaml'}",
+        ],
     }
+
+
+# LeaderWorkerSet's controller outside a cluster: no leader election, no certificate rotation
+# (ours, from the cluster CA), webhooks and health on 127.0.0.1, metrics off.
+def write_lws_config() -> None:
+    certs = RUN / "lws-certs"
+    certs.mkdir(parents=True, exist_ok=True)
+    shutil.copy(PKI / "lws-webhook.crt", certs / "tls.crt")
+    shutil.copy(PKI / "lws-webhook.key", certs / "tls.key")
+    config = {
+        "apiVersion": "config.lws.x-k8s.io/v1alpha1",
+        "kind": "Configuration",
+        "leaderElection": {"leaderElect": False},
+        "internalCertManagement": {"enable": False},
+        "webhook": {"host": HOST, "port": PORTS["lws-webhook"], "certDir": str(certs)},
+        "metrics": {"bindAddress": "0"},
+        "health": {"healthProbeBindAddress": f"{HOST}:{PORTS['lws-health']}"},
+    }
+    (RUN / "lws-config.yaml").write_text(yaml.safe_dump(config))
+
+
+# The project's webhook configurations (config/webhook, with its patches: the pod webhooks
+# only for LeaderWorkerSet's pods), pointed at the controller on 127.0.0.1.
+LWS_WEBHOOKS = {
+    "MutatingWebhookConfiguration": [
+        ("mleaderworkerset.kb.io", "/mutate-leaderworkerset-x-k8s-io-v1-leaderworkerset", False),
+        ("mpod.kb.io", "/mutate--v1-pod", True),
+    ],
+    "ValidatingWebhookConfiguration": [
+        ("vleaderworkerset.kb.io", "/validate-leaderworkerset-x-k8s-io-v1-leaderworkerset", False),
+        ("vpod.kb.io", "/validate--v1-pod", True),
+    ],
+}
+
+
+def lws_webhooks() -> list[dict[str, Any]]:
+    ca = base64.b64encode((PKI / "ca.crt").read_bytes()).decode()
+    documents = []
+    for kind, hooks in LWS_WEBHOOKS.items():
+        webhooks = []
+        for name, path, pods in hooks:
+            rule = (
+                {"apiGroups": [""], "apiVersions": ["v1"], "resources": ["pods"]}
+                if pods
+                else {
+                    "apiGroups": ["leaderworkerset.x-k8s.io"],
+                    "apiVersions": ["v1"],
+                    "resources": ["leaderworkersets"],
+                }
+            )
+            operations = ["CREATE", "UPDATE"]
+            if pods and kind == "MutatingWebhookConfiguration":
+                operations = ["CREATE"]
+            hook: dict[str, Any] = {
+                "name": name,
+                "admissionReviewVersions": ["v1"],
+                "clientConfig": {
+                    "url": f"https://{HOST}:{PORTS['lws-webhook']}{path}",
+                    "caBundle": ca,
+                },
+                "failurePolicy": "Fail",
+                "sideEffects": "None",
+                "rules": [{**rule, "operations": operations}],
+            }
+            if pods:
+                hook["objectSelector"] = {
+                    "matchExpressions": [
+                        {"key": "leaderworkerset.sigs.k8s.io/name", "operator": "Exists"}
+                    ]
+                }
+            webhooks.append(hook)
+        documents.append(
+            {
+                "apiVersion": "admissionregistration.k8s.io/v1",
+                "kind": kind,
+                "metadata": {"name": "lws-" + kind.removesuffix("WebhookConfiguration").lower()},
+                "webhooks": webhooks,
+            }
+        )
+    return documents
+
+
+def lws_crd_established() -> bool:
+    crd = json.loads(
+        kubectl("get", "crd", "leaderworkersets.leaderworkerset.x-k8s.io", "-o", "json")
+    )
+    conditions = (crd.get("status") or {}).get("conditions") or []
+    return any(c["type"] == "Established" and c["status"] == "True" for c in conditions)
+
+
+def lws_ready() -> bool:
+    return http_ok(f"http://{HOST}:{PORTS['lws-health']}/readyz")
+
+
+def start_lws() -> None:
+    """The CRD first (the controller watches it from the start), then the controller, then the
+    webhooks that call it."""
+    log("installing the LeaderWorkerSet CRD and starting its controller")
+    kubectl(
+        "apply", "--server-side", "--field-manager=neuron-cluster", "-f", str(BIN / "lws-crd.yaml")
+    )
+    wait_for("the LeaderWorkerSet CRD Established", lws_crd_established, 60, "kube-apiserver")
+    write_lws_config()
+    start("lws", command_lines()["lws"])
+    wait_for("lws /readyz", lws_ready, 60, "lws")
+    kubectl(
+        "apply",
+        "--server-side",
+        "--field-manager=neuron-cluster",
+        "-f",
+        "-",
+        stdin=yaml.safe_dump_all(lws_webhooks()),
+    )
 
 
 def pid_file(component: str) -> Path:
@@ -519,6 +652,7 @@ def start_cluster(started: float) -> None:
         60,
         "kube-controller-manager",
     )
+    start_lws()
     log(f"cluster up in {time.monotonic() - started:.1f}s: export KUBECONFIG={KUBECONFIG}")
 
 
@@ -547,6 +681,7 @@ def healthy(component: str) -> bool:
             https_ok, f"https://{HOST}:{PORTS['scheduler']}/healthz", client=False
         ),
         "kwok": lambda: True,
+        "lws": lws_ready,
     }
     return checks[component]()
 

@@ -152,6 +152,27 @@ build_kwok() {
   done > bin/kwok-stages.yaml
 }
 
+# LeaderWorkerSet's controller and its CRD (the module ships config/crd). The proxy refuses
+# sigs.k8s.io/lws's version list, which `go install pkg@version` asks for, so it is built in a
+# wrapper module that requires the exact version.
+build_lws() {
+  local version=$1 dir
+  cat > go.mod <<MOD
+module local/lws-tools
+
+go 1.24.0
+
+require sigs.k8s.io/lws v$version
+MOD
+  printf '//go:build tools\n\npackage tools\n\nimport _ "sigs.k8s.io/lws/cmd"\n' > tools.go
+  GOFLAGS=-mod=mod go mod download "sigs.k8s.io/lws@v$version"
+  dir="$(go env GOMODCACHE)/sigs.k8s.io/lws@v$version"
+  cp "$dir/go.sum" go.sum && chmod u+w go.sum
+  GOFLAGS=-mod=mod go mod download sigs.k8s.io/lws
+  go_build bin/lws "-s -w -X sigs.k8s.io/lws/pkg/version.GitVersion=v$version" sigs.k8s.io/lws/cmd
+  cp "$dir/config/crd/bases/leaderworkerset.x-k8s.io_leaderworkersets.yaml" bin/lws-crd.yaml
+}
+
 build_helm() {
   local version=$1
   go_install -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=v$version" \
@@ -169,6 +190,7 @@ case "$only" in
       kube-apiserver kube-controller-manager kube-scheduler kubectl
     install_tool etcd "$ETCD_VERSION" build_etcd etcd
     install_tool kwok "$KWOK_VERSION" build_kwok kwok kwokctl kwok-stages.yaml
+    install_tool lws "$LWS_VERSION" build_lws lws lws-crd.yaml
     ;;&
   all|helm) install_tool helm "$HELM_VERSION" build_helm helm ;;&
   all|kind) install_tool kind "$KIND_VERSION" build_kind kind ;;&
