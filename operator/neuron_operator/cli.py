@@ -105,6 +105,20 @@ def _requests(resources: dict[str, int]) -> str:
     return f"{text} per pod (estimated with every other core of its devices busy)"
 
 
+def _replicas_line(result: Plan) -> str:
+    if result.nodes_per_replica:
+        return (
+            f"  Replicas     {result.replicas}, each across {result.nodes_per_replica} nodes (a "
+            f"LeaderWorkerSet group, one pod per node), {result.cores_per_replica} NeuronCore(s) "
+            f"per pod: {_describe(result)}, pipeline parallel across the nodes"
+        )
+    return (
+        f"  Replicas     {result.replicas} ({result.replicas_per_node} per node), "
+        f"{result.cores_per_replica} NeuronCore(s) each on {result.devices_per_replica} "
+        f"device(s): {_describe(result)}"
+    )
+
+
 def _span(likely: Range) -> str:
     return f"{likely.low:,.2f}–{likely.high:,.2f}"
 
@@ -115,9 +129,7 @@ def render_table(name: str, result: Plan) -> str:
         e, m = result.estimate, result.memory
         out += [
             f"  Instance     {result.instance_type} × {result.nodes} node(s)",
-            f"  Replicas     {result.replicas} ({result.replicas_per_node} per node), "
-            f"{result.cores_per_replica} NeuronCore(s) each on {result.devices_per_replica} "
-            f"device(s): {_describe(result)}",
+            _replicas_line(result),
             f"  Requests     {_requests(result.resources or {})}",
             *(
                 []

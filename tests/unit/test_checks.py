@@ -40,10 +40,11 @@ def test_the_first_refusal_wins_and_its_stage_is_its_position() -> None:
 
 def test_stages_are_the_positions_in_the_instance_then_the_candidate_chain() -> None:
     # constraints, the compiled target, the cluster's capacity, plans given up | fit, dtype,
-    # Inf1 limit, price | the compiled grouping, memory | latency | replicas, training nodes |
+    # Inf1 limit, price | the compiled grouping, memory | latency | replicas, training nodes,
+    # a group across nodes |
     # budget
     assert [stage for stage, _ in INSTANCE_STEPS] == [0, 0, 0, 0, 1, 1, 1, 1]
-    assert [stage for stage, _ in CANDIDATE_STEPS] == [2, 2, 3, 4, 4, 5]
+    assert [stage for stage, _ in CANDIDATE_STEPS] == [2, 2, 3, 4, 4, 4, 5]
     assert CONSTRAINTS_STAGE == 0
     assert len(INSTANCE_CHECKS) == GROUPING_STAGE == CANDIDATE_STEPS[0][0]
     assert len(CANDIDATE_CHECKS) == 4

@@ -41,7 +41,11 @@ def check_option(option: Option, spec: NeuronDeploymentSpec) -> None:
         capacity = instance.allocatable_neuroncore // option.cores_per_replica
     if instance.max_pods is not None:
         capacity = min(capacity, instance.max_pods)
-    assert option.nodes == math.ceil(option.replicas / capacity)
+    # A replica across nodes (a LeaderWorkerSet group) has a pod on each of its nodes.
+    assert option.nodes == math.ceil(option.replicas / capacity) * (option.nodes_per_replica or 1)
+    if option.nodes_per_replica:
+        assert instance.efa_interfaces > 0
+        assert option.cores_per_replica == instance.allocatable_neuroncore
     assert option.replicas_per_node == min(option.replicas, capacity)
     assert math.isclose(e.throughput, option.replicas * e.throughput_per_replica, rel_tol=1e-3)
     # SLOs hold at the pessimistic end of the likely ranges, which contain the estimates

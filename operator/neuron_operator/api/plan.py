@@ -19,6 +19,10 @@ D_BATCH = "Batch size the model is compiled and served with."
 D_REPLICAS = "Number of replicas (pods)."
 D_PER_NODE = "Replicas placed on one node."
 D_NODES = "Nodes the replicas need."
+D_NODES_PER_REPLICA = (
+    "Nodes one replica spans when the model is too large for one node's memory: a "
+    "LeaderWorkerSet group of this size, one pod on each node. Unset for replicas on one node."
+)
 D_ESTIMATE = "Predicted latency, throughput and cost at full use."
 D_FITTING_NOW = (
     "Replicas the free Neuron capacity of the cluster's existing nodes holds now (the rest "
@@ -154,6 +158,7 @@ class Option(ApiModel):
     replicas: int = Field(description=D_REPLICAS)
     replicas_per_node: int = Field(description=D_PER_NODE)
     nodes: int = Field(description=D_NODES)
+    nodes_per_replica: int | None = Field(default=None, description=D_NODES_PER_REPLICA)
     replicas_fitting_now: int | None = Field(default=None, description=D_FITTING_NOW)
     price_source: str | None = Field(default=None, description=D_PRICE_SOURCE)
     estimate: Estimate = Field(description=D_ESTIMATE)
@@ -186,6 +191,7 @@ class Plan(ApiModel):
     replicas: int | None = Field(default=None, description=D_REPLICAS)
     replicas_per_node: int | None = Field(default=None, description=D_PER_NODE)
     nodes: int | None = Field(default=None, description=D_NODES)
+    nodes_per_replica: int | None = Field(default=None, description=D_NODES_PER_REPLICA)
     replicas_fitting_now: int | None = Field(default=None, description=D_FITTING_NOW)
     price_source: str | None = Field(default=None, description=D_PRICE_SOURCE)
     estimate: Estimate | None = Field(default=None, description=D_ESTIMATE)

@@ -84,4 +84,6 @@ class ReasonCode(StrEnum):
     LATENCY_UNREACHABLE = "LatencyUnreachable"  # p95 over slo.latencyMs
     MAX_REPLICAS_EXCEEDED = "MaxReplicasExceeded"  # slo.throughput needs too many replicas
     MULTI_NODE_NEEDS_EFA = "MultiNodeNeedsEfa"  # training across nodes on a size without EFA
+    # a replica across nodes, and the cluster has no LeaderWorkerSet CRD to run it with
+    LEADER_WORKER_SET_NOT_INSTALLED = "LeaderWorkerSetNotInstalled"
     OVER_BUDGET = "OverBudget"  # the nodes cost more than budget.maxHourlyCost

@@ -21,15 +21,17 @@ def plan(
     spec: NeuronDeploymentSpec | Mapping[str, Any],
     catalog: Catalog | None = None,
     capacity: Capacity | None = None,
+    leader_worker_set: bool = True,
 ) -> Plan:
     """Size a NeuronDeployment spec; with the cluster's `capacity`, only instance types it can
     have, and plans that fit its free capacity now ahead of equal ones that need new nodes.
-    Raises pydantic.ValidationError on invalid input."""
+    `leader_worker_set`: whether the cluster can run a replica across nodes (a
+    LeaderWorkerSet); offline, it is assumed. Raises pydantic.ValidationError on invalid input."""
     if not isinstance(spec, NeuronDeploymentSpec):
         spec = NeuronDeploymentSpec.model_validate(spec)
     catalog = catalog or load_catalog()
     profile = build_profile(spec.model, spec.workload)
-    found = search(spec, profile, catalog, capacity)
+    found = search(spec, profile, catalog, capacity, leader_worker_set)
     return build_plan(
         spec,
         profile,

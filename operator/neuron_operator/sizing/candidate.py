@@ -26,7 +26,7 @@ class Candidate:
     grouping: Grouping
     batch: int
     replicas: int
-    replicas_per_node: int
+    replicas_per_node: int  # a replica across nodes: 1 (its pod on each node takes the node)
     node_capacity: int  # replicas one node holds: what a node delivers at full use
     nodes: int
     performance: Performance
@@ -56,7 +56,7 @@ class Candidate:
     def node_throughput(self) -> float:
         """Inferences/s of one node filled with these replicas: what an instance paid for
         delivers at full use (one replica of a few cores on a large node wastes the rest)."""
-        return self.node_capacity * self.performance.throughput_per_replica
+        return self.node_capacity * self.performance.throughput_per_replica / self.grouping.nodes
 
     @property
     def latency_p95_range(self) -> tuple[float, float]:
@@ -123,8 +123,10 @@ class Memo:
     """Per-search cache: sizes of one instance family have identical cores, so a grouping's
     memory fit and speed are computed once per core shape, not once per instance size."""
 
-    def __init__(self, profile: ModelProfile) -> None:
+    def __init__(self, profile: ModelProfile, leader_worker_set: bool = True) -> None:
         self.profile = profile
+        # Whether replicas may span nodes: the cluster runs LeaderWorkerSet (checks.py).
+        self.leader_worker_set = leader_worker_set
         self._bands: dict[str, Band] = {}
         self._memory: dict[tuple[object, ...], MemoryFit] = {}
         self._speed: dict[tuple[object, ...], Performance] = {}
@@ -133,7 +135,9 @@ class Memo:
         key = (instance.core_shape, grouping.key, batch)
         found = self._memory.get(key)
         if found is None:
-            found = check_memory(self.profile, instance, grouping.degree, grouping.copies, batch)
+            found = check_memory(
+                self.profile, instance, grouping.degree, grouping.copies, batch, grouping.nodes
+            )
             self._memory[key] = found
         return found
 
@@ -227,7 +231,7 @@ class Draft:
             replicas=replicas,
             replicas_per_node=min(replicas, capacity),
             node_capacity=capacity,
-            nodes=math.ceil(replicas / capacity),
+            nodes=math.ceil(replicas / capacity) * grouping.nodes,
             performance=performance,
             memory=self.memory,
             fit=self.fit,

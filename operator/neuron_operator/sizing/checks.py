@@ -260,6 +260,20 @@ def _trains_across_nodes(d: Draft) -> Refusal | None:
     return None
 
 
+def _runs_as_a_group_here(d: Draft) -> Refusal | None:
+    """A replica across nodes runs as a LeaderWorkerSet group: the cluster must have it."""
+    nodes = d.grouping.nodes
+    if nodes == 1 or d.memo.leader_worker_set:
+        return None
+    return Refusal(
+        ReasonCode.LEADER_WORKER_SET_NOT_INSTALLED,
+        f"a replica of {d.grouping.describe()} needs LeaderWorkerSet (not installed): the "
+        f"model does not fit one {d.instance.name}, and a replica across {nodes} nodes runs as "
+        "a LeaderWorkerSet group; install LeaderWorkerSet (sigs.k8s.io/lws) in the cluster",
+        nodes,
+    )
+
+
 def _within_budget(d: Draft) -> Refusal | None:
     budget = d.spec.budget.max_hourly_cost
     if budget is not None:
@@ -281,7 +295,7 @@ CANDIDATE_CHECKS: Chain[Draft] = (
     # meet the request.
     (_is_the_compiled_grouping, _fits_memory),
     (_meets_latency_slo,),
-    (_within_replica_limit, _trains_across_nodes),
+    (_within_replica_limit, _trains_across_nodes, _runs_as_a_group_here),
     (_within_budget,),
 )
 GROUPING_STAGE = len(INSTANCE_CHECKS)

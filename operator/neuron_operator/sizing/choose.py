@@ -130,9 +130,10 @@ def search(
     profile: ModelProfile,
     catalog: Catalog,
     capacity: Capacity | None = None,
+    leader_worker_set: bool = True,
 ) -> Search:
     result = Search(candidates=[], rejected=_unknown_instance_types(spec, catalog))
-    memo = Memo(profile)
+    memo = Memo(profile, leader_worker_set)
     for instance in catalog.instances:
         fit = judge_fit(profile.family, spec.workload, instance)
         checked = InstanceInput(spec, profile, instance, fit, capacity)

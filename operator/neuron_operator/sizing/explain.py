@@ -47,10 +47,10 @@ def fitting_now(candidate: Candidate, capacity: Capacity | None) -> int | None:
     """Replicas the cluster's free capacity holds now; None when planned without a cluster."""
     if capacity is None:
         return None
-    count = capacity.replicas_fitting_now(
+    pods = capacity.replicas_fitting_now(
         candidate.instance.name, candidate.resources, candidate.replicas_per_node
     )
-    return min(count, candidate.replicas)
+    return min(pods // candidate.grouping.nodes, candidate.replicas)  # a pod on each node
 
 
 def to_option(candidate: Candidate, capacity: Capacity | None = None) -> Option:
@@ -66,6 +66,7 @@ def to_option(candidate: Candidate, capacity: Capacity | None = None) -> Option:
         replicas=candidate.replicas,
         replicas_per_node=candidate.replicas_per_node,
         nodes=candidate.nodes,
+        nodes_per_replica=grouping.nodes if grouping.nodes > 1 else None,
         replicas_fitting_now=fitting_now(candidate, capacity),
         price_source=candidate.instance.price_source or None,
         estimate=Estimate(
@@ -192,7 +193,7 @@ def build_plan(
         )
         if key not in fitting:
             fitting[key] = capacity.replicas_fitting_now(key[0], candidate.resources, key[2])
-        return fitting[key] >= candidate.replicas
+        return fitting[key] // candidate.grouping.nodes >= candidate.replicas
 
     ranked = sorted(found.candidates, key=lambda c: score(ranking, c, fits_now(c)))
     winner = ranked[0]

@@ -4,8 +4,12 @@
 - pipeline (Inf1 only): one copy sharded over `degree` cores with NeuronCore Pipeline, starting
   from Neuron's rule of thumb 4 * round(weights / 2e7) and searching around it;
 - tensor (Inf2/Trn): every layer split over `degree` cores, at the degrees each family supports
-  (NxD Inference feature guide), dividing the attention heads when they are known, never
-  across nodes.
+  (NxD Inference feature guide), dividing the attention heads when they are known;
+- across nodes (`nodes` > 1, serving only): a model too large for one node's memory runs
+  tensor parallel over all of each node's cores and pipeline parallel across `nodes` nodes
+  of one EFA-capable type, as vLLM multi-node serving is set up (tensor parallel size = the
+  accelerators of a node, pipeline parallel size = the nodes); Kubernetes runs such a replica
+  as a LeaderWorkerSet group.
 Placement (facts §2.3, §3.4): one or all cores of a node are always placeable; within a device
 any count; across devices, Inf1/Inf2 rings take any contiguous device count, Trn1/Trn2 tori
 only groups of 1, 4, 8 or 16 devices.
@@ -19,6 +23,7 @@ from neuron_operator.api.plan import ParallelismMode
 from neuron_operator.api.reasons import ReasonCode
 from neuron_operator.api.v1alpha1 import ModelFamily, Workload
 from neuron_operator.sizing.catalog import GIB, InstanceType
+from neuron_operator.sizing.memory import check_memory
 from neuron_operator.sizing.profile import ModelProfile
 
 F = ModelFamily
@@ -35,21 +40,24 @@ _TENSOR_FAMILIES = {
 @dataclass(frozen=True)
 class Grouping:
     mode: ParallelismMode
-    degree: int  # cores per model copy
+    degree: int  # cores per model copy (on each node, when it spans nodes)
     copies: int  # model copies per replica
-    # Derived once, as the search reads them for every candidate: the core count, and the
-    # grouping as plain values (a cache key hashed and compared without Python-level calls).
+    nodes: int = 1  # nodes one model copy spans: its pipeline stages, one per node
+    # Derived once, as the search reads them for every candidate: the core count of a pod,
+    # and the grouping as plain values (a cache key hashed and compared without Python calls).
     cores: int = field(init=False, repr=False, compare=False)
-    key: tuple[str, int, int] = field(init=False, repr=False, compare=False)
+    key: tuple[str, int, int, int] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "cores", self.degree * self.copies)
-        object.__setattr__(self, "key", (self.mode.value, self.degree, self.copies))
+        object.__setattr__(self, "key", (self.mode.value, self.degree, self.copies, self.nodes))
 
     def describe(self) -> str:
         """The grouping in words, for messages about it: "2 data-parallel copies of 1 core",
         "a tensor-parallel group of 8 cores", "a NeuronCore Pipeline of 16 cores"."""
         cores = f"{self.degree} core{'' if self.degree == 1 else 's'}"
+        if self.nodes > 1:
+            return f"a tensor-parallel group of {cores} on each of {self.nodes} nodes"
         if self.mode == ParallelismMode.DATA:
             return f"{self.copies} data-parallel cop{'y' if self.copies == 1 else 'ies'} of {cores}"
         unit = (
@@ -145,7 +153,32 @@ def _candidates(profile: ModelProfile, instance: InstanceType) -> list[Grouping]
             groupings.append(Grouping(ParallelismMode.TENSOR, degree, 1))
             if profile.workload == Workload.TRAINING and node_cores // degree > 1:
                 groupings.append(Grouping(ParallelismMode.TENSOR, degree, node_cores // degree))
+        groupings += _across_nodes(profile, instance)
     return groupings
+
+
+# Nodes one model copy may span. Published multi-node Neuron serving runs 2 (Llama 3.1 405B
+# on trn1.32xlarge); beyond 8 the hops between stages dominate a token's time.
+MAX_NODES_PER_REPLICA = 8
+
+
+def _across_nodes(profile: ModelProfile, instance: InstanceType) -> list[Grouping]:
+    """Serving a model too large for one node's memory: tensor parallel over the whole node,
+    pipeline stages across 2..8 nodes of an EFA-capable type (the stages exchange activations
+    over EFA; without it there is no multi-node collective on Neuron)."""
+    node_cores = instance.allocatable_neuroncore
+    if (
+        profile.workload == Workload.TRAINING
+        or profile.family not in _TENSOR_FAMILIES
+        or not instance.efa_interfaces
+        or node_cores not in instance.tensor_parallel_degrees
+        or check_memory(profile, instance, node_cores, 1, 1).fits
+    ):
+        return []
+    return [
+        Grouping(ParallelismMode.TENSOR, node_cores, 1, nodes)
+        for nodes in range(2, MAX_NODES_PER_REPLICA + 1)
+    ]
 
 
 def _pinned(instance: InstanceType, cores: int) -> list[Grouping]:

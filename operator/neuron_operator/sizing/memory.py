@@ -58,9 +58,10 @@ class MemoryFit:
 
 
 def copy_requirement(
-    profile: ModelProfile, instance: InstanceType, degree: int, batch: int
+    profile: ModelProfile, instance: InstanceType, degree: int, batch: int, stages: int = 1
 ) -> tuple[float, float, float, float]:
-    """Bytes (weights, kv, activations, reserve) one model copy spread over `degree` cores needs."""
+    """Bytes (weights, kv, activations, reserve) one model copy spread over `degree` cores
+    needs; split into `stages` pipeline stages (one per node), what one stage's cores need."""
     if profile.workload == Workload.TRAINING:
         weights = profile.training_state_bytes()
         kv = 0.0
@@ -72,6 +73,7 @@ def copy_requirement(
         kv_shards = min(degree, profile.kv_heads)
         kv = profile.kv_cache_bytes(batch) * degree / kv_shards
         activations = profile.activation_bytes(batch)
+    weights, kv = weights / stages, kv / stages  # each stage holds its layers and their cache
     reserve = (
         MICROCODE_BYTES_PER_PHYSICAL_CORE * instance.physical_cores_per_core * degree
         + SCRATCH_BYTES_PER_COPY
@@ -80,9 +82,15 @@ def copy_requirement(
 
 
 def check_memory(
-    profile: ModelProfile, instance: InstanceType, degree: int, copies: int, batch: int
+    profile: ModelProfile,
+    instance: InstanceType,
+    degree: int,
+    copies: int,
+    batch: int,
+    stages: int = 1,
 ) -> MemoryFit:
-    weights, kv, activations, reserve = copy_requirement(profile, instance, degree, batch)
+    """One node's share: with `stages` > 1 a copy spans that many nodes, a stage on each."""
+    weights, kv, activations, reserve = copy_requirement(profile, instance, degree, batch, stages)
     available = instance.memory_gib_per_core * degree * GIB
     return MemoryFit(weights, kv, activations, reserve, available, copies)
 

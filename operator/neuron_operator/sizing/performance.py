@@ -234,12 +234,30 @@ def gradient_sync_ms(
         ms += 1e3 * 2 * (ranks - 1) / ranks * shard / (c.collective_gbps * 1e9)
     nodes = layout.nodes
     if nodes > 1:
-        link = (instance.network_gbps or 0.0) * 1e9 / 8 * c.efa_efficiency
+        link = efa_bytes_per_second(instance, c)
         if link <= 0:
             return math.inf
         ms += c.collective_latency_us * 1e-3 * math.log2(nodes)
         ms += 1e3 * 2 * (nodes - 1) / nodes * gradients / link
     return ms / max(1, layout.accumulation)
+
+
+def efa_bytes_per_second(instance: InstanceType, c: GenerationConstants) -> float:
+    """What a node's EFA interfaces carry for collectives: the fitted share of the line rate."""
+    return (instance.network_gbps or 0.0) * 1e9 / 8 * c.efa_efficiency
+
+
+def stage_hops_ms(
+    instance: InstanceType, nodes: int, activation_bytes: float, c: GenerationConstants
+) -> float:
+    """A forward pass through a copy pipelined across `nodes` nodes hands its activations from
+    each stage to the next over EFA: nodes - 1 hops of one message each."""
+    if nodes <= 1:
+        return 0.0
+    link = efa_bytes_per_second(instance, c)
+    if link <= 0:
+        return math.inf
+    return (nodes - 1) * (c.collective_latency_us * 1e-3 + 1e3 * activation_bytes / link)
 
 
 def execution_ms(work: Work, machine: Machine) -> float:
@@ -327,7 +345,9 @@ def estimate(
 ) -> Performance:
     """Speed of one replica when `busy_cores_per_chip` cores of each of its chips are busy
     (the caller decides that from what the pod's resource request guarantees), with
-    `requests_in_flight` requests kept in flight per model copy. Training: a step includes the
+    `requests_in_flight` requests kept in flight per model copy. A copy across nodes runs its
+    stages one after another and hands activations between them (no credit is taken for
+    pipelining several batches through them). Training: a step includes the
     gradient all-reduce among the data-parallel ranks `layout` places (default: the replica's
     own copies, on one node)."""
     c = constants or constants_for(instance)
@@ -371,7 +391,7 @@ def estimate(
                 collectives=reduces,
             ),
             machine,
-        )
+        ) + stage_hops_ms(instance, grouping.nodes, prompt * hidden_bytes, c)
         context = profile.input_tokens + profile.output_tokens / 2
         step = execution_ms(
             Work(
@@ -383,7 +403,7 @@ def estimate(
                 collectives=reduces,
             ),
             machine,
-        )
+        ) + stage_hops_ms(instance, grouping.nodes, batch * hidden_bytes, c)
         request = prefill + (profile.output_tokens - 1) * step
         per_copy = batch * 1e3 / request
         return Performance(
@@ -414,7 +434,7 @@ def estimate(
             collectives=reduces,
         ),
         machine,
-    )
+    ) + executions * stage_hops_ms(instance, grouping.nodes, rows * hidden_bytes, c)
     # With another request in flight, the host's share of the overhead runs while the device
     # works: a copy completes one execution per device time or host time, whichever is longer.
     period = latency
