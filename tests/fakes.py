@@ -32,6 +32,7 @@ class FakeKube:
     deployment: dict[str, Any] | None = None
     autoscaler: dict[str, Any] | None = None
     job: dict[str, Any] | None = None
+    group_set: dict[str, Any] | None = None  # the LeaderWorkerSet of a plan across nodes
     calls: list[tuple[str, Any]] = field(default_factory=list)
     failures: dict[str, list[Exception]] = field(default_factory=dict)
     # A rule the fake server applies to status documents: returns an error to raise, or None.
@@ -77,6 +78,15 @@ class FakeKube:
         self.calls.append(("apply_claim_template", copy.deepcopy(desired)))
         self._fail("apply_claim_template")
         return copy.deepcopy(desired)
+
+    def apply_leader_worker_set(self, desired: dict[str, Any]) -> dict[str, Any]:
+        self.calls.append(("apply_leader_worker_set", copy.deepcopy(desired)))
+        self._fail("apply_leader_worker_set")
+        applied = copy.deepcopy(desired)
+        applied["metadata"]["resourceVersion"] = self._next_version()
+        applied["status"] = (self.group_set or {}).get("status", {})
+        self.group_set = applied
+        return copy.deepcopy(applied)
 
     def apply_job(self, desired: dict[str, Any]) -> dict[str, Any]:
         self.calls.append(("apply_job", copy.deepcopy(desired)))

@@ -306,6 +306,8 @@ def test_rendered_manifests_pass_the_api_server_and_pod_security(
         ("watch", "neurondeployments.neuron.dev", "yes"),
         ("patch", "neurondeployments.neuron.dev/status", "yes"),
         ("patch", "deployments.apps", "yes"),
+        ("patch", "leaderworkersets.leaderworkerset.x-k8s.io", "yes"),
+        ("delete", "leaderworkersets.leaderworkerset.x-k8s.io", "no"),
         ("create", "events", "yes"),
         ("patch", "clusterkopfpeerings.kopf.dev/neuron-operator", "yes"),
         ("patch", "clusterkopfpeerings.kopf.dev/someone-else", "no"),

@@ -55,6 +55,12 @@ verbs to delete anything (garbage collection removes a Deployment with its Neuro
 - apiGroups: [""]
   resources: [services]
   verbs: [create, patch]
+# Replicas across nodes (a model one node cannot hold): the LeaderWorkerSet that runs them,
+# watched like the Deployments and server-side applied. Unused where LeaderWorkerSet is not
+# installed (the plan then says it is needed).
+- apiGroups: [leaderworkerset.x-k8s.io]
+  resources: [leaderworkersets]
+  verbs: [get, list, watch, create, patch]
 # The HorizontalPodAutoscalers of spec.autoscaling: watched like the Deployments, applied, and
 # deleted when a NeuronDeployment stops asking for one (its only delete).
 - apiGroups: [autoscaling]

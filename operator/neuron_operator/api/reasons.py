@@ -19,6 +19,8 @@ class ReasonCode(StrEnum):
     NO_FEASIBLE_PLAN = "NoFeasiblePlan"  # the engine gave no plan and no reason
     SIZING_FAILED = "SizingFailed"  # the engine raised: a bug, reported instead of crashing
     NAME_CONFLICT = "NameConflict"  # a Deployment of this name belongs to someone else
+    # the new plan needs another controller kind (Deployment <-> LeaderWorkerSet): held
+    CONTROLLER_KIND_CHANGE = "ControllerKindChange"
     DEPLOYMENT_REJECTED = "DeploymentRejected"  # the API server refused the Deployment
     FORBIDDEN = "Forbidden"  # the operator's service account lacks a permission
     AUTOSCALING_NOT_BOUNDED = "AutoscalingNotBounded"  # no maxReplicas and no budget to bound it
@@ -50,6 +52,8 @@ class ReasonCode(StrEnum):
     # Events only
     DEPLOYMENT_CREATED = "DeploymentCreated"
     DEPLOYMENT_UPDATED = "DeploymentUpdated"
+    GROUP_SET_CREATED = "LeaderWorkerSetCreated"  # a plan across nodes: its LeaderWorkerSet
+    GROUP_SET_UPDATED = "LeaderWorkerSetUpdated"
     PLAN_CHANGED = "PlanChanged"
     RUN_STARTED = "RunStarted"  # a run's Job was created
     FELL_BACK = "FellBack"  # pods stayed Unschedulable: moved to the next feasible plan

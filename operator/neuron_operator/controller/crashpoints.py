@@ -57,6 +57,9 @@ class CrashingWrites:
     def apply_job(self, desired: dict[str, Any]) -> dict[str, Any]:
         return self.inner.apply_job(desired)
 
+    def apply_leader_worker_set(self, desired: dict[str, Any]) -> dict[str, Any]:
+        return self.inner.apply_leader_worker_set(desired)
+
     def apply_service(self, desired: dict[str, Any]) -> dict[str, Any]:
         return self.inner.apply_service(desired)
 

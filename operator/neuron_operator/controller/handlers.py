@@ -18,6 +18,7 @@ import kopf
 from neuron_operator.api.v1alpha1 import GROUP, VERSION
 from neuron_operator.controller.digest import retry_asked
 from neuron_operator.controller.fallback import RETRY_PREFERRED
+from neuron_operator.controller.multinode import LWS_GROUP, LWS_PLURAL, LWS_VERSION
 from neuron_operator.controller.render import MANAGED_BY
 from neuron_operator.controller.runtime import Runtime, seen
 from neuron_operator.crdgen import PLURAL
@@ -115,6 +116,7 @@ def neurondeployment_changed(
 @kopf.on.event("apps", "v1", "deployments", labels=dict(MANAGED_BY))
 @kopf.on.event("autoscaling", "v2", "horizontalpodautoscalers", labels=dict(MANAGED_BY))
 @kopf.on.event("batch", "v1", "jobs", labels=dict(MANAGED_BY))
+@kopf.on.event(LWS_GROUP, LWS_VERSION, LWS_PLURAL, labels=dict(MANAGED_BY))
 def managed_child_changed(
     type: str | None,
     name: str,
@@ -124,8 +126,10 @@ def managed_child_changed(
     memo: kopf.Memo,
     **_: Any,
 ) -> None:
-    """A child of ours changed or went (the Deployment, the HPA, a training run's Job): its
-    owner puts it back as its spec says, or reports on it."""
+    """A child of ours changed or went (the Deployment, the HPA, a training run's Job, the
+    LeaderWorkerSet of replicas across nodes): its owner puts it back as its spec says, or
+    reports on it. kopf watches LeaderWorkerSets where their CRD exists; cluster-wide it
+    follows the CRD being installed later."""
     runtime = runtime_of(memo)
     store = runtime.store_of(str(body.get("kind")))
     if store is not None:

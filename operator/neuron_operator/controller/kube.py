@@ -17,6 +17,7 @@ from neuron_operator.api.v1alpha1 import GROUP, VERSION
 from neuron_operator.controller.autoscaling import SEED_SUFFIX
 from neuron_operator.controller.errors import ApiTrouble, Forbidden, TransientError, UserError
 from neuron_operator.controller.metrics import API_ERRORS
+from neuron_operator.controller.multinode import LWS_GROUP, LWS_PLURAL, LWS_VERSION
 from neuron_operator.crdgen import PLURAL
 
 APPLY = "application/apply-patch+yaml"
@@ -265,6 +266,38 @@ class Kube:
     def apply_job(self, desired: dict[str, Any]) -> dict[str, Any]:
         """A run's Job: the reconcile calls it only to create one."""
         return self._apply(self.batch.patch_namespaced_job, desired)
+
+    def get_leader_worker_set(self, namespace: str, name: str) -> dict[str, Any] | None:
+        def read(name: str, namespace: str, **kwargs: Any) -> Any:
+            return self.custom.get_namespaced_custom_object(
+                LWS_GROUP, LWS_VERSION, namespace, LWS_PLURAL, name, **kwargs
+            )
+
+        return self._read(read, namespace, name)
+
+    def apply_leader_worker_set(self, desired: dict[str, Any]) -> dict[str, Any]:
+        def patch(name: str, namespace: str, body: dict[str, Any], **kwargs: Any) -> Any:
+            return self.custom.patch_namespaced_custom_object(
+                LWS_GROUP, LWS_VERSION, namespace, LWS_PLURAL, name, body, **kwargs
+            )
+
+        return self._apply(patch, desired)
+
+    def served(self, group_version: str) -> bool:
+        """Whether the API server serves `group_version` (e.g. "leaderworkerset.x-k8s.io/v1"):
+        its discovery document, which every authenticated client may read."""
+        self._wait_turn()
+        try:
+            request = self.api.param_serialize(
+                method="GET", resource_path=f"/apis/{group_version}", auth_settings=["BearerToken"]
+            )
+            response = self.api.call_api(*request, _request_timeout=REQUEST_TIMEOUT)
+            response.read()  # type: ignore[no-untyped-call]
+            return bool(response.status == 200)
+        except FAILURES as error:
+            if isinstance(error, ApiException) and error.status == 404:
+                return False
+            raise self._failed(error) from error
 
     def apply_service(self, desired: dict[str, Any]) -> dict[str, Any]:
         return self._apply(self.core.patch_namespaced_service, desired)

@@ -57,6 +57,12 @@ from neuron_operator.controller.fallback import (
     tried,
     with_tried,
 )
+from neuron_operator.controller.multinode import (
+    LWS_KIND,
+    as_rollout,
+    render_leader_worker_set,
+    spans_nodes,
+)
 from neuron_operator.controller.patch import merge_patch
 from neuron_operator.controller.policy import image_problems, template_problems
 from neuron_operator.controller.quantity import quantity
@@ -115,13 +121,17 @@ def _not_applied(body: dict[str, Any], previous: Plan | None, why: str) -> str:
 
 
 @lru_cache(maxsize=4096)
-def _plan_for(spec_json: str, catalog: Catalog | None = None) -> Plan:
+def _plan_for(spec_json: str, catalog: Catalog | None = None, groups: bool = True) -> Plan:
     """plan() is pure and deterministic: a Deployment's many status events re-plan nothing."""
-    return make_plan(NeuronDeploymentSpec.model_validate_json(spec_json), catalog)
+    spec = NeuronDeploymentSpec.model_validate_json(spec_json)
+    return make_plan(spec, catalog, leader_worker_set=groups)
 
 
-def plan_cached(spec: NeuronDeploymentSpec, catalog: Catalog | None = None) -> Plan:
-    return _plan_for(spec.model_dump_json(exclude={"template"}), catalog)
+def plan_cached(
+    spec: NeuronDeploymentSpec, catalog: Catalog | None = None, groups: bool = True
+) -> Plan:
+    """`groups`: whether the cluster runs LeaderWorkerSet (replicas may span nodes)."""
+    return _plan_for(spec.model_dump_json(exclude={"template"}), catalog, groups)
 
 
 def _refused(body: dict[str, Any], previous: Plan | None, reason: str, why: str) -> Decision:
@@ -152,11 +162,12 @@ def _planned(
     cluster: Cluster | None,
     record: PlacementStatus,
     catalog: Catalog | None,
+    groups: bool,
 ) -> Plan:
     if cluster is None:
-        return plan_cached(spec, catalog)
+        return plan_cached(spec, catalog, groups)
     capacity = cluster.capacity.without(given_up(record, cluster.fingerprint))
-    return make_plan(spec, catalog, capacity)
+    return make_plan(spec, catalog, capacity, leader_worker_set=groups)
 
 
 @dataclass
@@ -175,6 +186,7 @@ def _place(
     now: float,
     at: str,
     catalog: Catalog | None,
+    groups: bool,
 ) -> _Placed:
     """The plan to run: the one in effect when it still stands, else the engine's; then, when
     its pods have waited too long for a node, the next feasible one (controller/fallback.py)."""
@@ -183,7 +195,7 @@ def _place(
     placed = _Placed(
         old.plan
         if old.plan and plan_stands(body, old, pricing) and not restored
-        else _planned(spec, cluster, record, catalog),
+        else _planned(spec, cluster, record, catalog, groups),
         record,
     )
     if restored:
@@ -206,7 +218,7 @@ def _place(
         return placed  # given up before, nothing else was feasible: nothing new to try
     entry = tried(current, waiting, now, at, cluster.fingerprint)
     placed.record = with_tried(record, entry, describe(current))
-    moved = next_plan(_planned(spec, cluster, placed.record, catalog))
+    moved = next_plan(_planned(spec, cluster, placed.record, catalog, groups))
     if moved is None:
         why = (
             f"{describe(current)}: {entry.message}; no other plan within the spec's constraints "
@@ -230,13 +242,16 @@ def decide(
     at: str = "",
     catalog: Catalog | None = None,
     dra: frozenset[str] = frozenset(),
+    groups: bool = True,
 ) -> Decision:
     """Pure: what the Deployment should be, or why the current spec cannot run. `cluster` is
     what the cluster says (None: plan against the catalog alone); `now` is the time in epoch
     seconds and `at` the same in RFC 3339; `catalog` the instance catalog with the operator's
     prices (None: list prices); `dra` the instance families whose pods claim devices through
-    Dynamic Resource Allocation. Never raises: a failure of the engine is a
-    condition on the object, not a crash of the operator."""
+    Dynamic Resource Allocation; `groups` whether the cluster runs LeaderWorkerSet, which a
+    plan whose replicas span nodes runs as (the Decision's `desired` is then a LeaderWorkerSet).
+    Never raises: a failure of the engine is a condition on the object, not a crash of the
+    operator."""
     previous = old.plan
     try:
         spec = NeuronDeploymentSpec.model_validate(body.get("spec") or {})
@@ -254,7 +269,7 @@ def decide(
     try:
         if settings.engine_fault is not None:
             settings.engine_fault.before_plan(str(body["metadata"].get("name")))
-        placed = _place(body, spec, old, cluster, now, at, catalog)
+        placed = _place(body, spec, old, cluster, now, at, catalog, groups)
         result = placed.plan
         if not result.feasible:
             reason = result.reasons[0].reason if result.reasons else ReasonCode.NO_FEASIBLE_PLAN
@@ -271,6 +286,18 @@ def decide(
                 None,
                 job=job,
                 service=render_workers_service(body, run),
+            )
+        if spans_nodes(result):
+            # No HPA and no device claims for a LeaderWorkerSet yet (docs/operator.md).
+            group_set = with_hash(render_leader_worker_set(body, spec.template, result))
+            message = f"{describe(result)}: {result.why}"
+            return Decision(
+                Verdict(True, ReasonCode.PLANNED, message),
+                result,
+                group_set,
+                placed.record if placed.record.tried else None,
+                tuple(placed.events),
+                placed.recheck_after,
             )
         scaling, autoscaler = None, None
         if spec.autoscaling is not None:
@@ -406,6 +433,8 @@ class Writes(Protocol):
 
     def apply_job(self, desired: dict[str, Any]) -> dict[str, Any]: ...
 
+    def apply_leader_worker_set(self, desired: dict[str, Any]) -> dict[str, Any]: ...
+
     def apply_service(self, desired: dict[str, Any]) -> dict[str, Any]: ...
 
     def patch_status(self, namespace: str, name: str, patch: dict[str, Any]) -> None: ...
@@ -446,19 +475,34 @@ def _converge_deployment(
     settings: Settings,
     drift: DriftGuard | None,
     at: float,
+    other: dict[str, Any] | None = None,
 ) -> _Applied:
+    """Converge the object the plan runs as (`deployment`: the Deployment, or the
+    LeaderWorkerSet of a plan across nodes), the other kind (`other`) left alone."""
     metadata = body["metadata"]
     namespace, name = metadata["namespace"], metadata["name"]
     result = _Applied(deployment, decision.verdict, decision.plan_in_effect)
+    desired = decision.desired
+    kind = str((desired or deployment or {}).get("kind") or "Deployment")
     if deployment is not None and not controlled_by(deployment, body):
         why = (
-            f"a Deployment named {name} already exists and is not controlled by this "
-            "NeuronDeployment; it is left untouched: rename one of them or delete the Deployment"
+            f"a {kind} named {name} already exists and is not controlled by this "
+            f"NeuronDeployment; it is left untouched: rename one of them or delete the {kind}"
         )
         result.verdict = Verdict(False, ReasonCode.NAME_CONFLICT, _not_applied(body, old.plan, why))
         result.plan_in_effect, result.deployment = old.plan, None
         return result
-    desired = decision.desired
+    if desired is not None and other is not None and controlled_by(other, body):
+        # Another kind of controller runs the workload now: switching would tear it down.
+        why = (
+            f"the new plan runs as a {kind} and {other.get('kind')} {name} runs the current "
+            f"one; it is left running: delete {other.get('kind')} {name} to switch"
+        )
+        result.verdict = Verdict(
+            False, ReasonCode.CONTROLLER_KIND_CHANGE, _not_applied(body, old.plan, why)
+        )
+        result.plan_in_effect, result.deployment = old.plan, other
+        return result
     key = (namespace, name)
     if drift is not None and deployment is not None and drift.rounds(key, at) > 1:
         result.contested = _contested(deployment, settings, drift, key, at)  # not over yet
@@ -483,27 +527,38 @@ def _converge_deployment(
             kube.seed_replicas(namespace, name, decision.bounds.start)
         if decision.claim_template is not None:  # the pods' claims name it: first
             kube.apply_claim_template(decision.claim_template)
-        result.deployment = kube.apply_deployment(desired)
+        if kind == LWS_KIND:
+            result.deployment = kube.apply_leader_worker_set(desired)
+        else:
+            result.deployment = kube.apply_deployment(desired)
         if autoscaled and not existed:
             assert decision.bounds is not None  # the HPA starts from the plan's replicas
             result.deployment = kube.seed_replicas(namespace, name, decision.bounds.start)
         result.outcome = "applied"
         assert result.plan_in_effect is not None  # a desired Deployment comes with its plan
-        reason = ReasonCode.DEPLOYMENT_UPDATED if existed else ReasonCode.DEPLOYMENT_CREATED
+        if kind == LWS_KIND:
+            updated, created = ReasonCode.GROUP_SET_UPDATED, ReasonCode.GROUP_SET_CREATED
+        else:
+            updated, created = ReasonCode.DEPLOYMENT_UPDATED, ReasonCode.DEPLOYMENT_CREATED
+        reason = updated if existed else created
         action = "updated" if existed else "created"
-        message = f"Deployment {name} {action}: {describe(result.plan_in_effect)}"
+        message = f"{kind} {name} {action}: {describe(result.plan_in_effect)}"
         result.events.append(Event("Normal", reason, message))
     except UserError as error:
-        why = f"the API server refused the Deployment: {error}"
+        why = f"the API server refused the {kind}: {error}"
         result.verdict = Verdict(
             False, ReasonCode.DEPLOYMENT_REJECTED, _not_applied(body, old.plan, why)
         )
         result.plan_in_effect = old.plan
     except Forbidden as error:
+        resource = (
+            "leaderworkersets.leaderworkerset.x-k8s.io"
+            if kind == LWS_KIND
+            else ("deployments.apps")
+        )
         why = (
-            "the operator may not create or patch Deployments in namespace "
-            f"{namespace} (grant its service account create and patch on "
-            f"deployments.apps): {error}"
+            f"the operator may not create or patch {kind}s in namespace "
+            f"{namespace} (grant its service account create and patch on {resource}): {error}"
         )
         result.verdict = Verdict(False, ReasonCode.FORBIDDEN, _not_applied(body, old.plan, why))
         result.plan_in_effect, result.retry = old.plan, error
@@ -604,6 +659,8 @@ def reconcile(
     catalog: Catalog | None = None,
     dra: frozenset[str] = frozenset(),
     job: dict[str, Any] | None = None,
+    group_set: dict[str, Any] | None = None,
+    groups: bool = True,
 ) -> Outcome:
     """`body` is the NeuronDeployment and `deployment` its Deployment (None: there is none),
     as the caller gathered them; `drift` spaces reverts of others' changes (`at`: monotonic
@@ -611,15 +668,21 @@ def reconcile(
     pods (None: plan against the catalog alone), at `wall` (epoch seconds); `recheck(seconds)`
     is told when fallback must look again; `autoscaler` is the HPA of that name, if any;
     `catalog` has the operator's prices (None: list prices); `dra` the families whose pods
-    claim their devices through DRA; `job` the Job of the current training run, if any.
+    claim their devices through DRA; `job` the Job of the current training run, if any;
+    `group_set` the LeaderWorkerSet of that name, if any, and `groups` whether the cluster runs
+    LeaderWorkerSet at all.
     Raises TransientError or Forbidden when the reconcile must be retried; the status says why
     first, where it can be written."""
     metadata = body["metadata"]
     namespace, name = metadata["namespace"], metadata["name"]
     old = NeuronDeploymentStatus.model_validate(body.get("status") or {})
     stamp = now()
-    decision = decide(body, old, settings, cluster, wall, stamp, catalog, dra)
-    applied = _converge_deployment(kube, body, old, decision, deployment, settings, drift, at)
+    decision = decide(body, old, settings, cluster, wall, stamp, catalog, dra, groups)
+    # The object the plan runs as: its kind follows the decision, or the plan in effect.
+    desired_kind = (decision.desired or {}).get("kind")
+    across = desired_kind == LWS_KIND or (desired_kind is None and spans_nodes(old.plan))
+    workload, other = (group_set, deployment) if across else (deployment, group_set)
+    applied = _converge_deployment(kube, body, old, decision, workload, settings, drift, at, other)
     training = decision.job is not None
     if applied.retry is None and training:
         try:
@@ -640,12 +703,15 @@ def reconcile(
     placement = decision.placement if decision.verdict.planned else old.placement
     running = applied.plan_in_effect
     needs = contiguity(running, settings.scheduler_name, dra) if running is not None else None
+    running_as = applied.deployment
+    if running_as is not None and running_as.get("kind") == LWS_KIND:
+        running_as = as_rollout(running_as)  # its groups as the status counts replicas
     new = compute_status(
         body,
         old,
         applied.verdict,
         applied.plan_in_effect,
-        applied.deployment,
+        running_as,
         stamp,
         contested=applied.contested,
         placement=placement,

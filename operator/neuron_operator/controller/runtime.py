@@ -38,6 +38,7 @@ from neuron_operator.controller.drift import DriftGuard
 from neuron_operator.controller.errors import ApiTrouble, TransientError, retry_delay
 from neuron_operator.controller.informer import Informer
 from neuron_operator.controller.kube import Kube
+from neuron_operator.controller.multinode import LWS_API_VERSION, LWS_KIND
 from neuron_operator.controller.peering import is_active
 from neuron_operator.controller.pricing_watch import PricingWatch
 from neuron_operator.controller.reconcile import Writes, is_training, reconcile
@@ -55,6 +56,8 @@ log = logging.getLogger("neuron_operator")
 _served: dict[str, Any] = {}
 # Seconds a reconcile waits for the pricing ConfigMap's first read before it is retried.
 PRICING_WAIT = 5.0
+# How long whether the cluster serves LeaderWorkerSet is taken as known (one discovery GET).
+GROUPS_CHECK_SECONDS = 15.0
 
 
 class Locks:
@@ -131,6 +134,12 @@ def _now() -> str:
     return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def across_nodes(body: dict[str, Any]) -> bool:
+    """Whether the plan in effect has replicas across nodes (a LeaderWorkerSet runs them)."""
+    plan = ((body.get("status") or {}).get("plan")) or {}
+    return int(plan.get("nodesPerReplica") or 1) > 1
+
+
 def watched(child: dict[str, Any]) -> bool:
     """Whether the Deployment or HPA watch (filtered by our managed-by label) delivers it."""
     labels = (child.get("metadata") or {}).get("labels") or {}
@@ -152,6 +161,7 @@ class Runtime:
     deployments: Store = field(default_factory=Store)
     autoscalers: Store = field(default_factory=Store)
     jobs: Store = field(default_factory=Store)  # the Jobs of training runs
+    group_sets: Store = field(default_factory=Store)  # LeaderWorkerSets: replicas across nodes
     drift: DriftGuard = field(default_factory=DriftGuard)
     locks: Locks = field(default_factory=Locks)
     ready: bool = False
@@ -167,6 +177,9 @@ class Runtime:
     # Device allocation "auto": whether the Neuron DeviceClass exists (controller/dra.py).
     device_class: Informer[bool] | None = None
     rechecks: Rechecks = field(default_factory=Rechecks)
+    # Whether the cluster serves LeaderWorkerSet, and until when (monotonic) that is taken as
+    # known: (served, until).
+    _groups: tuple[bool, float] | None = None
     _kube: Kube | None = None
     _writes: Writes | None = None
 
@@ -195,6 +208,7 @@ class Runtime:
             "NeuronDeployment": self.neurondeployments,
             "HorizontalPodAutoscaler": self.autoscalers,
             "Job": self.jobs,
+            LWS_KIND: self.group_sets,
         }.get(kind)
 
     def written(self, body: dict[str, Any]) -> None:
@@ -322,6 +336,12 @@ class Runtime:
                 if is_training(body):
                     run = job_name(name, training_run(body))
                     job = self.gather(self.jobs, namespace, run, kube.get_job, keep=watched)
+                groups = self.leader_worker_set_served()
+                group_set = None
+                if groups and (across_nodes(body) or self.group_sets.get(namespace, name)[0]):
+                    group_set = self.gather(
+                        self.group_sets, namespace, name, kube.get_leader_worker_set, keep=watched
+                    )
                 watch = self.cluster_watch
                 catalog = self.catalog()
                 outcome = reconcile(
@@ -340,6 +360,8 @@ class Runtime:
                     catalog=catalog,
                     dra=self.dra_families(),
                     job=job,
+                    group_set=group_set,
+                    groups=groups,
                 )
             except ApiTrouble as error:
                 metrics.observe_reconcile("error", started)
@@ -373,6 +395,24 @@ class Runtime:
         found = self.device_class
         present = found is not None and len(found) > 0
         return dra_families(self.settings.device_allocation, present)
+
+    def leader_worker_set_served(self) -> bool:
+        """Whether the cluster serves LeaderWorkerSet, asked of discovery at most every
+        GROUPS_CHECK_SECONDS; when the answer changes, every object is planned again (a model
+        refused for want of it can now run, or the other way round)."""
+        known, at = self._groups, time.monotonic()
+        if known is not None and at < known[1]:
+            return known[0]
+        try:
+            served = self.kube().served(LWS_API_VERSION)
+        except ApiTrouble as error:
+            log.info("could not tell whether LeaderWorkerSet is served: %s", error)
+            served = known[0] if known is not None else True  # as before; offline assumption
+        self._groups = (served, at + GROUPS_CHECK_SECONDS)
+        if known is not None and known[0] != served:
+            log.info("LeaderWorkerSet is %s: planning again", "served" if served else "gone")
+            self.repriced()
+        return served
 
     def repriced(self) -> None:
         """The prices or the device allocation changed (an informer's thread): every object is
@@ -469,6 +509,7 @@ class Runtime:
             self.deployments.clear()
             self.autoscalers.clear()
             self.jobs.clear()
+            self.group_sets.clear()
         log.info("this replica is %s", "active" if active else "standing by")
 
     def audit_watches(self) -> None:
