@@ -81,7 +81,7 @@ def test_a_405b_model_runs_as_a_leaderworkerset_across_two_trn1_nodes(
         assert env["LWS_LEADER_ADDRESS"].startswith("llama-0.llama.")
         assert env["NEURON_RT_ROOT_COMM_ID"] == "$(LWS_LEADER_ADDRESS):62128"
     custom = client.CustomObjectsApi(kube)
-    group_set = custom.get_namespaced_custom_object(
+    group_set: dict[str, Any] = custom.get_namespaced_custom_object(
         "leaderworkerset.x-k8s.io", "v1", namespace, "leaderworkersets", "llama"
     )
     assert group_set["spec"]["leaderWorkerTemplate"]["size"] == 2
