@@ -19,6 +19,7 @@ from tests.kube import (
     get_ndep,
     neurondeployment,
     node_instance_type,
+    plain,
     pods,
     remove_node,
     wait_until,
@@ -81,8 +82,10 @@ def test_a_405b_model_runs_as_a_leaderworkerset_across_two_trn1_nodes(
         assert env["LWS_LEADER_ADDRESS"].startswith("llama-0.llama.")
         assert env["NEURON_RT_ROOT_COMM_ID"] == "$(LWS_LEADER_ADDRESS):62128"
     custom = client.CustomObjectsApi(kube)
-    group_set: dict[str, Any] = custom.get_namespaced_custom_object(
-        "leaderworkerset.x-k8s.io", "v1", namespace, "leaderworkersets", "llama"
+    group_set = plain(
+        custom.get_namespaced_custom_object(
+            "leaderworkerset.x-k8s.io", "v1", namespace, "leaderworkersets", "llama"
+        )
     )
     assert group_set["spec"]["leaderWorkerTemplate"]["size"] == 2
     assert not client.AppsV1Api(kube).list_namespaced_deployment(namespace).items
