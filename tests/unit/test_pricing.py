@@ -6,6 +6,7 @@ and ignored rather than half-used."""
 from __future__ import annotations
 
 import copy
+import re
 from typing import Any
 
 import pytest
@@ -103,8 +104,15 @@ def test_new_prices_make_the_plan_again_the_same_prices_keep_it() -> None:
     assert again.plan_in_effect == first.plan_in_effect
     cheap_trn2 = with_prices({"instanceTypes": {"trn2.3xlarge": {"onDemand": 1.0}}})
     repriced = decide(copy.deepcopy(body), status, Settings(), catalog=cheap_trn2)
-    assert repriced.plan_in_effect is not None
-    assert repriced.plan_in_effect.instance_type == "trn2.3xlarge"
+    # trn2's NeuronCore-v3 needs the model compiled again: held until the user says it is.
+    assert repriced.verdict.reason == "RecompileRequired"
+    assert repriced.plan_in_effect == first.plan_in_effect and repriced.desired is None
+    asked = re.search(r"neuron\.dev/recompiled-for=([^\s);]+)", repriced.verdict.message)
+    assert asked is not None and "neuroncore=v3" in asked.group(1)
+    body["metadata"]["annotations"] = {"neuron.dev/recompiled-for": asked.group(1)}
+    acknowledged = decide(copy.deepcopy(body), status, Settings(), catalog=cheap_trn2)
+    assert acknowledged.plan_in_effect is not None
+    assert acknowledged.plan_in_effect.instance_type == "trn2.3xlarge"
 
 
 @pytest.mark.parametrize(

@@ -19,6 +19,8 @@ class ReasonCode(StrEnum):
     NO_FEASIBLE_PLAN = "NoFeasiblePlan"  # the engine gave no plan and no reason
     SIZING_FAILED = "SizingFailed"  # the engine raised: a bug, reported instead of crashing
     NAME_CONFLICT = "NameConflict"  # a Deployment of this name belongs to someone else
+    # the new plan needs the model compiled for other shapes: held until acknowledged
+    RECOMPILE_REQUIRED = "RecompileRequired"
     # the new plan needs another controller kind (Deployment <-> LeaderWorkerSet): held
     CONTROLLER_KIND_CHANGE = "ControllerKindChange"
     DEPLOYMENT_REJECTED = "DeploymentRejected"  # the API server refused the Deployment

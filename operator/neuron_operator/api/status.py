@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import Field
 
 from neuron_operator.api.plan import Plan, Range
-from neuron_operator.api.v1alpha1 import ApiModel
+from neuron_operator.api.v1alpha1 import ApiModel, Compiled
 
 CONDITION_PLANNED = "Planned"
 CONDITION_AVAILABLE = "Available"
@@ -111,6 +111,15 @@ class RunStatus(ApiModel):
     completion_time: str | None = Field(default=None, description="When it succeeded.")
 
 
+class CompiledShape(Compiled):
+    """The shapes a plan's model is compiled for, and the model they are for."""
+
+    model: str | None = Field(
+        default=None,
+        description="The model (family, weights, dtype): another one is a new artifact anyway.",
+    )
+
+
 class NeuronDeploymentStatus(ApiModel):
     """What the operator decided and observed."""
 
@@ -134,6 +143,15 @@ class NeuronDeploymentStatus(ApiModel):
     )
     run: RunStatus | None = Field(
         default=None, description="workload: training: the current run's Job and its state."
+    )
+    shape: CompiledShape | None = Field(
+        default=None,
+        description=(
+            "The shapes the running plan's model is compiled for (serving). A later plan of "
+            "other shapes is not rolled out until they are acknowledged: the Planned condition "
+            "says RecompileRequired and how (spec.compiled, or the annotation "
+            "neuron.dev/recompiled-for)."
+        ),
     )
     replicas: int | None = Field(default=None, description="Pods the Deployment has.")
     ready_replicas: int | None = Field(default=None, description="Pods ready to serve.")

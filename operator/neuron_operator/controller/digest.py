@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
+from neuron_operator.api.reasons import ReasonCode
 from neuron_operator.api.status import CONDITION_DEGRADED, CONDITION_PLANNED
 from neuron_operator.controller.fallback import RETRY_PREFERRED
+from neuron_operator.controller.recompile import ACKNOWLEDGED
 
 
 class Digest(NamedTuple):
@@ -28,6 +30,16 @@ def retry_asked(body: dict[str, Any]) -> bool:
         return False
     asked = ((body.get("metadata") or {}).get("annotations") or {}).get(RETRY_PREFERRED)
     return bool((asked or None) != placement.get("retryPreferred"))
+
+
+def acknowledgement_given(body: dict[str, Any]) -> bool:
+    """Whether a plan held for a recompile may now be acknowledged (the annotation is set while
+    the object says RecompileRequired): kopf does not call its update handlers for it."""
+    asked = ((body.get("metadata") or {}).get("annotations") or {}).get(ACKNOWLEDGED)
+    return bool(asked) and any(
+        c.get("type") == CONDITION_PLANNED and c.get("reason") == ReasonCode.RECOMPILE_REQUIRED
+        for c in (body.get("status") or {}).get("conditions") or []
+    )
 
 
 def plan_summary(body: dict[str, Any]) -> Digest:

@@ -16,7 +16,7 @@ from typing import Any
 import kopf
 
 from neuron_operator.api.v1alpha1 import GROUP, VERSION
-from neuron_operator.controller.digest import retry_asked
+from neuron_operator.controller.digest import acknowledgement_given, retry_asked
 from neuron_operator.controller.fallback import RETRY_PREFERRED
 from neuron_operator.controller.multinode import LWS_GROUP, LWS_PLURAL, LWS_VERSION
 from neuron_operator.controller.render import MANAGED_BY
@@ -95,7 +95,7 @@ def neurondeployment_seen(
         runtime.drift.forget((namespace, name))
     if runtime.handler_context is None:
         runtime.handler_context = contextvars.copy_context()
-    if type != "DELETED" and retry_asked(dict(body)):
+    if type != "DELETED" and (retry_asked(dict(body)) or acknowledgement_given(dict(body))):
         # An annotation is no spec change: kopf's update handlers are not called for it.
         try:
             runtime.run(namespace, name, logger)

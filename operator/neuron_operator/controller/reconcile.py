@@ -27,11 +27,13 @@ from neuron_operator.api.reasons import ReasonCode
 from neuron_operator.api.status import (
     CONDITION_PLANNED,
     AutoscalingStatus,
+    CompiledShape,
     NeuronDeploymentStatus,
     PlacementStatus,
     RunStatus,
 )
 from neuron_operator.api.v1alpha1 import Autoscaling, NeuronDeploymentSpec, Workload
+from neuron_operator.controller.artifact import tell_the_server
 from neuron_operator.controller.autoscaling import (
     Bounds,
     bounds,
@@ -66,6 +68,7 @@ from neuron_operator.controller.multinode import (
 from neuron_operator.controller.patch import merge_patch
 from neuron_operator.controller.policy import image_problems, template_problems
 from neuron_operator.controller.quantity import quantity
+from neuron_operator.controller.recompile import recompile_needed, shape_of
 from neuron_operator.controller.render import (
     needs_contiguous_cores,
     neuron_resources,
@@ -111,6 +114,8 @@ class Decision:
     # workload: training: the run's Job and headless Service (controller/training.py).
     job: dict[str, Any] | None = None
     service: dict[str, Any] | None = None
+    # Serving: the shapes the plan's model is compiled for (controller/recompile.py).
+    shape: CompiledShape | None = None
 
 
 def _not_applied(body: dict[str, Any], previous: Plan | None, why: str) -> str:
@@ -287,17 +292,29 @@ def decide(
                 job=job,
                 service=render_workers_service(body, run),
             )
+        shape = shape_of(result, spec)
+        running = old.shape or (
+            shape_of(previous, spec) if previous and previous.feasible else None
+        )
+        annotations = body["metadata"].get("annotations") or {}
+        hold = recompile_needed(spec, running, shape, annotations)
+        if hold is not None:
+            return _refused(body, previous, ReasonCode.RECOMPILE_REQUIRED, hold)
         if spans_nodes(result):
             # No HPA and no device claims for a LeaderWorkerSet yet (docs/operator.md).
-            group_set = with_hash(render_leader_worker_set(body, spec.template, result))
+            rendered = render_leader_worker_set(body, spec.template, result)
+            pod = rendered["spec"]["leaderWorkerTemplate"]["workerTemplate"]
+            if spec.compiled is not None and shape is not None:
+                tell_the_server(pod["spec"]["containers"][0], spec, shape)
             message = f"{describe(result)}: {result.why}"
             return Decision(
                 Verdict(True, ReasonCode.PLANNED, message),
                 result,
-                group_set,
+                with_hash(rendered),
                 placed.record if placed.record.tried else None,
                 tuple(placed.events),
                 placed.recheck_after,
+                shape=shape,
             )
         scaling, autoscaler = None, None
         if spec.autoscaling is not None:
@@ -319,9 +336,11 @@ def decide(
             spec.progress_deadline_seconds,
             autoscaled=scaling is not None,
         )
+        pod = rendered["spec"]["template"]
         if claims is not None:
-            pod = rendered["spec"]["template"]
             pod["spec"] = claiming(pod["spec"], claims["metadata"]["name"])
+        if spec.compiled is not None and shape is not None:
+            tell_the_server(pod["spec"]["containers"][0], spec, shape)
         desired = with_hash(rendered)
     except Exception as error:  # a bug in the engine or renderer: report it, keep running
         log.exception("sizing failed for %s", body["metadata"].get("name"))
@@ -338,6 +357,7 @@ def decide(
         autoscaler,
         scaling,
         claims,
+        shape=shape,
     )
 
 
@@ -719,6 +739,7 @@ def reconcile(
         autoscaling=autoscaling_status(body, decision) if applied.verdict.planned else None,
         run=run_of(body, job) if training or is_training(body) else None,
         training=training or is_training(body),
+        shape=decision.shape if applied.verdict.planned else old.shape,
     )
     current = body.get("status") or {}
     try:

@@ -16,6 +16,7 @@ from neuron_operator.api.status import (
     CONDITION_READY,
     MAX_MESSAGE,
     AutoscalingStatus,
+    CompiledShape,
     Condition,
     NeuronDeploymentStatus,
     PlacementStatus,
@@ -100,6 +101,7 @@ def compute_status(
     autoscaling: AutoscalingStatus | None = None,
     run: RunStatus | None = None,
     training: bool = False,
+    shape: CompiledShape | None = None,
 ) -> NeuronDeploymentStatus:
     """`contested` says who keeps changing what the operator sets (None: nobody does now);
     `contiguity` whether the plan's side-by-side cores will be placed so (None: it needs none).
@@ -216,6 +218,7 @@ def compute_status(
         placement=placement,
         autoscaling=autoscaling,
         run=run,
+        shape=shape,
         replicas=dep_status.get("replicas", 0) if deployment else None,
         ready_replicas=ready_replicas,
         available_replicas=dep_status.get("availableReplicas", 0) if deployment else None,
