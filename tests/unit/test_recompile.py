@@ -14,10 +14,12 @@ from tests.fakes import FakeKube
 from neuron_operator.api.status import CompiledShape
 from neuron_operator.api.v1alpha1 import CompiledTarget, NeuronDeploymentSpec
 from neuron_operator.controller.artifact import artifact_env, with_shape_args
+from neuron_operator.controller.fallback import next_plan
 from neuron_operator.controller.recompile import (
     ACKNOWLEDGED,
     key,
     recompile_needed,
+    runs_as_is,
     shape_of,
 )
 from neuron_operator.controller.reconcile import reconcile
@@ -169,3 +171,16 @@ def test_a_compiled_artifact_reaches_the_rendered_server() -> None:
     assert env["NEURON_COMPILED_ARTIFACTS"] == "/models/llama"
     assert env["HF_NUM_CORES"] == "2"
     assert server["args"][:3] == ["serve", "--tensor-parallel-size", "2"]
+
+
+def test_fallback_moves_first_to_a_plan_the_running_server_runs_as_it_is() -> None:
+    s = spec()
+    result = plan(s)
+    assert len(result.alternatives) >= 2
+    runnable = result.alternatives[-1]
+    moved = next_plan(result, lambda option: option.instance_type == runnable.instance_type)
+    assert moved is not None and moved.instance_type == runnable.instance_type
+    running = shape_of(result, s)
+    assert runs_as_is(s, running, result)  # the plan itself needs no other artifact
+    other = next(a for a in result.alternatives if shape_of(a, s) != running)
+    assert not runs_as_is(s, running, other)

@@ -19,7 +19,7 @@ from __future__ import annotations
 import datetime
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -151,15 +151,19 @@ def _fits_now(option: Option) -> bool:
     )
 
 
-def next_plan(plan: Plan) -> Plan | None:
-    """The plan with the option to fall back to chosen: one whose replicas all fit the free
-    capacity now ahead of one that waits for nodes (waiting is what is being escaped), then
-    the cheapest, then the engine's order. None when nothing is feasible."""
+def next_plan(plan: Plan, runs_as_is: Callable[[Option], bool] = lambda _: True) -> Plan | None:
+    """The plan with the option to fall back to chosen: one the running server's compiled
+    model runs on as it is (`runs_as_is`: any other waits for a recompile) ahead of one it does
+    not, then one whose replicas all fit the free capacity now ahead of one that waits for
+    nodes (waiting is what is being escaped), then the cheapest, then the engine's order. None
+    when nothing is feasible."""
     winner = plan.chosen
     if winner is None:
         return None
     options = [winner, *plan.alternatives]
-    best = min(options, key=lambda o: (not _fits_now(o), _hourly(o)))  # first of equals
+    best = min(  # first of equals
+        options, key=lambda o: (not runs_as_is(o), not _fits_now(o), _hourly(o))
+    )
     if best is winner:
         return plan
     others = [o for o in options if o is not best]

@@ -68,7 +68,7 @@ from neuron_operator.controller.multinode import (
 from neuron_operator.controller.patch import merge_patch
 from neuron_operator.controller.policy import image_problems, template_problems
 from neuron_operator.controller.quantity import quantity
-from neuron_operator.controller.recompile import recompile_needed, shape_of
+from neuron_operator.controller.recompile import recompile_needed, runs_as_is, shape_of
 from neuron_operator.controller.render import (
     needs_contiguous_cores,
     neuron_resources,
@@ -223,7 +223,11 @@ def _place(
         return placed  # given up before, nothing else was feasible: nothing new to try
     entry = tried(current, waiting, now, at, cluster.fingerprint)
     placed.record = with_tried(record, entry, describe(current))
-    moved = next_plan(_planned(spec, cluster, placed.record, catalog, groups))
+    running = old.shape or shape_of(current, spec)
+    moved = next_plan(
+        _planned(spec, cluster, placed.record, catalog, groups),
+        lambda option: runs_as_is(spec, running, option),
+    )
     if moved is None:
         why = (
             f"{describe(current)}: {entry.message}; no other plan within the spec's constraints "
