@@ -47,7 +47,7 @@ from hack.cluster import (  # noqa: E402
     write_token_kubeconfig,
 )
 from hack.simnodes import neuron_node  # noqa: E402
-from neuron_operator.api.v1alpha1 import NeuronDeploymentSpec  # noqa: E402
+from neuron_operator.api.v1alpha1 import NeuronDeploymentSpec, Workload  # noqa: E402
 from neuron_operator.sizing import plan  # noqa: E402
 from neuron_operator.sizing.catalog import load_catalog  # noqa: E402
 
@@ -74,9 +74,14 @@ def provision_nodes(manifests: list[dict[str, Any]]) -> None:
     for manifest in manifests:
         if falls_back(manifest):
             continue
-        result = plan(NeuronDeploymentSpec.model_validate(manifest["spec"]))
-        if result.feasible and result.instance_type and result.replicas:
-            needed[result.instance_type] += result.replicas
+        spec = NeuronDeploymentSpec.model_validate(manifest["spec"])
+        result = plan(spec)
+        if not (result.feasible and result.instance_type and result.replicas and result.nodes):
+            continue
+        # A training run's workers and a LeaderWorkerSet group's pods take whole nodes: the
+        # plan's nodes. Other replicas may each land on a node of their own.
+        whole_nodes = spec.workload == Workload.TRAINING or result.nodes_per_replica
+        needed[result.instance_type] += result.nodes if whole_nodes else result.replicas
     catalog = {instance.name: instance for instance in load_catalog().instances}
     nodes = [
         neuron_node(catalog[instance_type], index)

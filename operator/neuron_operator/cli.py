@@ -119,8 +119,13 @@ def _replicas_line(result: Plan) -> str:
     )
 
 
+def _figure(value: float) -> str:
+    """Two decimals, or three significant digits below 1 (a request a minute is not 0.00/s)."""
+    return f"{value:,.2f}" if value >= 1 or value == 0 else f"{value:.3g}"
+
+
 def _span(likely: Range) -> str:
-    return f"{likely.low:,.2f}–{likely.high:,.2f}"
+    return f"{_figure(likely.low)}–{_figure(likely.high)}"
 
 
 def render_table(name: str, result: Plan) -> str:
@@ -155,8 +160,8 @@ def render_table(name: str, result: Plan) -> str:
                 f"{e.output_tokens_per_second:,.1f} output tokens/s per replica"
             )
         out += [
-            f"  Throughput   {e.throughput:,.2f}/s (likely {_span(e.throughput_range)}/s; "
-            f"{e.throughput_per_replica:,.2f}/s per replica)",
+            f"  Throughput   {_figure(e.throughput)}/s (likely {_span(e.throughput_range)}/s; "
+            f"{_figure(e.throughput_per_replica)}/s per replica)",
             f"  Cost         {_money(e.hourly_cost)}/h, {_money(e.cost_per_million, 4)} "
             "per million at full use",
             f"  Price        {result.price_source or 'unknown'}",
