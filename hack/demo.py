@@ -11,7 +11,8 @@
    for.
 
 Samples that opt in to fallback (spec.placement.fallback) show it: no node is provisioned for
-their first choice, and they are applied once the others run, so the nodes of that type are
+their first choice (nodes for the cheapest other type their compiled model runs on are, as
+spare capacity), and they are applied once the others run, so the nodes of that type are
 taken. Their pods stay Unschedulable, and after afterSeconds the operator moves them to the
 next feasible plan; the demo prints the move.
 
@@ -48,6 +49,7 @@ from hack.cluster import (  # noqa: E402
 )
 from hack.simnodes import neuron_node  # noqa: E402
 from neuron_operator.api.v1alpha1 import NeuronDeploymentSpec, Workload  # noqa: E402
+from neuron_operator.controller.recompile import runs_as_is, shape_of  # noqa: E402
 from neuron_operator.sizing import plan  # noqa: E402
 from neuron_operator.sizing.catalog import load_catalog  # noqa: E402
 
@@ -72,11 +74,23 @@ def provision_nodes(manifests: list[dict[str, Any]]) -> None:
     counts, so each replica may take a node of its own: provision for that."""
     needed: Counter[str] = Counter()
     for manifest in manifests:
-        if falls_back(manifest):
-            continue
         spec = NeuronDeploymentSpec.model_validate(manifest["spec"])
         result = plan(spec)
         if not (result.feasible and result.instance_type and result.replicas and result.nodes):
+            continue
+        if falls_back(manifest):
+            # Room for the move: the cheapest other type the same compiled model runs on.
+            shape = shape_of(result, spec)
+            target = next(
+                (
+                    a
+                    for a in sorted(result.alternatives, key=lambda a: a.estimate.hourly_cost or 0)
+                    if a.instance_type != result.instance_type and runs_as_is(spec, shape, a)
+                ),
+                None,
+            )
+            if target is not None:
+                needed[target.instance_type] += target.replicas
             continue
         # A training run's workers and a LeaderWorkerSet group's pods take whole nodes: the
         # plan's nodes. Other replicas may each land on a node of their own.

@@ -114,6 +114,10 @@ class RunStatus(ApiModel):
 class CompiledShape(Compiled):
     """The shapes a plan's model is compiled for, and the model they are for."""
 
+    pipeline_parallel_size: int | None = Field(
+        default=None,
+        description="Pipeline stages across nodes, for a replica across nodes (else unset).",
+    )
     model: str | None = Field(
         default=None,
         description="The model (family, weights, dtype): another one is a new artifact anyway.",

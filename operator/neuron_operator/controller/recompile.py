@@ -22,7 +22,7 @@ from typing import Any
 
 from neuron_operator.api.plan import Option, ParallelismMode, Plan
 from neuron_operator.api.status import CompiledShape
-from neuron_operator.api.v1alpha1 import Compiled, CompiledTarget, NeuronDeploymentSpec
+from neuron_operator.api.v1alpha1 import CompiledTarget, NeuronDeploymentSpec
 from neuron_operator.sizing.catalog import load_catalog
 
 ACKNOWLEDGED = "neuron.dev/recompiled-for"
@@ -35,6 +35,8 @@ CORE_OF_TARGET = {
     CompiledTarget.TRN2: "v3",
 }
 FIELDS = ("target", "tensor_parallel_degree", "batch_size", "sequence_length")
+# Compared, but never pinned by spec.compiled: a replica's stages across nodes.
+SHAPE_FIELDS = (*FIELDS, "pipeline_parallel_size")
 
 
 def model_of(spec: NeuronDeploymentSpec) -> str:
@@ -50,32 +52,35 @@ def shape_of(plan: Plan | Option, spec: NeuronDeploymentSpec) -> CompiledShape |
     degree = plan.parallelism.degree if plan.parallelism.mode != ParallelismMode.DATA else 1
     return CompiledShape(
         target=TARGET_OF_CORE.get(instance.core_version),
-        tensor_parallel_degree=degree * (plan.nodes_per_replica or 1),
+        tensor_parallel_degree=degree,
+        pipeline_parallel_size=plan.nodes_per_replica,
         batch_size=plan.batch_size,
         sequence_length=spec.model.sequence_length,
         model=model_of(spec),
     )
 
 
-def _core(shape: Compiled) -> str | None:
+def _core(shape: CompiledShape) -> str | None:
     return CORE_OF_TARGET[shape.target] if shape.target is not None else None
 
 
-def _value(shape: Compiled, field: str) -> Any:
+def _value(shape: CompiledShape, field: str) -> Any:
     return _core(shape) if field == "target" else getattr(shape, field)
 
 
-def key(shape: Compiled) -> str:
+def key(shape: CompiledShape) -> str:
     """The shapes as one line: what the acknowledgement annotation is set to."""
+    stages = shape.pipeline_parallel_size
     return (
         f"neuroncore={_core(shape)},tp={shape.tensor_parallel_degree},"
-        f"batch={shape.batch_size},seq={shape.sequence_length or 'default'}"
+        + (f"pp={stages}," if stages else "")
+        + f"batch={shape.batch_size},seq={shape.sequence_length or 'default'}"
     )
 
 
-def differences(running: Compiled, wanted: Compiled) -> list[str]:
+def differences(running: CompiledShape, wanted: CompiledShape) -> list[str]:
     """The fields whose values differ (inf2 and trn1 targets are one NeuronCore: no difference)."""
-    return [f for f in FIELDS if _value(running, f) != _value(wanted, f)]
+    return [f for f in SHAPE_FIELDS if _value(running, f) != _value(wanted, f)]
 
 
 def pinned(spec: NeuronDeploymentSpec) -> set[str]:

@@ -327,8 +327,13 @@ def _decision(plan: Plan) -> tuple[Any, ...]:
 
 def describe(plan: Plan) -> str:
     mode = plan.parallelism.mode.value if plan.parallelism else "?"
+    where = (
+        f"each of {plan.nodes_per_replica} {plan.instance_type}"
+        if plan.nodes_per_replica
+        else str(plan.instance_type)
+    )
     return (
-        f"{plan.replicas} × {plan.cores_per_replica} NeuronCore(s) on {plan.instance_type}, "
+        f"{plan.replicas} × {plan.cores_per_replica} NeuronCore(s) on {where}, "
         f"{mode} parallel, batch {plan.batch_size}"
     )
 
