@@ -26,8 +26,15 @@ from neuron_operator.api.v1alpha1 import CompiledTarget, NeuronDeploymentSpec
 from neuron_operator.sizing.catalog import load_catalog
 
 ACKNOWLEDGED = "neuron.dev/recompiled-for"
-# The compiler target named for each NeuronCore generation (inf2 and trn1 share NeuronCore-v2).
-TARGET_OF_CORE = {"v1": CompiledTarget.INF1, "v2": CompiledTarget.TRN1, "v3": CompiledTarget.TRN2}
+# The compiler target each instance family is compiled for (inf2 and trn1 share NeuronCore-v2,
+# which is what shapes are compared by).
+TARGET_OF_FAMILY = {
+    "inf1": CompiledTarget.INF1,
+    "inf2": CompiledTarget.INF2,
+    "trn1": CompiledTarget.TRN1,
+    "trn1n": CompiledTarget.TRN1,
+    "trn2": CompiledTarget.TRN2,
+}
 CORE_OF_TARGET = {
     CompiledTarget.INF1: "v1",
     CompiledTarget.INF2: "v2",
@@ -51,7 +58,7 @@ def shape_of(plan: Plan | Option, spec: NeuronDeploymentSpec) -> CompiledShape |
         return None
     degree = plan.parallelism.degree if plan.parallelism.mode != ParallelismMode.DATA else 1
     return CompiledShape(
-        target=TARGET_OF_CORE.get(instance.core_version),
+        target=TARGET_OF_FAMILY.get(instance.family),
         tensor_parallel_degree=degree,
         pipeline_parallel_size=plan.nodes_per_replica,
         batch_size=plan.batch_size,
