@@ -76,6 +76,7 @@ from neuron_operator.controller.render import (
     standard_labels,
 )
 from neuron_operator.controller.settings import Settings
+from neuron_operator.controller.startup import startup_probe
 from neuron_operator.controller.status import (
     Event,
     Verdict,
@@ -308,8 +309,7 @@ def decide(
             # No HPA and no device claims for a LeaderWorkerSet yet (docs/operator.md).
             rendered = render_leader_worker_set(body, spec.template, result)
             pod = rendered["spec"]["leaderWorkerTemplate"]["workerTemplate"]
-            if spec.compiled is not None and shape is not None:
-                tell_the_server(pod["spec"]["containers"][0], spec, shape)
+            _finish_server(pod["spec"]["containers"][0], spec, result, shape)
             message = f"{describe(result)}: {result.why}"
             return Decision(
                 Verdict(True, ReasonCode.PLANNED, message),
@@ -343,8 +343,7 @@ def decide(
         pod = rendered["spec"]["template"]
         if claims is not None:
             pod["spec"] = claiming(pod["spec"], claims["metadata"]["name"])
-        if spec.compiled is not None and shape is not None:
-            tell_the_server(pod["spec"]["containers"][0], spec, shape)
+        _finish_server(pod["spec"]["containers"][0], spec, result, shape)
         desired = with_hash(rendered)
     except Exception as error:  # a bug in the engine or renderer: report it, keep running
         log.exception("sizing failed for %s", body["metadata"].get("name"))
@@ -363,6 +362,22 @@ def decide(
         claims,
         shape=shape,
     )
+
+
+def _finish_server(
+    container: dict[str, Any],
+    spec: NeuronDeploymentSpec,
+    plan: Plan,
+    shape: CompiledShape | None,
+) -> None:
+    """The model server told its compiled artifact (spec.compiled) and given the time to start
+    that its plan needs (controller/startup.py), in place."""
+    if spec.compiled is not None and shape is not None:
+        tell_the_server(container, spec, shape)
+    precompiled = spec.compiled is not None and bool(spec.compiled.uri)
+    probe = startup_probe(container, plan, precompiled)
+    if probe is not None:
+        container["startupProbe"] = probe
 
 
 def contiguity(
