@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import contextvars
+import threading
 from typing import Any
 
 from neuron_operator.controller.digest import plan_summary
 from neuron_operator.controller.resync import Resync
+from neuron_operator.controller.runtime import Runtime
+from neuron_operator.controller.settings import Settings
 from neuron_operator.controller.store import Store
 
 
@@ -133,3 +137,38 @@ def test_the_watch_audit_runs_every_period_and_its_failure_is_not_fatal() -> Non
         resync.sweep()
         clock.now += 10
     assert audits == [1060.0, 1120.0]
+
+
+class Overlapping(Runtime):
+    """A Runtime whose reconcile takes a while, so two of them run at once."""
+
+    def __init__(self) -> None:
+        super().__init__(Settings())
+        self.done: list[str] = []
+        self.inside = threading.Barrier(2, timeout=5)
+
+    def run(self, namespace: str, name: str, logger: Any, retry: int = 0) -> None:
+        self.inside.wait()  # both are inside kopf's handler context at the same time
+        self.done.append(name)
+
+
+def test_reconciles_off_kopfs_threads_may_overlap() -> None:
+    """The resync, fallback's timers and the audit reconcile from threads of their own, each in
+    kopf's handler context: two at once must both run (a Context enters one thread at a time)."""
+    runtime = Overlapping()
+    runtime.handler_context = contextvars.copy_context()
+    errors: list[BaseException] = []
+
+    def resync(name: str) -> None:
+        try:
+            runtime.resync_one("ns", name)
+        except BaseException as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=resync, args=(n,)) for n in ("a", "b")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=10)
+    assert not errors
+    assert sorted(runtime.done) == ["a", "b"]

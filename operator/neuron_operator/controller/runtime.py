@@ -450,7 +450,10 @@ class Runtime:
         # sync handlers in its threads. (The store the resync reads is filled by a handler, so
         # one has always run by then.)
         if self.handler_context is not None:
-            self.handler_context.run(self.run, namespace, name, logger)
+            # A copy each time: a Context can be entered by one thread at a time, and the
+            # resync, fallback's timers and the audit may reconcile at once ("cannot enter
+            # context: ... is already entered" lost a repricing's reconcile).
+            self.handler_context.copy().run(self.run, namespace, name, logger)
         else:
             self.run(namespace, name, logger)
 
