@@ -25,7 +25,7 @@ CATALOG = load_catalog()
 
 
 def check_option(option: Option, spec: NeuronDeploymentSpec) -> None:
-    instance = CATALOG.get(option.instance_type)
+    instance = CATALOG.get(option.instance_type, option.logical_neuron_cores)
     assert instance is not None
     e, m = option.estimate, option.memory
     # fits memory and cores, and the shape can be placed by the Neuron scheduler
@@ -91,7 +91,7 @@ def neighbours_allowed(instance: InstanceType, option: Option) -> range:
 def check_no_idle_neighbours_assumed(option: Option, spec: NeuronDeploymentSpec) -> None:
     """The estimate holds with every neighbour the request allows: it is no faster than the
     engine's own estimate at any busy-core count the scheduler could produce."""
-    instance = CATALOG.get(option.instance_type)
+    instance = CATALOG.get(option.instance_type, option.logical_neuron_cores)
     assert instance is not None
     profile = build_profile(spec.model, spec.workload)
     parallelism = option.parallelism

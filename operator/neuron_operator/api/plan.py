@@ -19,6 +19,10 @@ D_BATCH = "Batch size the model is compiled and served with."
 D_REPLICAS = "Number of replicas (pods)."
 D_PER_NODE = "Replicas placed on one node."
 D_NODES = "Nodes the replicas need."
+D_LNC = (
+    "Trainium2: the logical NeuronCore config the plan runs at (physical cores per logical "
+    "core, 1 or 2; NEURON_LOGICAL_NC_CONFIG). Unset on other generations."
+)
 D_NODES_PER_REPLICA = (
     "Nodes one replica spans when the model is too large for one node's memory: a "
     "LeaderWorkerSet group of this size, one pod on each node. Unset for replicas on one node."
@@ -159,6 +163,7 @@ class Option(ApiModel):
     replicas_per_node: int = Field(description=D_PER_NODE)
     nodes: int = Field(description=D_NODES)
     nodes_per_replica: int | None = Field(default=None, description=D_NODES_PER_REPLICA)
+    logical_neuron_cores: int | None = Field(default=None, description=D_LNC)
     replicas_fitting_now: int | None = Field(default=None, description=D_FITTING_NOW)
     price_source: str | None = Field(default=None, description=D_PRICE_SOURCE)
     estimate: Estimate = Field(description=D_ESTIMATE)
@@ -192,6 +197,7 @@ class Plan(ApiModel):
     replicas_per_node: int | None = Field(default=None, description=D_PER_NODE)
     nodes: int | None = Field(default=None, description=D_NODES)
     nodes_per_replica: int | None = Field(default=None, description=D_NODES_PER_REPLICA)
+    logical_neuron_cores: int | None = Field(default=None, description=D_LNC)
     replicas_fitting_now: int | None = Field(default=None, description=D_FITTING_NOW)
     price_source: str | None = Field(default=None, description=D_PRICE_SOURCE)
     estimate: Estimate | None = Field(default=None, description=D_ESTIMATE)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
@@ -385,6 +385,14 @@ class Compiled(ApiModel):
         description=(
             "The NeuronCore it was compiled for: inf1 (NeuronCore-v1), inf2 or trn1 "
             "(NeuronCore-v2: Inf2, Trn1, Trn1n), trn2 (NeuronCore-v3)."
+        ),
+    )
+    logical_neuron_cores: Literal[1, 2] | None = Field(
+        default=None,
+        description=(
+            "Trainium2: the logical NeuronCore config it was compiled for (the compiler's "
+            "--logical-nc-config): physical cores per logical core. Pins the plan to Trainium2 "
+            "at that config."
         ),
     )
     uri: str | None = Field(

@@ -1,7 +1,8 @@
 """Compiled shapes: what a plan needs its model compiled for, and when a new plan must wait for
 a new artifact. Pure.
 
-Neuron compiles a model for fixed shapes: the NeuronCore generation, the cores one copy spans
+Neuron compiles a model for fixed shapes: the NeuronCore generation (and Trainium2's logical
+NeuronCore config), the cores one copy spans
 (tensor parallel degree, or an Inf1 pipeline's length), the batch size and the sequence length.
 A server handed an artifact of other shapes refuses it or crash-loops (optimum-neuron checks the
 tensor-parallel degree and instance type). So a plan whose shapes differ from the running one's
@@ -41,7 +42,13 @@ CORE_OF_TARGET = {
     CompiledTarget.TRN1: "v2",
     CompiledTarget.TRN2: "v3",
 }
-FIELDS = ("target", "tensor_parallel_degree", "batch_size", "sequence_length")
+FIELDS = (
+    "target",
+    "logical_neuron_cores",
+    "tensor_parallel_degree",
+    "batch_size",
+    "sequence_length",
+)
 # Compared, but never pinned by spec.compiled: a replica's stages across nodes.
 SHAPE_FIELDS = (*FIELDS, "pipeline_parallel_size")
 
@@ -59,6 +66,7 @@ def shape_of(plan: Plan | Option, spec: NeuronDeploymentSpec) -> CompiledShape |
     degree = plan.parallelism.degree if plan.parallelism.mode != ParallelismMode.DATA else 1
     return CompiledShape(
         target=TARGET_OF_FAMILY.get(instance.family),
+        logical_neuron_cores=plan.logical_neuron_cores,
         tensor_parallel_degree=degree,
         pipeline_parallel_size=plan.nodes_per_replica,
         batch_size=plan.batch_size,
@@ -77,9 +85,11 @@ def _value(shape: CompiledShape, field: str) -> Any:
 
 def key(shape: CompiledShape) -> str:
     """The shapes as one line: what the acknowledgement annotation is set to."""
-    stages = shape.pipeline_parallel_size
+    stages, lnc = shape.pipeline_parallel_size, shape.logical_neuron_cores
     return (
-        f"neuroncore={_core(shape)},tp={shape.tensor_parallel_degree},"
+        f"neuroncore={_core(shape)},"
+        + (f"lnc={lnc}," if lnc else "")
+        + f"tp={shape.tensor_parallel_degree},"
         + (f"pp={stages}," if stages else "")
         + f"batch={shape.batch_size},seq={shape.sequence_length or 'default'}"
     )

@@ -70,6 +70,7 @@ from neuron_operator.controller.policy import image_problems, template_problems
 from neuron_operator.controller.quantity import quantity
 from neuron_operator.controller.recompile import recompile_needed, runs_as_is, shape_of
 from neuron_operator.controller.render import (
+    instance_of,
     needs_contiguous_cores,
     neuron_resources,
     render_deployment,
@@ -328,9 +329,9 @@ def decide(
             scaling = found
             labels = standard_labels(body["metadata"]["name"])
             autoscaler = render_autoscaler(body, spec.autoscaling, found, labels)
-        instance = load_catalog().get(str(result.instance_type))
+        instance = instance_of(result)
         claims = None
-        if instance is not None and instance.family in dra:
+        if instance.family in dra:
             claims = claim_template(body, result, instance)
         rendered = render_deployment(
             body,
@@ -386,7 +387,7 @@ def contiguity(
     """Whether a plan whose pods ask for several cores or devices, not a whole node, gets
     them side by side: the Neuron scheduler extension places them so, and so does DRA (its
     claim constrains them to one connected group)."""
-    instance = load_catalog().get(str(plan.instance_type))
+    instance = load_catalog().get(str(plan.instance_type), plan.logical_neuron_cores)
     if instance is None or not needs_contiguous_cores(plan, instance):
         return None
     asked = ", ".join(f"{count} {name}" for name, count in neuron_resources(plan).items())

@@ -18,6 +18,9 @@ NEURON_TAINT_KEY = "aws.amazon.com/neuron"
 INSTANCE_TYPE_LABEL = "node.kubernetes.io/instance-type"
 CAPACITY_TYPE_LABEL = "karpenter.sh/capacity-type"
 SELECTOR_LABEL = "neuron.dev/neurondeployment"
+# Label your Trainium2 nodes with the logical NeuronCore config their launch template sets
+# (/opt/aws/neuron/logical_nc_config): a plan at one LNC then avoids nodes at the other.
+LNC_LABEL = "neuron.dev/logical-neuroncore-config"
 MANAGED_BY = {"app.kubernetes.io/managed-by": "neuron-operator"}
 # Share of a replica's slice of node CPU and memory it requests: the rest stays for the node's
 # DaemonSets (device plugin, CNI, kube-proxy, monitoring).
@@ -104,7 +107,12 @@ def plan_env(plan: Plan) -> list[dict[str, str]]:
         {"name": "NEURON_PLAN_DEGREE", "value": str(plan.parallelism.degree)},
         {"name": "NEURON_PLAN_COPIES", "value": str(plan.parallelism.copies)},
         {"name": "NEURON_PLAN_BATCH_SIZE", "value": str(plan.batch_size)},
-    ]
+    ] + (
+        # The runtime's LNC must be the one the plan's cores are counted at.
+        [{"name": "NEURON_LOGICAL_NC_CONFIG", "value": str(plan.logical_neuron_cores)}]
+        if plan.logical_neuron_cores
+        else []
+    )
 
 
 def _merge_env(user: list[dict[str, Any]], ours: list[dict[str, str]]) -> list[dict[str, Any]]:
@@ -113,10 +121,14 @@ def _merge_env(user: list[dict[str, Any]], ours: list[dict[str, str]]) -> list[d
 
 
 def _node_affinity(
-    affinity: dict[str, Any] | None, instance_type: str, capacity_type: str | None = None
+    affinity: dict[str, Any] | None,
+    instance_type: str,
+    capacity_type: str | None = None,
+    lnc: int | None = None,
 ) -> dict[str, Any]:
     """Require the chosen instance type (and the capacity type its prices are for, Karpenter's
-    karpenter.sh/capacity-type), within every node-selector term the user gave."""
+    karpenter.sh/capacity-type; and no node labelled with another LNC), within every
+    node-selector term the user gave."""
     affinity = copy.deepcopy(affinity or {})
     node = affinity.setdefault("nodeAffinity", {})
     required = node.setdefault("requiredDuringSchedulingIgnoredDuringExecution", {})
@@ -124,6 +136,9 @@ def _node_affinity(
     ours = [{"key": INSTANCE_TYPE_LABEL, "operator": "In", "values": [instance_type]}]
     if capacity_type:
         ours.append({"key": CAPACITY_TYPE_LABEL, "operator": "In", "values": [capacity_type]})
+    if lnc is not None:  # NotIn: an unlabelled node is taken at its word (the default)
+        others = [str(n) for n in (1, 2) if n != lnc]
+        ours.append({"key": LNC_LABEL, "operator": "NotIn", "values": others})
     keys = {e["key"] for e in ours}
     for term in terms:
         expressions = [e for e in term.get("matchExpressions") or [] if e.get("key") not in keys]
@@ -187,7 +202,8 @@ def owner_reference(body: dict[str, Any]) -> dict[str, Any]:
 
 
 def instance_of(plan: Plan) -> InstanceType:
-    instance = load_catalog().get(str(plan.instance_type))
+    """The plan's instance type, at the logical NeuronCore config it runs at (Trainium2)."""
+    instance = load_catalog().get(str(plan.instance_type), plan.logical_neuron_cores)
     if instance is None:  # a plan always names a catalog instance
         raise ValueError(f"plan names unknown instance type {plan.instance_type}")
     return instance
@@ -214,7 +230,9 @@ def render_pod_template(
     spec = template["spec"]
     containers = spec["containers"]
     spec["containers"] = [_model_server(containers[0], plan, instance), *containers[1:]]
-    spec["affinity"] = _node_affinity(spec.get("affinity"), instance.name, plan.capacity_type)
+    spec["affinity"] = _node_affinity(
+        spec.get("affinity"), instance.name, plan.capacity_type, plan.logical_neuron_cores
+    )
     tolerations = [t for t in spec.get("tolerations") or [] if t.get("key") != NEURON_TAINT_KEY]
     spec["tolerations"] = [
         *tolerations,

@@ -7,7 +7,7 @@ carries each entry's sources; nothing here reads outside the package.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache, cached_property
 from importlib import resources
 from typing import Any
@@ -91,6 +91,45 @@ class InstanceType:
     price_as_of: str | None = None  # the list price's date
     # Where price_per_hour came from, for people (sizing/pricing.py replaces both).
     price_source: str = ""
+    # Trainium2's logical NeuronCore config (physical cores per logical core, 1 or 2; None on
+    # generations without it). The catalog describes the default, LNC=2; at_lnc(1) the other.
+    lnc: int | None = None
+    # Share of the generation's per-core peak one core of this configuration has.
+    peak_share: float = 1.0
+
+    @property
+    def lnc_variants(self) -> tuple[InstanceType, ...]:
+        """This type at each logical NeuronCore config a node may run (the default first)."""
+        if self.lnc is None:
+            return (self,)
+        return tuple(self.at_lnc(lnc) for lnc in (self.lnc, *(n for n in (2, 1) if n != self.lnc)))
+
+    def at_lnc(self, lnc: int) -> InstanceType:
+        """The type with nodes set to `lnc` physical cores per logical core: LNC=1 presents
+        twice the cores (128 on trn2.48xlarge), each with half the memory, bandwidth and
+        FLOP/s, and allows tensor-parallel degrees up to the new core count
+        (about-neuron/arch/neuron-features/logical-neuroncore-config.rst)."""
+        if self.lnc is None or lnc == self.lnc:
+            return self
+        if lnc not in (1, 2):
+            raise ValueError(f"logical NeuronCore config {lnc}: Trainium2 runs 1 or 2")
+        factor = self.lnc / lnc
+
+        def scaled(n: int) -> int:
+            return round(n * factor)
+
+        cores = scaled(self.cores)
+        degrees = sorted({scaled(d) for d in self.tensor_parallel_degrees if scaled(d)} | {1, 2})
+        return replace(
+            self,
+            cores=cores,
+            cores_per_device=scaled(self.cores_per_device),
+            physical_cores_per_core=lnc,
+            allocatable_neuroncore=scaled(self.allocatable_neuroncore),
+            tensor_parallel_degrees=tuple(d for d in degrees if d <= cores),
+            lnc=lnc,
+            peak_share=self.peak_share / factor,
+        )
 
     @property
     def generation(self) -> CoreGeneration:
@@ -145,6 +184,8 @@ class InstanceType:
             price_source=list_price_source(
                 raw["priceUsdPerHour"], (raw.get("asOf") or {}).get("price")
             ),
+            # Trainium2 describes logical cores at its default LNC (2 physical per logical).
+            lnc=raw["physicalCoresPerCore"] if raw["coreVersion"] == "v3" else None,
         )
 
 
@@ -166,8 +207,10 @@ class Catalog:
     def families(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys(i.family for i in self.instances))
 
-    def get(self, name: str) -> InstanceType | None:
-        return next((i for i in self.instances if i.name == name), None)
+    def get(self, name: str, lnc: int | None = None) -> InstanceType | None:
+        """The type by name (at logical NeuronCore config `lnc`, where it has one)."""
+        found = next((i for i in self.instances if i.name == name), None)
+        return found.at_lnc(lnc) if found is not None and lnc is not None else found
 
 
 @cache

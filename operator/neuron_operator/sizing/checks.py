@@ -106,7 +106,17 @@ TARGET_CORES = {"inf1": "v1", "inf2": "v2", "trn1": "v2", "trn2": "v3"}
 
 
 def _runs_the_compiled_artifact(i: InstanceInput) -> Refusal | None:
-    target = i.spec.compiled.target if i.spec.compiled else None
+    compiled = i.spec.compiled
+    lnc = compiled.logical_neuron_cores if compiled else None
+    if lnc is not None and i.instance.lnc != lnc:
+        at = f"runs at LNC={i.instance.lnc}" if i.instance.lnc else "has no LNC"
+        return Refusal(
+            ReasonCode.NOT_THE_COMPILED_SHAPE,
+            f"the artifact was compiled for logical NeuronCore config {lnc} (Trainium2); "
+            f"{i.instance.name} here {at}; compile for it, or change "
+            "spec.compiled.logicalNeuronCores",
+        )
+    target = compiled.target if compiled else None
     if target is None or TARGET_CORES[target.value] == i.instance.core_version:
         return None
     return Refusal(

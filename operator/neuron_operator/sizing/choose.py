@@ -134,7 +134,7 @@ def search(
 ) -> Search:
     result = Search(candidates=[], rejected=_unknown_instance_types(spec, catalog))
     memo = Memo(profile, leader_worker_set)
-    for instance in catalog.instances:
+    for instance in (v for i in catalog.instances for v in i.lnc_variants):
         fit = judge_fit(profile.family, spec.workload, instance)
         checked = InstanceInput(spec, profile, instance, fit, capacity)
         failed = first_refusal(INSTANCE_STEPS, checked)

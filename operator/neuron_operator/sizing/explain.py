@@ -67,6 +67,7 @@ def to_option(candidate: Candidate, capacity: Capacity | None = None) -> Option:
         replicas_per_node=candidate.replicas_per_node,
         nodes=candidate.nodes,
         nodes_per_replica=grouping.nodes if grouping.nodes > 1 else None,
+        logical_neuron_cores=candidate.instance.lnc,
         replicas_fitting_now=fitting_now(candidate, capacity),
         price_source=candidate.instance.price_source or None,
         estimate=Estimate(
@@ -203,7 +204,7 @@ def build_plan(
     # price), and, with a cluster in view, the best of those that fit its free capacity now:
     # a bigger size with room is what a workload whose pods cannot be placed falls back to.
     def kind(c: Candidate) -> tuple[object, ...]:
-        return (c.instance.family, c.grouping, c.whole_devices, fits_now(c))
+        return (c.instance.family, c.instance.lnc, c.grouping, c.whole_devices, fits_now(c))
 
     seen = {kind(winner)}
     alternatives: list[Option] = []

@@ -284,7 +284,8 @@ def _machine(
     training = profile.workload == Workload.TRAINING
     return Machine(
         cores=cores,
-        peak_flops=instance.generation.peak_flops(profile.dtype, training=training),
+        peak_flops=instance.peak_share
+        * instance.generation.peak_flops(profile.dtype, training=training),
         bandwidth=core_bandwidth(instance, busy_cores_per_chip, c.core_bandwidth_share),
         constants=c,
         compute_cost=compute_cost,
