@@ -118,3 +118,33 @@ def test_an_edit_waits_for_the_next_run_which_starts_when_asked() -> None:
     assert created["metadata"]["name"] == "bert-run2"
     service = dict(kube.calls)["apply_service"]
     assert service["spec"]["selector"] == {"batch.kubernetes.io/job-name": "bert-run2"}
+
+
+def test_a_deployment_an_earlier_operator_made_for_the_run_is_named_for_deletion() -> None:
+    kube = FakeKube(new_object())
+    kube.deployment = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {
+            "name": "bert",
+            "namespace": "ml",
+            "ownerReferences": [
+                {"kind": "NeuronDeployment", "name": "bert", "uid": "u", "controller": True}
+            ],
+        },
+        "spec": {"replicas": 64},
+        "status": {},
+    }
+    events: list[Event] = []
+    reconcile(
+        kube,
+        copy.deepcopy(kube.body),
+        copy.deepcopy(kube.deployment),
+        Settings(),
+        events.append,
+        lambda: "t",
+    )
+    assert kube.writes() == ["apply_service", "apply_job", "patch_status"]  # never deleted
+    planned = condition(kube, "Planned")
+    assert planned["status"] == "True"
+    assert "kubectl delete deployment bert -n ml" in planned["message"]

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Any, Literal, Protocol
 
@@ -732,6 +732,15 @@ def reconcile(
             applied.verdict = Verdict(False, ReasonCode.DEPLOYMENT_REJECTED, why)
         except (Forbidden, TransientError) as error:
             applied.retry = error
+        if deployment is not None and controlled_by(deployment, body):
+            # An operator before training ran as Jobs rendered a Deployment, which restarts
+            # the old trainers forever; it may not delete one, so it says so.
+            applied.verdict = replace(
+                applied.verdict,
+                message=f"{applied.verdict.message}; Deployment {name}, made for this object by "
+                "an earlier operator version, still restarts its training pods: delete it "
+                f"(kubectl delete deployment {name} -n {namespace})",
+            )
     if applied.retry is None and not training:
         try:
             _converge_autoscaler(kube, body, decision, autoscaler, applied)
