@@ -102,6 +102,16 @@ def versions() -> dict[str, str]:
     return found
 
 
+# The pinned versions that go into the images: a version bump of anything else (LeaderWorkerSet,
+# helm, kwok: local control plane tools) must not rebuild them.
+IMAGE_VERSIONS = ("K8S_VERSION", "ETCD_VERSION", "KIND_VERSION", "CRICTL_VERSION", "PAUSE_VERSION")
+
+
+def image_versions() -> str:
+    v = versions()
+    return ",".join(f"{k}={v.get(k, '')}" for k in IMAGE_VERSIONS)
+
+
 def tool(name: str, version: str, binary: str) -> Path:
     path = CACHE / f"{name}-{version}" / "bin" / binary
     if not path.exists():
@@ -128,7 +138,7 @@ def rootfs(name: str, packages: list[str], customise: Callable[[Path], None] | N
     """A debootstrapped bookworm (minbase + packages), customised, as a cached tarball."""
     # keyed by what goes into it: the packages, and the customisation's code and versions
     recipe = inspect.getsource(customise) if customise is not None else ""
-    key = digest(SUITE, MIRROR, " ".join(packages), recipe, ROOT / "hack" / "versions.env")
+    key = digest(SUITE, MIRROR, " ".join(packages), recipe, image_versions())
     tarball = WORK / f"{name}-{SUITE}-{key}.tar"
     if tarball.exists():
         return tarball
@@ -313,8 +323,9 @@ def node_customisation(v: dict[str, str]) -> Callable[[Path], None]:
 
 def node_image() -> str:
     v = versions()
-    inputs = [Path(__file__), ROOT / "hack" / "versions.env"]
-    tag = f"neuron-operator/kind-node:v{v['K8S_VERSION']}-{digest(*inputs)}"
+    tag = (
+        f"neuron-operator/kind-node:v{v['K8S_VERSION']}-{digest(Path(__file__), image_versions())}"
+    )
     if image_exists(tag):
         return tag
     images = control_plane_images(v)
