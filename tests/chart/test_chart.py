@@ -53,6 +53,8 @@ def test_helm_lint_strict(cluster: Cluster, values: Path) -> None:
         ("--set=logFormat=xml", "logFormat"),
         ("--set=watchNamespaces[0]=Not_A_Namespace", "watchNamespaces"),
         ("--set=metrics.port=80", "port"),  # the operator runs as non-root
+        ("--set=image.digest=latest", "digest"),  # a digest is sha256:<64 hex>
+        ("--set=networkPolicy.apiServer.ports[0]=0", "ports"),
     ],
 )
 def test_values_schema_refuses_unknown_keys_and_bad_values(
@@ -389,3 +391,29 @@ def test_install_upgrade_uninstall_in_namespaced_mode_keeps_the_crd(
     finally:
         for name in (home, served, other):
             cluster.run("delete", "namespace", name, "--wait=false", check=False)
+
+
+def test_a_digest_pins_the_image_and_the_network_policy_allows_only_the_operators_traffic(
+    cluster: Cluster,
+) -> None:
+    hardened = CHART / "ci" / "hardened-values.yaml"
+    documents = render(cluster, f"--values={hardened}")
+    (deployment,) = of_kind(documents, "Deployment")
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    digest = yaml.safe_load(hardened.read_text())["image"]["digest"]
+    assert container["image"] == f"neuron-operator@{digest}"
+    (policy,) = of_kind(documents, "NetworkPolicy")
+    spec = policy["spec"]
+    assert spec["podSelector"]["matchLabels"] == deployment["spec"]["selector"]["matchLabels"]
+    assert sorted(spec["policyTypes"]) == ["Egress", "Ingress"]
+    (ingress,) = spec["ingress"]
+    assert {p["port"] for p in ingress["ports"]} == {p["containerPort"] for p in container["ports"]}
+    api, dns = spec["egress"]
+    assert api["to"] == [{"ipBlock": {"cidr": "10.96.0.1/32"}}]
+    assert {p["port"] for p in api["ports"]} == {443, 6443}
+    assert {(p["port"], p["protocol"]) for p in dns["ports"]} == {(53, "UDP"), (53, "TCP")}
+    # Off by default: no policy, the tag's image.
+    plain = render(cluster)
+    assert not of_kind(plain, "NetworkPolicy")
+    (default,) = of_kind(plain, "Deployment")
+    assert "@" not in default["spec"]["template"]["spec"]["containers"][0]["image"]
