@@ -18,6 +18,7 @@ from typing import Any
 
 from neuron_operator.api.status import CompiledShape
 from neuron_operator.api.v1alpha1 import DType, NeuronDeploymentSpec
+from neuron_operator.controller.render import merge_env
 
 AUTO_CAST = {DType.BF16: "bf16", DType.FP16: "fp16"}
 
@@ -73,8 +74,6 @@ def tell_the_server(
     container: dict[str, Any], spec: NeuronDeploymentSpec, shape: CompiledShape
 ) -> None:
     """The model server container, told the artifact and its shapes (in place)."""
-    ours = artifact_env(spec, shape)
-    names = {e["name"] for e in ours}
-    container["env"] = [e for e in container.get("env") or [] if e.get("name") not in names] + ours
+    container["env"] = merge_env(container.get("env") or [], artifact_env(spec, shape))
     if container.get("args"):
         container["args"] = with_shape_args([str(a) for a in container["args"]], shape)

@@ -20,12 +20,14 @@ from typing import Any
 from neuron_operator.api.plan import Plan
 from neuron_operator.controller.render import (
     instance_of,
+    merge_env,
     owner_reference,
     plan_labels,
     render_pod_template,
     standard_labels,
+    with_shared_memory,
 )
-from neuron_operator.controller.training import EFA_ENV, EFA_RESOURCE, ROOT_COMM_PORT, SHM
+from neuron_operator.controller.training import EFA_ENV, EFA_RESOURCE, ROOT_COMM_PORT
 
 LWS_GROUP = "leaderworkerset.x-k8s.io"
 LWS_VERSION = "v1"
@@ -56,11 +58,9 @@ def _group_member(container: dict[str, Any], plan: Plan) -> dict[str, Any]:
         resources = container["resources"]
         for table in ("requests", "limits"):
             resources[table][EFA_RESOURCE] = str(instance.efa_interfaces)
-    ours = group_env(plan, bool(instance.efa_interfaces))
-    names = {e["name"] for e in ours}
-    container["env"] = [e for e in container.get("env") or [] if e["name"] not in names] + ours
-    mounts = [m for m in container.get("volumeMounts") or [] if m.get("name") != SHM]
-    container["volumeMounts"] = [*mounts, {"name": SHM, "mountPath": "/dev/shm"}]
+    container["env"] = merge_env(
+        container.get("env") or [], group_env(plan, bool(instance.efa_interfaces))
+    )
     return container
 
 
@@ -74,8 +74,7 @@ def render_leader_worker_set(
     pod = render_pod_template(body, template, plan, scheduler_name=None)
     spec = pod["spec"]
     spec["containers"] = [_group_member(spec["containers"][0], plan), *spec["containers"][1:]]
-    volumes = [v for v in spec.get("volumes") or [] if v.get("name") != SHM]
-    spec["volumes"] = [*volumes, {"name": SHM, "emptyDir": {"medium": "Memory"}}]
+    with_shared_memory(spec)
     return {
         "apiVersion": LWS_API_VERSION,
         "kind": LWS_KIND,

@@ -115,9 +115,24 @@ def plan_env(plan: Plan) -> list[dict[str, str]]:
     )
 
 
-def _merge_env(user: list[dict[str, Any]], ours: list[dict[str, str]]) -> list[dict[str, Any]]:
+def merge_env(user: list[dict[str, Any]], ours: list[dict[str, str]]) -> list[dict[str, Any]]:
+    """`user`'s env with ours appended: ours override same-named variables of theirs."""
     names = {item["name"] for item in ours}
     return [item for item in user if item.get("name") not in names] + ours
+
+
+SHM = "dshm"
+
+
+def with_shared_memory(pod_spec: dict[str, Any]) -> None:
+    """A memory-backed /dev/shm for the model server (the first container), in place: the
+    collectives of a multi-node worker exchange through it, and Docker's 64 MiB default is
+    too small for them."""
+    container = pod_spec["containers"][0]
+    mounts = [m for m in container.get("volumeMounts") or [] if m.get("name") != SHM]
+    container["volumeMounts"] = [*mounts, {"name": SHM, "mountPath": "/dev/shm"}]
+    volumes = [v for v in pod_spec.get("volumes") or [] if v.get("name") != SHM]
+    pod_spec["volumes"] = [*volumes, {"name": SHM, "emptyDir": {"medium": "Memory"}}]
 
 
 def _node_affinity(
@@ -171,7 +186,7 @@ def _model_server(container: dict[str, Any], plan: Plan, instance: InstanceType)
         table.pop(NEURONCORE, None)
         table.update({name: str(count) for name, count in neuron.items()})
     resources["requests"], resources["limits"] = requests, limits
-    container["env"] = _merge_env(container.get("env") or [], plan_env(plan))
+    container["env"] = merge_env(container.get("env") or [], plan_env(plan))
     security = container.setdefault("securityContext", {})
     security.setdefault("allowPrivilegeEscalation", False)
     return container

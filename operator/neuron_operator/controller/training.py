@@ -26,11 +26,13 @@ from neuron_operator.controller.render import (
     NEURON_DEVICE,
     NEURONCORE,
     instance_of,
+    merge_env,
     owner_reference,
     plan_labels,
     render_pod_template,
     replica_resources,
     standard_labels,
+    with_shared_memory,
 )
 
 EFA_RESOURCE = "vpc.amazonaws.com/efa"
@@ -38,7 +40,6 @@ RUN_LABEL = "neuron.dev/run"
 COMPLETION_INDEX = "metadata.annotations['batch.kubernetes.io/job-completion-index']"
 MASTER_PORT = 29500  # torchrun's default
 ROOT_COMM_PORT = 62128  # the port Neuron's collectives examples bootstrap on
-SHM = "dshm"
 EFA_ENV = {"FI_PROVIDER": "efa", "FI_EFA_USE_DEVICE_RDMA": "1", "FI_EFA_FORK_SAFE": "1"}
 
 
@@ -80,7 +81,7 @@ def _worker(
 ) -> dict[str, Any]:
     """The model server container as render_pod_template made it (`theirs`: as the user wrote
     it), turned into one node's worker: the whole node's devices, EFA, CPU and memory share,
-    the rendezvous env, /dev/shm."""
+    the rendezvous env."""
     instance = instance_of(plan)
     whole = {NEURON_DEVICE: str(instance.allocatable_neuron)}
     if instance.efa_interfaces:
@@ -103,10 +104,7 @@ def _worker(
         "limits": limits,
     }
     ours = rendezvous_env(name, run, plan, bool(instance.efa_interfaces))
-    names = {e["name"] for e in ours}
-    container["env"] = [e for e in container.get("env") or [] if e["name"] not in names] + ours
-    mounts = [m for m in container.get("volumeMounts") or [] if m.get("name") != SHM]
-    container["volumeMounts"] = [*mounts, {"name": SHM, "mountPath": "/dev/shm"}]
+    container["env"] = merge_env(container.get("env") or [], ours)
     return container
 
 
@@ -125,10 +123,9 @@ def render_job(
     spec = pod["spec"]
     worker = _worker(spec["containers"][0], template["spec"]["containers"][0], name, run, plan)
     spec["containers"] = [worker, *spec["containers"][1:]]
+    with_shared_memory(spec)
     spec["restartPolicy"] = "Never"
     spec["subdomain"] = workers_service_name(name)
-    volumes = [v for v in spec.get("volumes") or [] if v.get("name") != SHM]
-    spec["volumes"] = [*volumes, {"name": SHM, "emptyDir": {"medium": "Memory"}}]
     nodes = int(plan.nodes or 1)
     return {
         "apiVersion": "batch/v1",
