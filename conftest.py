@@ -198,3 +198,21 @@ def operator(
         yield running
     finally:
         running.stop()
+
+
+@pytest.fixture
+def second_trn1_node(cluster: Cluster) -> Iterator[str]:
+    """A second simulated trn1.32xlarge: the local control plane has one node per type, and a
+    training run or a LeaderWorkerSet group across two whole nodes needs two."""
+    from hack.simnodes import neuron_node
+    from tests.kube import add_node, remove_node
+
+    from neuron_operator.sizing.catalog import load_catalog
+
+    instance = load_catalog().get("trn1.32xlarge")
+    assert instance is not None
+    name = add_node(cluster, neuron_node(instance, 1))
+    try:
+        yield name
+    finally:
+        remove_node(cluster, name)

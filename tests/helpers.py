@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
+
+import yaml
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
 def spec(family: str, parameters: str | int, **extra: Any) -> dict[str, Any]:
@@ -15,3 +20,10 @@ def spec(family: str, parameters: str | int, **extra: Any) -> dict[str, Any]:
         else:
             rest[key] = value
     return {"model": model, **rest}
+
+
+def example_spec(name: str, **override: Any) -> dict[str, Any]:
+    """The spec of examples/<name>.yaml, with top-level fields replaced by `override`."""
+    manifest = yaml.safe_load((EXAMPLES / f"{name}.yaml").read_text())
+    spec: dict[str, Any] = manifest["spec"]
+    return {**spec, **override}

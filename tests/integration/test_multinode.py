@@ -5,15 +5,12 @@ counts the group ready once both run."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
-from hack.simnodes import neuron_node
 from kubernetes import client
+from tests.helpers import example_spec
 from tests.kube import (
     Cluster,
-    add_node,
     condition,
     create_ndep,
     get_ndep,
@@ -21,40 +18,14 @@ from tests.kube import (
     node_instance_type,
     plain,
     pods,
-    remove_node,
     wait_until,
 )
 
-from neuron_operator.sizing.catalog import load_catalog
-
-LLAMA_405B: dict[str, Any] = {
-    "model": {
-        "family": "transformer-decoder",
-        "parameters": "405B",
-        "sequenceLength": 4096,
-        "layers": 126,
-        "hiddenSize": 16384,
-        "attentionHeads": 128,
-        "kvHeads": 8,
-    },
-    "objective": "latency",
-    "constraints": {"instanceFamilies": ["trn1"]},
-    "template": {
-        "spec": {"containers": [{"name": "server", "image": "registry.k8s.io/pause:3.10"}]}
-    },
-}
-
-
-@pytest.fixture
-def second_trn1_node(cluster: Cluster) -> Iterator[str]:
-    """The local control plane has one node per type: a group of two needs two."""
-    instance = load_catalog().get("trn1.32xlarge")
-    assert instance is not None
-    name = add_node(cluster, neuron_node(instance, 1))
-    try:
-        yield name
-    finally:
-        remove_node(cluster, name)
+# examples/llama-3.1-405b.yaml, serving a container that runs here.
+LLAMA_405B = example_spec(
+    "llama-3.1-405b",
+    template={"spec": {"containers": [{"name": "server", "image": "registry.k8s.io/pause:3.10"}]}},
+)
 
 
 def test_a_405b_model_runs_as_a_leaderworkerset_across_two_trn1_nodes(

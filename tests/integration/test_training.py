@@ -4,15 +4,11 @@ status follows the Job, and a run that completed is never started again."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
-from hack.simnodes import neuron_node
 from kubernetes import client
 from tests.kube import (
     Cluster,
-    add_node,
     condition,
     create_ndep,
     get_ndep,
@@ -21,11 +17,8 @@ from tests.kube import (
     patch_ndep_spec,
     plain,
     pods,
-    remove_node,
     wait_until,
 )
-
-from neuron_operator.sizing.catalog import load_catalog
 
 TRAINING: dict[str, Any] = {
     "workload": "training",
@@ -36,18 +29,6 @@ TRAINING: dict[str, Any] = {
         "spec": {"containers": [{"name": "trainer", "image": "registry.k8s.io/pause:3.10"}]}
     },
 }
-
-
-@pytest.fixture
-def second_trn1_node(cluster: Cluster) -> Iterator[str]:
-    """The local control plane has one node per type: the run needs two trn1.32xlarge."""
-    instance = load_catalog().get("trn1.32xlarge")
-    assert instance is not None
-    name = add_node(cluster, neuron_node(instance, 1))
-    try:
-        yield name
-    finally:
-        remove_node(cluster, name)
 
 
 def workers(kube: Any, namespace: str) -> list[dict[str, Any]]:

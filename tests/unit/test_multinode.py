@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from tests.helpers import example_spec
+
 from neuron_operator.api.plan import ParallelismMode
 from neuron_operator.api.v1alpha1 import ModelSpec, Workload
 from neuron_operator.sizing import plan
@@ -16,20 +18,8 @@ from neuron_operator.sizing.memory import check_memory
 from neuron_operator.sizing.performance import estimate
 from neuron_operator.sizing.profile import build_profile
 
-LLAMA_405B: dict[str, Any] = {
-    "family": "transformer-decoder",
-    "parameters": "405B",
-    "sequenceLength": 4096,
-    "layers": 126,
-    "hiddenSize": 16384,
-    "attentionHeads": 128,
-    "kvHeads": 8,
-}
-ON_TRN1: dict[str, Any] = {
-    "model": LLAMA_405B,
-    "objective": "latency",
-    "constraints": {"instanceFamilies": ["trn1"]},
-}
+ON_TRN1 = example_spec("llama-3.1-405b")  # latency, trn1 only
+LLAMA_405B: dict[str, Any] = ON_TRN1["model"]
 
 
 def instance(name: str) -> InstanceType:

@@ -10,6 +10,7 @@ import copy
 from typing import Any
 
 from tests.fakes import FakeKube
+from tests.helpers import example_spec
 
 from neuron_operator.controller.multinode import render_leader_worker_set
 from neuron_operator.controller.reconcile import reconcile
@@ -18,19 +19,9 @@ from neuron_operator.controller.settings import Settings
 from neuron_operator.controller.status import Event
 from neuron_operator.sizing import plan
 
-LLAMA_405B: dict[str, Any] = {
-    "model": {
-        "family": "transformer-decoder",
-        "parameters": "405B",
-        "sequenceLength": 4096,
-        "layers": 126,
-        "hiddenSize": 16384,
-        "attentionHeads": 128,
-        "kvHeads": 8,
-    },
-    "objective": "latency",
-    "constraints": {"instanceFamilies": ["trn1"]},
-    "template": {
+LLAMA_405B = example_spec(
+    "llama-3.1-405b",
+    template={
         "spec": {
             "containers": [
                 {
@@ -41,7 +32,7 @@ LLAMA_405B: dict[str, Any] = {
             ]
         }
     },
-}
+)
 
 
 def new_object(spec: dict[str, Any] = LLAMA_405B) -> dict[str, Any]:
