@@ -1,4 +1,5 @@
-"""Command line: `neuron-operator plan -f FILE [--cluster]`, `run`, `crd`, `version`.
+"""Command line: `neuron-operator plan -f FILE [--cluster] [-o manifests]`, `run`, `crd`,
+`version`.
 
 Exit status of `plan`: 0 a plan was found for every NeuronDeployment in FILE; 3 at least one
 has no feasible plan (the plan, with its reasons, is still printed); 2 invalid input, with a
@@ -11,6 +12,7 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -33,8 +35,15 @@ class InputError(Exception):
     """A user mistake in the input; the message says what and where."""
 
 
-def load_manifests(source: str, stdin: TextIO) -> list[tuple[str, NeuronDeploymentSpec]]:
-    """Read NeuronDeployment manifests from a file (or '-' for stdin); return (name, spec)."""
+@dataclass(frozen=True)
+class Manifest:
+    name: str
+    spec: NeuronDeploymentSpec
+    document: dict[str, Any]  # as written: what the operator would be given
+
+
+def load_manifests(source: str, stdin: TextIO) -> list[Manifest]:
+    """Read NeuronDeployment manifests from a file (or '-' for stdin)."""
     try:
         text = stdin.read() if source == "-" else Path(source).read_text()
     except OSError as error:
@@ -63,7 +72,7 @@ def load_manifests(source: str, stdin: TextIO) -> list[tuple[str, NeuronDeployme
         if not isinstance(spec, dict):
             raise InputError(f"{where}: spec: required mapping is missing")
         try:
-            manifests.append((name, NeuronDeploymentSpec.model_validate(spec)))
+            manifests.append(Manifest(name, NeuronDeploymentSpec.model_validate(spec), document))
         except ValidationError as error:
             raise InputError(format_validation_error(error, "spec")) from error
     if not manifests:
@@ -259,7 +268,9 @@ def command_plan(args: argparse.Namespace, stdout: TextIO, stdin: TextIO) -> int
     catalog = None
     if args.prices:
         catalog = load_prices(args.prices)
-    results = [(name, plan(spec, catalog, capacity)) for name, spec in manifests]
+    if args.output == "manifests":
+        return write_manifests(manifests, catalog, args.namespace, stdout, sys.stderr)
+    results = [(m.name, plan(m.spec, catalog, capacity)) for m in manifests]
     if args.output == "table":
         stdout.write("\n\n".join(render_table(name, r) for name, r in results) + "\n")
     else:
@@ -270,6 +281,64 @@ def command_plan(args: argparse.Namespace, stdout: TextIO, stdin: TextIO) -> int
         else:
             stdout.write(yaml.safe_dump(payload, sort_keys=False))
     return EXIT_OK if all(r.feasible for _, r in results) else EXIT_INFEASIBLE
+
+
+# What the API server would give the object; the owner references carry it.
+OFFLINE_UID = "00000000-0000-0000-0000-000000000000"
+
+
+def rendered_objects(
+    manifest: Manifest, catalog: Catalog | None, namespace: str | None = None
+) -> tuple[list[dict[str, Any]], str | None]:
+    """The objects the operator would apply for `manifest` in a cluster with no capacity
+    information and default settings, rendered by the reconcile's own pure decision; or none
+    and why not. A template the operator refuses is an InputError."""
+    from neuron_operator.api.reasons import ReasonCode
+    from neuron_operator.api.status import NeuronDeploymentStatus
+    from neuron_operator.controller.reconcile import decide
+    from neuron_operator.controller.settings import Settings
+
+    metadata = dict(manifest.document.get("metadata") or {})
+    metadata["namespace"] = namespace or metadata.get("namespace") or "default"
+    metadata.update(uid=OFFLINE_UID, generation=1)
+    body = {**manifest.document, "metadata": metadata}
+    decision = decide(body, NeuronDeploymentStatus(), Settings(), catalog=catalog)
+    verdict = decision.verdict
+    if not verdict.planned:
+        why = f"{manifest.name}: {verdict.reason}: {verdict.message}"
+        if verdict.reason in (ReasonCode.TEMPLATE_NOT_ALLOWED, ReasonCode.IMAGE_NOT_ALLOWED):
+            raise InputError(why)
+        return [], why
+    found = (
+        decision.claim_template,
+        decision.desired,
+        decision.job,
+        decision.service,
+        decision.autoscaler,
+    )
+    return [obj for obj in found if obj is not None], None
+
+
+def write_manifests(
+    manifests: list[Manifest],
+    catalog: Catalog | None,
+    namespace: str | None,
+    stdout: TextIO,
+    stderr: TextIO,
+) -> int:
+    """`plan -o manifests`: every object the operator would apply, as one YAML stream; what
+    it would not apply, on stderr (exit 3)."""
+    objects: list[dict[str, Any]] = []
+    refused = []
+    for manifest in manifests:
+        rendered, why = rendered_objects(manifest, catalog, namespace)
+        objects += rendered
+        if why is not None:
+            refused.append(why)
+    stdout.write(yaml.safe_dump_all(objects, sort_keys=False))
+    for why in refused:
+        stderr.write(f"not applied: {why}\n")
+    return EXIT_INFEASIBLE if refused else EXIT_OK
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -285,7 +354,20 @@ def build_parser() -> argparse.ArgumentParser:
         "-f", "--filename", required=True, help="manifest file, or - for standard input"
     )
     plan_parser.add_argument(
-        "-o", "--output", choices=("table", "json", "yaml"), default="table", help="output format"
+        "-o",
+        "--output",
+        choices=("table", "json", "yaml", "manifests"),
+        default="table",
+        help="output format; manifests: the objects the operator would apply (its Deployment, "
+        "Job, LeaderWorkerSet, Service, HPA, ResourceClaimTemplate), rendered offline with "
+        "default settings, for review or a scanner",
+    )
+    plan_parser.add_argument(
+        "-n",
+        "--namespace",
+        default=None,
+        help="with -o manifests: the namespace to render the objects in (default: the "
+        "manifest's, else default)",
     )
     plan_parser.add_argument(
         "--cluster",

@@ -1,6 +1,6 @@
 """`kubectl neuron` — the kubectl plugin (installed as the `kubectl-neuron` script).
 
-    kubectl neuron plan -f model.yaml [-o table|json|yaml] [--cluster]
+    kubectl neuron plan -f model.yaml [-o table|json|yaml|manifests] [--cluster]
                                  # size a manifest offline, or for this context's cluster
     kubectl neuron explain NAME [-n NAMESPACE]               # a live object's plan, as a table
 

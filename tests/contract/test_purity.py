@@ -65,6 +65,11 @@ DECISION_FILES = [
         "autoscaling.py",
         "dra.py",
         "training.py",
+        "multinode.py",
+        "recompile.py",
+        "artifact.py",
+        "probes.py",
+        "hardening.py",
     )
 ]
 CLIENTS = {"kubernetes", "kopf", "urllib3", "aiohttp"}

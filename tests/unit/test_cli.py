@@ -177,3 +177,46 @@ def test_prices_file_plans_with_your_prices_and_names_a_bad_one(tmp_path: Path) 
     done = run("plan", "-f", str(model), "--prices", str(prices))
     assert done.returncode == 2
     assert "--prices" in done.stderr and "trn9.huge not in the catalog" in done.stderr
+
+
+def test_manifests_are_what_the_operator_would_apply(tmp_path: Path) -> None:
+    """-o manifests renders through the reconcile's own decision: the Deployment of a serving
+    example, the Job and Service of a training one, each in the namespace asked for."""
+    for example, kinds in (
+        ("bert-base", ["Deployment"]),
+        ("bert-large-training", ["Job", "Service"]),
+    ):
+        done = run(
+            "plan", "-f", str(ROOT / "examples" / f"{example}.yaml"), "-o", "manifests", "-n", "ml"
+        )
+        assert done.returncode == 0, done.stderr
+        objects = list(yaml.safe_load_all(done.stdout))
+        assert [o["kind"] for o in objects] == kinds
+        assert {o["metadata"]["namespace"] for o in objects} == {"ml"}
+    deployment = yaml.safe_load(
+        run("plan", "-f", str(ROOT / "examples" / "bert-base.yaml"), "-o", "manifests").stdout
+    )
+    assert deployment["metadata"]["namespace"] == "default"
+    pod = deployment["spec"]["template"]["spec"]
+    assert pod["automountServiceAccountToken"] is False
+    assert pod["containers"][0]["resources"]["limits"]["aws.amazon.com/neuroncore"]
+
+
+def test_manifests_of_what_would_not_be_applied_say_why(tmp_path: Path) -> None:
+    server = {"spec": {"containers": [{"name": "s", "image": "s:1"}]}}
+    infeasible = tmp_path / "big.yaml"
+    slow = {"constraints": {"instanceTypes": ["inf1.xlarge"]}, "slo": {"latencyMs": 0.01}}
+    infeasible.write_text(manifest({**BERT, **slow, "template": server}))
+    done = run("plan", "-f", str(infeasible), "-o", "manifests")
+    assert done.returncode == 3
+    assert "not applied: demo:" in done.stderr
+    # Without a pod template there is nothing to render: exit 2, naming the field.
+    done = run("plan", "-f", "-", "-o", "manifests", stdin=manifest(BERT))
+    assert done.returncode == 2
+    assert "spec.template.spec.containers" in done.stderr
+    privileged = tmp_path / "privileged.yaml"
+    container = {"name": "s", "image": "s:1", "securityContext": {"privileged": True}}
+    privileged.write_text(manifest({**BERT, "template": {"spec": {"containers": [container]}}}))
+    done = run("plan", "-f", str(privileged), "-o", "manifests")
+    assert done.returncode == 2
+    assert "spec.template.spec.containers[0].securityContext.privileged" in done.stderr

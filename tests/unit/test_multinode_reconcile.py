@@ -14,7 +14,7 @@ from tests.helpers import example_spec
 
 from neuron_operator.controller.multinode import render_leader_worker_set
 from neuron_operator.controller.reconcile import reconcile
-from neuron_operator.controller.render import owner_reference
+from neuron_operator.controller.render import owner_reference, shared_memory_mib
 from neuron_operator.controller.settings import Settings
 from neuron_operator.controller.status import Event
 from neuron_operator.sizing import plan
@@ -84,7 +84,12 @@ def test_the_group_takes_whole_nodes_with_their_efa_and_finds_its_leader() -> No
     assert env["NEURON_PLAN_NODES_PER_REPLICA"] == "2"
     assert env["FI_PROVIDER"] == "efa"
     volumes = template["workerTemplate"]["spec"]["volumes"]
-    assert {"name": "dshm", "emptyDir": {"medium": "Memory"}} in volumes
+    (shm,) = [v for v in volumes if v["name"] == "dshm"]
+    assert shm["emptyDir"]["medium"] == "Memory"
+    assert (
+        shm["emptyDir"]["sizeLimit"]
+        == f"{shared_memory_mib(server['resources']['limits']['memory'])}Mi"
+    )
 
 
 def test_a_plan_across_nodes_is_applied_as_a_leaderworkerset_and_its_groups_counted() -> None:

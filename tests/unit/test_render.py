@@ -148,7 +148,12 @@ def test_labels_owner_selector_and_sidecars() -> None:
         "blockOwnerDeletion": True,
     }
     sidecar = deployment["spec"]["template"]["spec"]["containers"][1]
-    assert sidecar == {"name": "sidecar", "image": "proxy:1"}
+    # A sidecar is left as it is but for the secure defaults (test_hardening.py).
+    assert sidecar == {
+        "name": "sidecar",
+        "image": "proxy:1",
+        "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}},
+    }
 
 
 def test_selector_never_depends_on_the_plan() -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from neuron_operator.controller.render import shared_memory_mib
 from neuron_operator.controller.training import (
     COMPLETION_INDEX,
     render_job,
@@ -58,7 +59,12 @@ def test_a_run_is_an_indexed_job_of_whole_nodes_with_their_efa() -> None:
         assert "aws.amazon.com/neuroncore" not in table
     assert resources["requests"]["memory"] == "100Gi"  # the user's figure wins
     assert {"name": "dshm", "mountPath": "/dev/shm"} in worker["volumeMounts"]
-    assert {"name": "dshm", "emptyDir": {"medium": "Memory"}} in pod["volumes"]
+    (shm,) = [v for v in pod["volumes"] if v["name"] == "dshm"]
+    assert shm["emptyDir"]["medium"] == "Memory"
+    assert (
+        shm["emptyDir"]["sizeLimit"]
+        == f"{shared_memory_mib(worker['resources']['limits']['memory'])}Mi"
+    )
     found = env(worker)
     assert found["MASTER_ADDR"] == "bert-run3-0.bert-workers"
     assert found["MASTER_PORT"] == "29500"  # the rendezvous port is ours, not the template's

@@ -67,6 +67,7 @@ from neuron_operator.controller.multinode import (
 )
 from neuron_operator.controller.patch import merge_patch
 from neuron_operator.controller.policy import image_problems, template_problems
+from neuron_operator.controller.probes import port_probes, startup_probe
 from neuron_operator.controller.quantity import quantity
 from neuron_operator.controller.recompile import recompile_needed, runs_as_is, shape_of
 from neuron_operator.controller.render import (
@@ -77,7 +78,6 @@ from neuron_operator.controller.render import (
     standard_labels,
 )
 from neuron_operator.controller.settings import Settings
-from neuron_operator.controller.startup import startup_probe
 from neuron_operator.controller.status import (
     Event,
     Verdict,
@@ -371,10 +371,11 @@ def _finish_server(
     plan: Plan,
     shape: CompiledShape | None,
 ) -> None:
-    """The model server told its compiled artifact (spec.compiled) and given the time to start
-    that its plan needs (controller/startup.py), in place."""
+    """The model server told its compiled artifact (spec.compiled), probed, and given the time
+    to start that its plan needs (controller/probes.py), in place."""
     if spec.compiled is not None and shape is not None:
         tell_the_server(container, spec, shape)
+    container.update(port_probes(container))
     precompiled = spec.compiled is not None and bool(spec.compiled.uri)
     probe = startup_probe(container, plan, precompiled)
     if probe is not None:

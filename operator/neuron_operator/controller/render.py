@@ -10,6 +10,8 @@ from typing import Any
 
 from neuron_operator.api.plan import NEURON_DEVICE_RESOURCE, NEURONCORE_RESOURCE, Plan
 from neuron_operator.api.v1alpha1 import API_VERSION, KIND
+from neuron_operator.controller.hardening import with_secure_defaults
+from neuron_operator.controller.quantity import quantity
 from neuron_operator.sizing.catalog import InstanceType, load_catalog
 
 NEURONCORE = NEURONCORE_RESOURCE
@@ -122,17 +124,45 @@ def merge_env(user: list[dict[str, Any]], ours: list[dict[str, str]]) -> list[di
 
 
 SHM = "dshm"
+SHM_PATH = "/dev/shm"
+# /dev/shm's size: a quarter of the model server's memory limit, at least 1 GiB (or half the
+# limit, when that is less). It is memory the container is charged for, so it is bounded by
+# what the plan gave the pod; a quarter leaves the server its host memory for weights on their
+# way to the device.
+SHM_SHARE = 0.25
+SHM_FLOOR_MIB = 1024
+
+
+def shared_memory_mib(memory_limit: Any) -> int:
+    """The size of the memory-backed /dev/shm for a container limited to `memory_limit`."""
+    limit = quantity(memory_limit)
+    if limit is None or limit <= 0:
+        return SHM_FLOOR_MIB
+    limit_mib = int(limit) // (1024 * 1024)
+    return max(min(SHM_FLOOR_MIB, limit_mib // 2), int(limit_mib * SHM_SHARE))
 
 
 def with_shared_memory(pod_spec: dict[str, Any]) -> None:
-    """A memory-backed /dev/shm for the model server (the first container), in place: the
-    collectives of a multi-node worker exchange through it, and Docker's 64 MiB default is
-    too small for them."""
+    """A memory-backed /dev/shm for the model server (the first container), in place, sized
+    from its memory limit: Neuron's serving and training containers exchange tensors between
+    processes through it (torch multiprocessing, the collectives of a multi-node worker), and
+    the container runtime's default is 64 MiB. A template that mounts its own /dev/shm keeps
+    it."""
     container = pod_spec["containers"][0]
-    mounts = [m for m in container.get("volumeMounts") or [] if m.get("name") != SHM]
-    container["volumeMounts"] = [*mounts, {"name": SHM, "mountPath": "/dev/shm"}]
+    mounts = container.get("volumeMounts") or []
+    if any(m.get("mountPath") == SHM_PATH and m.get("name") != SHM for m in mounts):
+        return
+    limit = ((container.get("resources") or {}).get("limits") or {}).get("memory")
+    size = f"{shared_memory_mib(limit)}Mi"
+    container["volumeMounts"] = [
+        *(m for m in mounts if m.get("name") != SHM),
+        {"name": SHM, "mountPath": SHM_PATH},
+    ]
     volumes = [v for v in pod_spec.get("volumes") or [] if v.get("name") != SHM]
-    pod_spec["volumes"] = [*volumes, {"name": SHM, "emptyDir": {"medium": "Memory"}}]
+    pod_spec["volumes"] = [
+        *volumes,
+        {"name": SHM, "emptyDir": {"medium": "Memory", "sizeLimit": size}},
+    ]
 
 
 def _node_affinity(
@@ -187,8 +217,6 @@ def _model_server(container: dict[str, Any], plan: Plan, instance: InstanceType)
         table.update({name: str(count) for name, count in neuron.items()})
     resources["requests"], resources["limits"] = requests, limits
     container["env"] = merge_env(container.get("env") or [], plan_env(plan))
-    security = container.setdefault("securityContext", {})
-    security.setdefault("allowPrivilegeEscalation", False)
     return container
 
 
@@ -228,7 +256,8 @@ def render_pod_template(
     body: dict[str, Any], template: dict[str, Any], plan: Plan, scheduler_name: str | None
 ) -> dict[str, Any]:
     """The user's pod template placed as the plan says: labels, the model server's resources
-    and env, node affinity, the Neuron toleration, schedulerName where needed, seccomp."""
+    and env, node affinity, the Neuron toleration, schedulerName where needed, and the secure
+    defaults (controller/hardening.py)."""
     name = body["metadata"]["name"]
     instance = instance_of(plan)
     template = copy.deepcopy(template)
@@ -255,8 +284,7 @@ def render_pod_template(
     ]
     if scheduler_name and needs_contiguous_cores(plan, instance):
         spec["schedulerName"] = scheduler_name
-    pod_security = spec.setdefault("securityContext", {})
-    pod_security.setdefault("seccompProfile", {"type": "RuntimeDefault"})
+    with_secure_defaults(spec)
     return template
 
 
@@ -274,6 +302,7 @@ def render_deployment(
     metadata = body["metadata"]
     name, namespace = metadata["name"], metadata["namespace"]
     template = render_pod_template(body, template, plan, scheduler_name)
+    with_shared_memory(template["spec"])
     deadline = (
         {"progressDeadlineSeconds": progress_deadline_seconds}
         if progress_deadline_seconds is not None

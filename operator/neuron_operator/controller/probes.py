@@ -1,4 +1,12 @@
-"""How long a model server may take to start, from its plan: a startup probe. Pure.
+"""The model server's probes: readiness and liveness where the template gives none, and how
+long it may take to start, from its plan (a startup probe). Pure.
+
+Readiness and liveness: a server that declares a port but no probe gets a TCP check of that
+port (the first one declared): ready once it accepts connections, restarted when it stops. The
+operator cannot know a server's health path, so it checks only what every server does; a
+template's own probes always win, and a container that declares no port gets none.
+
+Startup:
 
 A Neuron server loads its weights into device memory, and compiles the model first unless it is
 handed a compiled artifact; for large models both take minutes (Neuron's serving samples allow
@@ -30,6 +38,34 @@ BASE_SECONDS = 120  # the container, the runtime, the server's own start
 LOAD_BYTES_PER_SECOND = 100e6  # weights from storage through host memory into the device
 COMPILE_SECONDS_PER_GIB = 60  # neuronx-cc, per GiB of weights, when nothing is precompiled
 PERIOD_SECONDS = 10
+READINESS_PERIOD_SECONDS = 10
+LIVENESS_PERIOD_SECONDS = 20
+FAILURE_THRESHOLD = 3
+TIMEOUT_SECONDS = 5
+
+
+def port_probes(container: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The readinessProbe and livenessProbe to add to `container`: a TCP check of its first
+    declared port, for each it lacks; none when it declares no port."""
+    ports = container.get("ports") or []
+    if not ports:
+        return {}
+    first = ports[0]
+    check = {"tcpSocket": {"port": first.get("name") or first["containerPort"]}}
+    periods = {
+        "readinessProbe": READINESS_PERIOD_SECONDS,
+        "livenessProbe": LIVENESS_PERIOD_SECONDS,
+    }
+    return {
+        kind: {
+            **copy.deepcopy(check),
+            "periodSeconds": period,
+            "failureThreshold": FAILURE_THRESHOLD,
+            "timeoutSeconds": TIMEOUT_SECONDS,
+        }
+        for kind, period in periods.items()
+        if not container.get(kind)
+    }
 
 
 def startup_seconds(plan: Plan, precompiled: bool) -> int:
@@ -62,5 +98,5 @@ def startup_probe(
         **check,
         "periodSeconds": PERIOD_SECONDS,
         "failureThreshold": math.ceil(budget / PERIOD_SECONDS),
-        "timeoutSeconds": probed.get("timeoutSeconds", 5),
+        "timeoutSeconds": probed.get("timeoutSeconds", TIMEOUT_SECONDS),
     }

@@ -9,9 +9,7 @@ from typing import Any
 
 from tests.fakes import FakeKube
 
-from neuron_operator.controller.reconcile import reconcile
-from neuron_operator.controller.settings import Settings
-from neuron_operator.controller.startup import (
+from neuron_operator.controller.probes import (
     BASE_SECONDS,
     COMPILE_SECONDS_PER_GIB,
     LOAD_BYTES_PER_SECOND,
@@ -19,6 +17,8 @@ from neuron_operator.controller.startup import (
     startup_probe,
     startup_seconds,
 )
+from neuron_operator.controller.reconcile import reconcile
+from neuron_operator.controller.settings import Settings
 from neuron_operator.sizing import plan
 from neuron_operator.sizing.catalog import GIB
 
