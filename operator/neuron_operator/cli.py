@@ -421,6 +421,14 @@ def build_parser() -> argparse.ArgumentParser:
         "the cluster has the neuron.aws.com DeviceClass); default auto, or "
         "$NEURON_OPERATOR_DEVICE_ALLOCATION",
     )
+    run_parser.add_argument(
+        "--minimum-pod-security",
+        choices=("baseline", "restricted"),
+        default=None,
+        help="refuse templates whose pods would meet a lower Pod Security level (status."
+        "podSecurity says which they meet); default baseline, or "
+        "$NEURON_OPERATOR_MINIMUM_POD_SECURITY",
+    )
     run_parser.add_argument("--log-format", choices=("text", "json"), default=None)
     run_parser.add_argument(
         "--listen-address",
@@ -476,6 +484,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 capacity_aware=args.capacity_aware,
                 pricing_configmap=args.pricing_configmap,
                 device_allocation=args.device_allocation,
+                minimum_pod_security=args.minimum_pod_security,
                 log_format=args.log_format,
                 listen_address=args.listen_address,
                 liveness_port=args.liveness_port,

@@ -50,6 +50,11 @@ def explain(name: str, namespace: str | None) -> int:
         )
         return EXIT_INVALID
     sys.stdout.write(render_table(name, plan) + "\n")
+    security = status.get("podSecurity")
+    if security:
+        sys.stdout.write(f"Pod Security: its pods meet the {security['level']} level\n")
+        for unmet in security.get("unmet") or []:
+            sys.stdout.write(f"  not yet the next level: {unmet}\n")
     for condition in status.get("conditions") or []:
         sys.stdout.write(
             f"  {condition['type']:<10} {condition['status']:<6} {condition['reason']}: "

@@ -55,6 +55,7 @@ def test_helm_lint_strict(cluster: Cluster, values: Path) -> None:
         ("--set=metrics.port=80", "port"),  # the operator runs as non-root
         ("--set=image.digest=latest", "digest"),  # a digest is sha256:<64 hex>
         ("--set=networkPolicy.apiServer.ports[0]=0", "ports"),
+        ("--set=minimumPodSecurity=privileged", "minimumPodSecurity"),
     ],
 )
 def test_values_schema_refuses_unknown_keys_and_bad_values(
@@ -417,3 +418,14 @@ def test_a_digest_pins_the_image_and_the_network_policy_allows_only_the_operator
     assert not of_kind(plain, "NetworkPolicy")
     (default,) = of_kind(plain, "Deployment")
     assert "@" not in default["spec"]["template"]["spec"]["containers"][0]["image"]
+
+
+def test_the_minimum_pod_security_level_reaches_the_operator(cluster: Cluster) -> None:
+    def minimum(*args: str) -> str:
+        (deployment,) = of_kind(render(cluster, *args), "Deployment")
+        env = deployment["spec"]["template"]["spec"]["containers"][0]["env"]
+        (value,) = [e["value"] for e in env if e["name"] == "NEURON_OPERATOR_MINIMUM_POD_SECURITY"]
+        return str(value)
+
+    assert minimum() == "baseline"
+    assert minimum(f"--values={CHART / 'ci' / 'hardened-values.yaml'}") == "restricted"

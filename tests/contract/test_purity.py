@@ -70,6 +70,7 @@ DECISION_FILES = [
         "artifact.py",
         "probes.py",
         "hardening.py",
+        "pod_security.py",
     )
 ]
 CLIENTS = {"kubernetes", "kopf", "urllib3", "aiohttp"}

@@ -325,6 +325,9 @@ def test_kubectl_neuron_explain_shows_the_live_plan(
     assert "NeuronDeployment resnet" in done.stdout
     assert "inf2.xlarge" in done.stdout and "Rejected" in done.stdout
     assert "Ready      True" in done.stdout
+    # The template leaves runAsNonRoot to the image: baseline, and what restricted needs.
+    assert "Pod Security: its pods meet the baseline level" in done.stdout
+    assert "spec.template.spec.containers[0].securityContext.runAsNonRoot" in done.stdout
 
 
 def _http_get(url: str) -> tuple[int, str]:

@@ -16,6 +16,8 @@ class ReasonCode(StrEnum):
     INVALID_SPEC = "InvalidSpec"  # the spec does not parse (the API server let it through)
     TEMPLATE_NOT_ALLOWED = "TemplateNotAllowed"  # the pod template asks for forbidden power
     IMAGE_NOT_ALLOWED = "ImageNotAllowed"  # an image outside the operator's allowlist
+    # the rendered pods meet a lower Pod Security level than the operator's minimum
+    POD_SECURITY_BELOW_MINIMUM = "PodSecurityBelowMinimum"
     NO_FEASIBLE_PLAN = "NoFeasiblePlan"  # the engine gave no plan and no reason
     SIZING_FAILED = "SizingFailed"  # the engine raised: a bug, reported instead of crashing
     NAME_CONFLICT = "NameConflict"  # a Deployment of this name belongs to someone else

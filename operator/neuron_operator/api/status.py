@@ -124,6 +124,24 @@ class CompiledShape(Compiled):
     )
 
 
+class PodSecurityStatus(ApiModel):
+    """The Pod Security Standard level the rendered pods meet."""
+
+    level: Literal["restricted", "baseline", "privileged"] = Field(
+        description=(
+            "The highest Pod Security level the pods meet: a namespace that enforces a higher "
+            "one refuses them."
+        )
+    )
+    unmet: list[str] = Field(
+        default_factory=list,
+        description=(
+            "What keeps them from the next level, field by field (the NeuronDeployment's "
+            "paths); empty at restricted."
+        ),
+    )
+
+
 class NeuronDeploymentStatus(ApiModel):
     """What the operator decided and observed."""
 
@@ -156,6 +174,10 @@ class NeuronDeploymentStatus(ApiModel):
             "says RecompileRequired and how (spec.compiled, or the annotation "
             "neuron.dev/recompiled-for)."
         ),
+    )
+    pod_security: PodSecurityStatus | None = Field(
+        default=None,
+        description="The Pod Security level the pods of the plan in effect meet, and why not more.",
     )
     replicas: int | None = Field(default=None, description="Pods the Deployment has.")
     ready_replicas: int | None = Field(default=None, description="Pods ready to serve.")

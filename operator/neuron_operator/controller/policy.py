@@ -4,11 +4,10 @@ The operator creates the pods with its own rights, so a template must not borrow
 its author could get directly: nothing the baseline Pod Security Standard forbids (host
 namespaces, privileged containers, added capabilities, host paths and ports, unconfined
 seccomp or AppArmor, custom SELinux types, unmasked /proc, unsafe sysctls, Windows host
-processes), and no other service account's identity, node pinning or token projection.
-Namespaces that enforce a stricter level refuse the pods themselves (Ready says so).
-Pure: no client.
-
-Source: https://kubernetes.io/docs/concepts/security/pod-security-standards/ (baseline).
+processes; controller/pod_security.py has the rules), no capability beyond NET_BIND_SERVICE,
+and no other service account's identity, node pinning or token projection. Namespaces that
+enforce a stricter level refuse the pods themselves (Ready says so), and the operator's
+minimum level setting can refuse them first. Pure: no client.
 """
 
 from __future__ import annotations
@@ -16,30 +15,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-PREFIX = "spec.template"
+from neuron_operator.controller.pod_security import CONTAINER_KINDS, PREFIX, baseline_unmet
+
 # Baseline allows a default set; we allow only what a model server may need.
 ALLOWED_CAPABILITIES = {"NET_BIND_SERVICE"}
-ALLOWED_SELINUX_TYPES = {
-    "",
-    "container_t",
-    "container_init_t",
-    "container_kvm_t",
-    "container_engine_t",
-}
-SAFE_SYSCTLS = {
-    "kernel.shm_rmid_forced",
-    "net.ipv4.ip_local_port_range",
-    "net.ipv4.ip_unprivileged_port_start",
-    "net.ipv4.tcp_syncookies",
-    "net.ipv4.ping_group_range",
-    "net.ipv4.ip_local_reserved_ports",
-    "net.ipv4.tcp_keepalive_time",
-    "net.ipv4.tcp_fin_timeout",
-    "net.ipv4.tcp_keepalive_intvl",
-    "net.ipv4.tcp_keepalive_probes",
-}
-APPARMOR_ANNOTATION = "container.apparmor.security.beta.kubernetes.io/"
-CONTAINER_KINDS = ("containers", "initContainers", "ephemeralContainers")
 
 
 @dataclass(frozen=True)
@@ -51,74 +30,31 @@ class TemplateProblem:
         return f"{self.field}: {self.message}"
 
 
-def _security_context_problems(path: str, security: dict[str, Any]) -> list[TemplateProblem]:
-    """Rules shared by the pod's and each container's securityContext."""
+def _capability_problems(spec: dict[str, Any]) -> list[TemplateProblem]:
     problems = []
-    if ((security.get("seccompProfile") or {}).get("type")) == "Unconfined":
-        problems.append(
-            TemplateProblem(f"{path}.seccompProfile.type", "Unconfined is not allowed; omit it")
-        )
-    if ((security.get("appArmorProfile") or {}).get("type")) == "Unconfined":
-        problems.append(
-            TemplateProblem(f"{path}.appArmorProfile.type", "Unconfined is not allowed; omit it")
-        )
-    selinux = security.get("seLinuxOptions") or {}
-    if selinux.get("type", "") not in ALLOWED_SELINUX_TYPES:
-        problems.append(
-            TemplateProblem(f"{path}.seLinuxOptions.type", "only the container_* types are allowed")
-        )
-    for key in ("user", "role"):
-        if selinux.get(key):
-            problems.append(
-                TemplateProblem(f"{path}.seLinuxOptions.{key}", "setting it is not allowed")
-            )
-    if (security.get("windowsOptions") or {}).get("hostProcess"):
-        problems.append(
-            TemplateProblem(f"{path}.windowsOptions.hostProcess", "host processes are not allowed")
-        )
-    return problems
-
-
-def _container_problems(path: str, container: dict[str, Any]) -> list[TemplateProblem]:
-    security = container.get("securityContext") or {}
-    problems = _security_context_problems(f"{path}.securityContext", security)
-    if security.get("privileged"):
-        problems.append(
-            TemplateProblem(
-                f"{path}.securityContext.privileged",
-                "privileged containers are not allowed; remove it",
-            )
-        )
-    added = set((security.get("capabilities") or {}).get("add") or []) - ALLOWED_CAPABILITIES
-    if added:
-        problems.append(
-            TemplateProblem(
-                f"{path}.securityContext.capabilities.add",
-                f"{', '.join(sorted(added))} not allowed; only NET_BIND_SERVICE may be added",
-            )
-        )
-    if security.get("procMount") not in (None, "Default"):
-        problems.append(
-            TemplateProblem(f"{path}.securityContext.procMount", "only Default is allowed")
-        )
-    for index, port in enumerate(container.get("ports") or []):
-        if port.get("hostPort"):
-            problems.append(
-                TemplateProblem(
-                    f"{path}.ports[{index}].hostPort", "host ports are not allowed; use a Service"
+    for kind in CONTAINER_KINDS:
+        for index, container in enumerate(spec.get(kind) or []):
+            security = container.get("securityContext") or {}
+            added = set((security.get("capabilities") or {}).get("add") or [])
+            if added - ALLOWED_CAPABILITIES:
+                problems.append(
+                    TemplateProblem(
+                        f"{PREFIX}.spec.{kind}[{index}].securityContext.capabilities.add",
+                        f"{', '.join(sorted(added - ALLOWED_CAPABILITIES))} not allowed; only "
+                        "NET_BIND_SERVICE may be added",
+                    )
                 )
-            )
     return problems
 
 
-def _pod_problems(spec: dict[str, Any]) -> list[TemplateProblem]:
+def _pod_problems(spec: dict[str, Any], annotations: dict[str, str]) -> list[TemplateProblem]:
     path = f"{PREFIX}.spec"
-    problems = []
-    for key in ("hostNetwork", "hostPID", "hostIPC"):
-        if spec.get(key):
-            problems.append(
-                TemplateProblem(f"{path}.{key}", "host namespaces are not allowed; remove it")
-            )
+    problems = [
+        TemplateProblem(unmet.field, unmet.message)
+        for unmet in baseline_unmet(spec, annotations)
+        if not unmet.field.endswith(".capabilities.add")  # ours is stricter, below
+    ]
+    problems += _capability_problems(spec)
     for key in ("serviceAccountName", "serviceAccount"):
         if spec.get(key) not in (None, "", "default"):
             problems.append(
@@ -130,23 +66,7 @@ def _pod_problems(spec: dict[str, Any]) -> list[TemplateProblem]:
             )
     if spec.get("nodeName"):
         problems.append(TemplateProblem(f"{path}.nodeName", "the operator places pods; remove it"))
-    security = spec.get("securityContext") or {}
-    problems += _security_context_problems(f"{path}.securityContext", security)
-    for index, sysctl in enumerate(security.get("sysctls") or []):
-        if sysctl.get("name") not in SAFE_SYSCTLS:
-            problems.append(
-                TemplateProblem(
-                    f"{path}.securityContext.sysctls[{index}]",
-                    f"{sysctl.get('name')} is not a safe sysctl",
-                )
-            )
     for index, volume in enumerate(spec.get("volumes") or []):
-        if "hostPath" in volume:
-            problems.append(
-                TemplateProblem(
-                    f"{path}.volumes[{index}].hostPath", "hostPath volumes are not allowed"
-                )
-            )
         for source in (volume.get("projected") or {}).get("sources") or []:
             if "serviceAccountToken" in source:
                 problems.append(
@@ -155,9 +75,6 @@ def _pod_problems(spec: dict[str, Any]) -> list[TemplateProblem]:
                         "service account token projections are not allowed",
                     )
                 )
-    for kind in CONTAINER_KINDS:
-        for index, container in enumerate(spec.get(kind) or []):
-            problems += _container_problems(f"{path}.{kind}[{index}]", container)
     return problems
 
 
@@ -169,16 +86,8 @@ def template_problems(template: dict[str, Any] | None) -> list[TemplateProblem]:
                 f"{PREFIX}.spec.containers", "at least one container (the model server) is required"
             )
         ]
-    problems = _pod_problems(template["spec"])
     annotations = (template.get("metadata") or {}).get("annotations") or {}
-    for key, value in annotations.items():
-        if key.startswith(APPARMOR_ANNOTATION) and value == "unconfined":
-            problems.append(
-                TemplateProblem(
-                    f"{PREFIX}.metadata.annotations[{key}]", "unconfined is not allowed"
-                )
-            )
-    return problems
+    return _pod_problems(template["spec"], annotations)
 
 
 def image_allowed(image: str, allowed: tuple[str, ...]) -> bool:

@@ -30,6 +30,7 @@ from neuron_operator.api.status import (
     CompiledShape,
     NeuronDeploymentStatus,
     PlacementStatus,
+    PodSecurityStatus,
     RunStatus,
 )
 from neuron_operator.api.v1alpha1 import Autoscaling, NeuronDeploymentSpec, Workload
@@ -66,6 +67,7 @@ from neuron_operator.controller.multinode import (
     spans_nodes,
 )
 from neuron_operator.controller.patch import merge_patch
+from neuron_operator.controller.pod_security import Level, assess, meets
 from neuron_operator.controller.policy import image_problems, template_problems
 from neuron_operator.controller.probes import port_probes, startup_probe
 from neuron_operator.controller.quantity import quantity
@@ -118,6 +120,8 @@ class Decision:
     service: dict[str, Any] | None = None
     # Serving: the shapes the plan's model is compiled for (controller/recompile.py).
     shape: CompiledShape | None = None
+    # The Pod Security level the rendered pods meet (controller/pod_security.py).
+    pod_security: PodSecurityStatus | None = None
 
 
 def _not_applied(body: dict[str, Any], previous: Plan | None, why: str) -> str:
@@ -290,6 +294,9 @@ def decide(
         if spec.workload == Workload.TRAINING:
             run, limit = spec.training.run, spec.training.backoff_limit
             job = with_hash(render_job(body, spec.template, result, run, limit))
+            security, refusal = pod_security(job["spec"]["template"], settings)
+            if refusal is not None:
+                return _refused(body, previous, ReasonCode.POD_SECURITY_BELOW_MINIMUM, refusal)
             message = f"{describe(result)}: {result.why}"
             return Decision(
                 Verdict(True, ReasonCode.PLANNED, message),
@@ -297,6 +304,7 @@ def decide(
                 None,
                 job=job,
                 service=render_workers_service(body, run),
+                pod_security=security,
             )
         shape = shape_of(result, spec)
         running = old.shape or (
@@ -311,6 +319,9 @@ def decide(
             rendered = render_leader_worker_set(body, spec.template, result)
             pod = rendered["spec"]["leaderWorkerTemplate"]["workerTemplate"]
             _finish_server(pod["spec"]["containers"][0], spec, result, shape)
+            security, refusal = pod_security(pod, settings)
+            if refusal is not None:
+                return _refused(body, previous, ReasonCode.POD_SECURITY_BELOW_MINIMUM, refusal)
             message = f"{describe(result)}: {result.why}"
             return Decision(
                 Verdict(True, ReasonCode.PLANNED, message),
@@ -320,6 +331,7 @@ def decide(
                 tuple(placed.events),
                 placed.recheck_after,
                 shape=shape,
+                pod_security=security,
             )
         scaling, autoscaler = None, None
         if spec.autoscaling is not None:
@@ -345,6 +357,9 @@ def decide(
         if claims is not None:
             pod["spec"] = claiming(pod["spec"], claims["metadata"]["name"])
         _finish_server(pod["spec"]["containers"][0], spec, result, shape)
+        security, refusal = pod_security(pod, settings)
+        if refusal is not None:
+            return _refused(body, previous, ReasonCode.POD_SECURITY_BELOW_MINIMUM, refusal)
         desired = with_hash(rendered)
     except Exception as error:  # a bug in the engine or renderer: report it, keep running
         log.exception("sizing failed for %s", body["metadata"].get("name"))
@@ -362,7 +377,26 @@ def decide(
         scaling,
         claims,
         shape=shape,
+        pod_security=security,
     )
+
+
+def pod_security(
+    pod_template: dict[str, Any], settings: Settings
+) -> tuple[PodSecurityStatus, str | None]:
+    """The Pod Security level the rendered pods meet, and why they may not run (None: they
+    meet the operator's minimum)."""
+    found = assess(pod_template)
+    status = PodSecurityStatus(level=found.level.value, unmet=[str(u) for u in found.unmet])
+    minimum = Level(settings.minimum_pod_security)
+    if meets(found, minimum):
+        return status, None
+    why = (
+        f"its pods would meet the {found.level} Pod Security level, below the operator's "
+        f"minimum ({minimum}): {'; '.join(status.unmet)}. Set these in spec.template (and "
+        "use an image that runs as a non-root user)"
+    )
+    return status, why
 
 
 def _finish_server(
@@ -770,6 +804,7 @@ def reconcile(
         run=run_of(body, job) if training or is_training(body) else None,
         training=training or is_training(body),
         shape=decision.shape if applied.verdict.planned else old.shape,
+        pod_security=decision.pod_security if applied.verdict.planned else old.pod_security,
     )
     current = body.get("status") or {}
     try:

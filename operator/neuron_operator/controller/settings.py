@@ -15,6 +15,9 @@ T = TypeVar("T", int, float)
 D = TypeVar("D", int, float, None)
 
 
+MINIMUM_POD_SECURITY_LEVELS = ("baseline", "restricted")
+
+
 @dataclass(frozen=True)
 class Settings:
     namespaces: tuple[str, ...] = ()  # empty: every namespace
@@ -33,6 +36,9 @@ class Settings:
     # Images the model servers may run: registries or repositories, matched by whole path
     # parts (controller/policy.py); empty: any.
     allowed_images: tuple[str, ...] = ()
+    # The lowest Pod Security level the rendered pods may meet (controller/pod_security.py):
+    # baseline (every template the operator accepts meets it) or restricted.
+    minimum_pod_security: str = "baseline"
     log_format: str = "text"  # text (people) or json (machines)
     # Where /healthz, /metrics and /readyz listen: every interface in a pod; 127.0.0.1 for an
     # operator run on a workstation or in tests.
@@ -84,6 +90,11 @@ class Settings:
             ),
             allowed_images=tuple(
                 i.strip() for i in env("NEURON_OPERATOR_ALLOWED_IMAGES", "").split(",") if i.strip()
+            ),
+            minimum_pod_security=_choice(
+                "NEURON_OPERATOR_MINIMUM_POD_SECURITY",
+                defaults.minimum_pod_security,
+                MINIMUM_POD_SECURITY_LEVELS,
             ),
             log_format=env("NEURON_OPERATOR_LOG_FORMAT", defaults.log_format),
             listen_address=env("NEURON_OPERATOR_LISTEN_ADDRESS", defaults.listen_address),

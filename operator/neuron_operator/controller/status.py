@@ -20,6 +20,7 @@ from neuron_operator.api.status import (
     Condition,
     NeuronDeploymentStatus,
     PlacementStatus,
+    PodSecurityStatus,
     RunStatus,
 )
 from neuron_operator.controller.render import selector_labels
@@ -102,6 +103,7 @@ def compute_status(
     run: RunStatus | None = None,
     training: bool = False,
     shape: CompiledShape | None = None,
+    pod_security: PodSecurityStatus | None = None,
 ) -> NeuronDeploymentStatus:
     """`contested` says who keeps changing what the operator sets (None: nobody does now);
     `contiguity` whether the plan's side-by-side cores will be placed so (None: it needs none).
@@ -219,6 +221,7 @@ def compute_status(
         autoscaling=autoscaling,
         run=run,
         shape=shape,
+        pod_security=pod_security,
         replicas=dep_status.get("replicas", 0) if deployment else None,
         ready_replicas=ready_replicas,
         available_replicas=dep_status.get("availableReplicas", 0) if deployment else None,
