@@ -33,6 +33,8 @@ from tests.kube import (
     wait_until,
 )
 
+from neuron_operator.controller.render import shared_memory_mib
+
 # Rollouts, restarts and probes on 2 cores take minutes, not the default 120 s.
 pytestmark = [pytest.mark.kind, pytest.mark.timeout(600)]
 
@@ -40,14 +42,10 @@ ROOT = Path(__file__).resolve().parents[1]
 OPERATOR_NAMESPACE = "neuron-operator-system"
 OPERATOR_PODS = "app.kubernetes.io/name=neuron-operator"
 SAMPLE_PORT = 8000
-# Restricted-profile container settings a user's template brings (the operator adds none yet).
-RESTRICTED_CONTAINER = {
-    "allowPrivilegeEscalation": False,
-    "capabilities": {"drop": ["ALL"]},
-    "runAsNonRoot": True,
-    "readOnlyRootFilesystem": True,
-    "seccompProfile": {"type": "RuntimeDefault"},
-}
+# What a user's template brings for the restricted profile: its image runs as a user. The
+# operator's secure defaults add the rest (no privilege escalation, capabilities dropped,
+# seccomp RuntimeDefault, no service-account token); the read-only root is this server's choice.
+RESTRICTED_CONTAINER = {"runAsNonRoot": True, "readOnlyRootFilesystem": True}
 
 
 @pytest.fixture(scope="module")
@@ -195,19 +193,32 @@ def test_the_restricted_profile_holds_for_running_containers(
 ) -> None:
     ns = restricted_namespace
     (pod,) = serve(kube, ns, images, 1)
-    # Inside the running container: not root, and the root filesystem is read-only.
+    status = get_ndep(kube, ns, "bert")["status"]  # type: ignore[index]
+    assert status["podSecurity"] == {"level": "restricted", "unmet": []}
+    # Inside the running container: not root, the root filesystem read-only, no capability
+    # left, no service-account token, and a memory-backed /dev/shm of the plan's size.
     probe = (
-        "import os\n"
+        "import os, json\n"
         "try:\n open('/probe', 'w')\n"
-        "except OSError as e:\n print(os.getuid(), e.strerror)"
+        "except OSError as e:\n error = e.strerror\n"
+        "caps = [l.split()[1] for l in open('/proc/self/status') if l.startswith('CapEff')][0]\n"
+        "shm = os.statvfs('/dev/shm')\n"
+        "print(json.dumps({'uid': os.getuid(), 'error': error, 'caps': caps,"
+        " 'token': os.path.exists('/var/run/secrets/kubernetes.io/serviceaccount/token'),"
+        " 'shm': shm.f_blocks * shm.f_frsize}))"
     )
     code, output = cluster.attempt(
         "exec", "-n", ns, pod["metadata"]["name"], "--", "python3", "-c", probe
     )
     assert code == 0, output
-    uid, error = output.strip().split(" ", 1)
-    assert uid != "0"
-    assert error == "Read-only file system"
+    inside = json.loads(output.strip().splitlines()[-1])
+    assert inside["uid"] != 0
+    assert inside["error"] == "Read-only file system"
+    assert int(inside["caps"], 16) == 0, inside
+    assert inside["token"] is False
+    (server,) = pod["spec"]["containers"]
+    limit = server["resources"]["limits"]["memory"]
+    assert inside["shm"] == shared_memory_mib(limit) * 1024 * 1024, (inside, limit)
     # And the namespace refuses what the profile forbids.
     privileged = client.V1Pod(
         metadata=client.V1ObjectMeta(name="privileged"),
