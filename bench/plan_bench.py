@@ -4,10 +4,11 @@
 
 Method: every spec of the corpus is planned once to warm caches (the catalog is loaded once
 per process), then the corpus is planned `rounds` times in a shuffled order with a fixed seed;
-each call is timed with time.perf_counter_ns. The full catalog is used and no spec constrains
-the instance types unless the corpus entry says so. Targets (issue 10, tighter than issue
-2's 5 / 20 ms: better physics must not cost speed): p50 <= 3 ms, p99 <= 10 ms on the
-project's 2-core machine.
+each call is timed with time.perf_counter_ns ("warm"). Then a third as many calls with the
+engine's per-model memo emptied before each ("cold": a model planned for the first time). The
+full catalog is used and no spec constrains the instance types unless the corpus entry says
+so. Targets on the project's 2-core machine: warm p50 <= 1 ms (issue 15), cold p50 <= 3 ms
+(issue 10), p99 <= 10 ms.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from neuron_operator.sizing import load_catalog, plan
+from neuron_operator.sizing.candidate import shared_memo
 
 FAMILIES = {
     "transformer-encoder": ["66M", "110M", "335M", "1.5B"],
@@ -36,7 +38,8 @@ FAMILIES = {
     "diffusion": ["1B", "3.5B"],
 }
 OBJECTIVES = ["cost", "latency", "throughput"]
-P50_TARGET_MS = 3.0
+P50_TARGET_MS = 1.0  # issue 15: warm, the operator's case
+COLD_P50_TARGET_MS = 3.0  # issue 10's, for a model seen the first time
 P99_TARGET_MS = 10.0
 SLOS: list[dict[str, float]] = [{}, {"throughput": 500}, {"latencyMs": 50}, {"throughput": 20}]
 SECTION_START = "<!-- plan-bench:start -->"
@@ -98,21 +101,19 @@ def machine() -> str:
     return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}"
 
 
-def run(rounds: int) -> dict[str, Any]:
-    specs = corpus()
-    feasible = sum(plan(s).feasible for s in specs)  # warm-up, and a sanity count
-    order = [s for _ in range(rounds) for s in specs]
-    random.Random(20261121).shuffle(order)
+def _timed(order: list[dict[str, Any]], cold: bool) -> list[float]:
     timings = []
     for spec in order:
+        if cold:
+            shared_memo.cache_clear()
         start = time.perf_counter_ns()
         plan(spec)
         timings.append((time.perf_counter_ns() - start) / 1e6)
-    timings.sort()
+    return sorted(timings)
+
+
+def _figures(timings: list[float]) -> dict[str, float]:
     return {
-        "specs": len(specs),
-        "feasible": feasible,
-        "calls": len(timings),
         "p50": percentile(timings, 0.50),
         "p95": percentile(timings, 0.95),
         "p99": percentile(timings, 0.99),
@@ -121,10 +122,36 @@ def run(rounds: int) -> dict[str, Any]:
     }
 
 
-def section(result: dict[str, Any]) -> str:
-    verdict = (
-        "meets" if result["p50"] <= P50_TARGET_MS and result["p99"] <= P99_TARGET_MS else "MISSES"
+def run(rounds: int) -> dict[str, Any]:
+    specs = corpus()
+    feasible = sum(plan(s).feasible for s in specs)  # warm-up, and a sanity count
+    order = [s for _ in range(rounds) for s in specs]
+    random.Random(20261121).shuffle(order)
+    warm = _timed(order, cold=False)
+    # A model the process has not planned before: its memo starts empty (a third of the
+    # rounds: every spec still comes up several times).
+    cold = _timed(order[: max(len(specs), len(order) // 3)], cold=True)
+    return {
+        "specs": len(specs),
+        "feasible": feasible,
+        "calls": len(warm),
+        "cold_calls": len(cold),
+        "warm": _figures(warm),
+        "cold": _figures(cold),
+    }
+
+
+def _row(name: str, figures: dict[str, float], target: str) -> str:
+    return (
+        f"| {name} | {figures['p50']:.2f} ms | {figures['p95']:.2f} ms | {figures['p99']:.2f} ms "
+        f"| {figures['max']:.2f} ms | {figures['mean']:.2f} ms | {target} |"
     )
+
+
+def section(result: dict[str, Any]) -> str:
+    warm, cold = result["warm"], result["cold"]
+    meets = warm["p50"] <= P50_TARGET_MS and warm["p99"] <= P99_TARGET_MS
+    cold_meets = cold["p50"] <= COLD_P50_TARGET_MS and cold["p99"] <= P99_TARGET_MS
     when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     return "\n".join(
         [
@@ -136,15 +163,29 @@ def section(result: dict[str, Any]) -> str:
             f"Method: {result['specs']} specs (every family at several sizes × 3 objectives × "
             "4 SLO shapes, plus training, budget, constraint and override cases; "
             f"{result['feasible']} feasible) planned in process against the full catalog "
-            f"({len(load_catalog().instances)} instance types), after one warm-up pass; "
-            f"{result['calls']} timed calls in a shuffled order.",
+            f"({len(load_catalog().instances)} instance types, and Trainium2's two logical "
+            "NeuronCore configs), after one warm-up pass; "
+            f"{result['calls']} timed calls in a shuffled order. Warm: the process has planned "
+            "the model before, so what depends only on the model and the catalog's core shapes "
+            "(memory fits, speed estimates, uncertainty bands) is kept (sizing/candidate.py "
+            "`shared_memo`), as in an operator that plans the same models again; cold: that "
+            f"memo emptied before each of {result['cold_calls']} calls, a model seen for the "
+            "first time.",
             "",
-            "| p50 | p95 | p99 | max | mean | target |",
-            "|---|---|---|---|---|---|",
-            f"| {result['p50']:.2f} ms | {result['p95']:.2f} ms | {result['p99']:.2f} ms | "
-            f"{result['max']:.2f} ms | {result['mean']:.2f} ms | p50 ≤ {P50_TARGET_MS:g} ms, "
-            f"p99 ≤ {P99_TARGET_MS:g} ms: "
-            f"{verdict} |",
+            "| | p50 | p95 | p99 | max | mean | target |",
+            "|---|---|---|---|---|---|---|",
+            _row(
+                "warm",
+                warm,
+                f"p50 ≤ {P50_TARGET_MS:g} ms, p99 ≤ {P99_TARGET_MS:g} ms: "
+                f"{'meets' if meets else 'MISSES'}",
+            ),
+            _row(
+                "cold",
+                cold,
+                f"p50 ≤ {COLD_P50_TARGET_MS:g} ms, p99 ≤ {P99_TARGET_MS:g} ms: "
+                f"{'meets' if cold_meets else 'MISSES'}",
+            ),
             SECTION_END,
         ]
     )

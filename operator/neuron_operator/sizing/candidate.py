@@ -5,13 +5,15 @@ first asks, since most rejections stop at memory."""
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from neuron_operator.api.plan import NEURON_DEVICE_RESOURCE, NEURONCORE_RESOURCE, Fit
 from neuron_operator.api.v1alpha1 import NeuronDeploymentSpec, Workload
 from neuron_operator.sizing.catalog import InstanceType
 from neuron_operator.sizing.fit import FitJudgement
-from neuron_operator.sizing.grouping import Grouping
+from neuron_operator.sizing.grouping import Grouping, GroupingRejection, enumerate_groupings
 from neuron_operator.sizing.memory import MemoryFit, check_memory
 from neuron_operator.sizing.performance import DataParallel, Performance, estimate
 from neuron_operator.sizing.profile import ModelProfile
@@ -130,6 +132,32 @@ class Memo:
         self._bands: dict[str, Band] = {}
         self._memory: dict[tuple[object, ...], MemoryFit] = {}
         self._speed: dict[tuple[object, ...], Performance] = {}
+        self._sized: dict[tuple[object, ...], Candidate] = {}
+        self._groupings: dict[
+            tuple[InstanceType, int | None], tuple[list[Grouping], list[GroupingRejection]]
+        ] = {}
+
+    def sized(self, key: tuple[object, ...], size: Callable[[], Candidate]) -> Candidate:
+        """The candidate `key` names, sized by `size` the first time. Specs of one model ask
+        for few distinct throughputs; past SIZED_KEPT the oldest half is dropped."""
+        found = self._sized.get(key)
+        if found is None:
+            if len(self._sized) >= SIZED_KEPT:
+                for old in list(self._sized)[: SIZED_KEPT // 2]:
+                    del self._sized[old]
+            found = self._sized[key] = size()
+        return found
+
+    def groupings(
+        self, instance: InstanceType, pinned_cores: int | None
+    ) -> tuple[list[Grouping], list[GroupingRejection]]:
+        """The core groupings of the model on `instance` (grouping.enumerate_groupings)."""
+        key = (instance, pinned_cores)
+        found = self._groupings.get(key)
+        if found is None:
+            found = enumerate_groupings(self.profile, instance, pinned_cores)
+            self._groupings[key] = found
+        return found
 
     def memory(self, instance: InstanceType, grouping: Grouping, batch: int) -> MemoryFit:
         key = (instance.core_shape, grouping.key, batch)
@@ -170,6 +198,20 @@ class Memo:
         return found
 
 
+# Sized candidates one model's memo keeps (a few hundred per distinct throughput asked for).
+SIZED_KEPT = 20_000
+# Models a process keeps the computations of (an operator plans the same few models again and
+# again: every reconcile of a changed spec, every fallback, every `plan --cluster`).
+SHARED_MODELS = 256
+
+
+@lru_cache(maxsize=SHARED_MODELS)
+def shared_memo(profile: ModelProfile, leader_worker_set: bool = True) -> Memo:
+    """The Memo of a model, kept across searches: what it holds depends only on the model and
+    the catalog's core shapes, never on the spec's objective, SLOs, prices or the cluster."""
+    return Memo(profile, leader_worker_set)
+
+
 class Draft:
     """One core grouping at one batch size on one instance type: what the per-candidate checks
     read. Its memory fit is known from the start; the candidate it makes is sized on first use."""
@@ -204,7 +246,18 @@ class Draft:
     @property
     def candidate(self) -> Candidate:
         if self._candidate is None:
-            self._candidate = self._size()
+            # What sizing reads besides the model: the option, and of the spec only the
+            # replicas it pins and the throughput it asks for (_replicas, _size_training).
+            spec = self.spec
+            key = (
+                self.instance,
+                self.grouping.key,
+                self.batch,
+                self.whole_devices,
+                spec.overrides.replicas,
+                spec.slo.throughput,
+            )
+            self._candidate = self.memo.sized(key, self._size)
         return self._candidate
 
     def _size(self) -> Candidate:

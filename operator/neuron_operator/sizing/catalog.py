@@ -7,7 +7,7 @@ carries each entry's sources; nothing here reads outside the package.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from functools import cache, cached_property
 from importlib import resources
 from typing import Any
@@ -97,9 +97,19 @@ class InstanceType:
     # Share of the generation's per-core peak one core of this configuration has.
     peak_share: float = 1.0
 
-    @property
+    def __hash__(self) -> int:
+        # The engine keys its memos by instance type (sizing/candidate.py): hashed once, not
+        # field by field on every lookup. Frozen, so the hash never goes stale.
+        found: int | None = self.__dict__.get("_hash")
+        if found is None:
+            found = hash(tuple(getattr(self, f.name) for f in fields(self)))
+            self.__dict__["_hash"] = found
+        return found
+
+    @cached_property
     def lnc_variants(self) -> tuple[InstanceType, ...]:
-        """This type at each logical NeuronCore config a node may run (the default first)."""
+        """This type at each logical NeuronCore config a node may run (the default first);
+        made once per type, so the engine's memos see the same objects every search."""
         if self.lnc is None:
             return (self,)
         return tuple(self.at_lnc(lnc) for lnc in (self.lnc, *(n for n in (2, 1) if n != self.lnc)))

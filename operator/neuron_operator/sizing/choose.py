@@ -12,7 +12,13 @@ from dataclasses import dataclass
 
 from neuron_operator.api.reasons import ReasonCode
 from neuron_operator.api.v1alpha1 import NeuronDeploymentSpec
-from neuron_operator.sizing.candidate import Candidate, Draft, Memo, may_request_whole_devices
+from neuron_operator.sizing.candidate import (
+    Candidate,
+    Draft,
+    Memo,
+    may_request_whole_devices,
+    shared_memo,
+)
 from neuron_operator.sizing.capacity import Capacity
 from neuron_operator.sizing.catalog import Catalog, InstanceType
 from neuron_operator.sizing.checks import (
@@ -24,7 +30,7 @@ from neuron_operator.sizing.checks import (
     first_refusal,
 )
 from neuron_operator.sizing.fit import FitJudgement, judge_fit
-from neuron_operator.sizing.grouping import Grouping, enumerate_groupings
+from neuron_operator.sizing.grouping import Grouping
 from neuron_operator.sizing.profile import ModelProfile
 
 # Batch sizes tried when the spec does not fix one. Neuron's LLM guidance: "up to batch=256.
@@ -71,9 +77,7 @@ def _evaluate(draft: Draft) -> Candidate | Rejected:
 def _options(
     spec: NeuronDeploymentSpec, memo: Memo, instance: InstanceType, fit: FitJudgement
 ) -> Iterator[Candidate | Rejected]:
-    groupings, problems = enumerate_groupings(
-        memo.profile, instance, spec.overrides.cores_per_replica
-    )
+    groupings, problems = memo.groupings(instance, spec.overrides.cores_per_replica)
     for problem in problems:
         yield Rejected(
             instance.name,
@@ -133,7 +137,7 @@ def search(
     leader_worker_set: bool = True,
 ) -> Search:
     result = Search(candidates=[], rejected=_unknown_instance_types(spec, catalog))
-    memo = Memo(profile, leader_worker_set)
+    memo = shared_memo(profile, leader_worker_set)
     for instance in (v for i in catalog.instances for v in i.lnc_variants):
         fit = judge_fit(profile.family, spec.workload, instance)
         checked = InstanceInput(spec, profile, instance, fit, capacity)
