@@ -6,11 +6,13 @@ from typing import Any
 
 from neuron_operator.api.status import NeuronDeploymentStatus
 from neuron_operator.controller.status import (
+    Event,
     Verdict,
     compute_status,
     events_between,
     rolled_out,
     status_document,
+    worth_posting,
 )
 from neuron_operator.sizing import plan
 
@@ -108,6 +110,8 @@ def test_events_once_per_change() -> None:
         ("Normal", "MinimumReplicasAvailable"),
         ("Normal", "Ready"),
     ]
+    # A rollout reaching Ready is in the status and the log, not worth an API write.
+    assert not any(e.posted for e in events)
     assert events_between(first, first) == []
     lost = compute_status(
         {**BODY, "status": status_document(first)},
@@ -144,3 +148,19 @@ def test_rolled_out_needs_the_latest_generation_observed() -> None:
     stale["metadata"]["generation"] = 2
     assert not rolled_out(stale)
     assert rolled_out(deployment(ready=2))
+
+
+def test_a_recovery_from_a_warning_is_posted_and_a_first_reconcile_posts_only_warnings() -> None:
+    refused = compute_status(
+        BODY, NeuronDeploymentStatus(), Verdict(False, "OverBudget", "x"), None, None, "t1"
+    )
+    fixed = compute_status(BODY, refused, PLANNED, PLAN, deployment(ready=2), "t2")
+    planned = [e for e in events_between(refused, fixed) if e.reason == "Planned"]
+    assert [(e.type, e.posted) for e in planned] == [("Normal", True)]
+    happened = [Event("Normal", "DeploymentCreated", "m"), Event("Warning", "FellBack", "w")]
+    first = worth_posting(happened, first_reconcile=True)
+    assert [(e.reason, e.posted) for e in first] == [
+        ("DeploymentCreated", False),
+        ("FellBack", True),
+    ]
+    assert worth_posting(happened, first_reconcile=False) == happened

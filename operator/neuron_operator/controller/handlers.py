@@ -1,8 +1,13 @@
 """kopf wiring, and nothing else: every trigger runs the same reconcile.
 
-- a NeuronDeployment is created, changed, or found when the operator starts: reconcile it;
+- a NeuronDeployment is created, its spec (or an annotation the operator reads) changes, or
+  it is found when the operator starts: reconcile it;
 - a Deployment the operator manages changes or disappears: reconcile its owner, which reverts
   drift, recreates a deleted Deployment and refreshes the status.
+
+All are kopf *event* handlers: level-triggered, they need none of the bookkeeping kopf's change
+handlers write onto each object (its progress and last-handled-configuration annotations, one
+more API write per change), and the operator retries failures itself (Runtime.attempt).
 What the operator keeps lives in the Runtime that kopf's memo carries (runtime.py). Handlers
 are synchronous: kopf runs them in its thread pool, so the blocking official client is fine.
 """
@@ -16,8 +21,7 @@ from typing import Any
 import kopf
 
 from neuron_operator.api.v1alpha1 import GROUP, VERSION
-from neuron_operator.controller.digest import acknowledgement_given, retry_asked
-from neuron_operator.controller.fallback import RETRY_PREFERRED
+from neuron_operator.controller.digest import acknowledgement_given, plan_summary
 from neuron_operator.controller.multinode import LWS_GROUP, LWS_PLURAL, LWS_VERSION
 from neuron_operator.controller.render import MANAGED_BY
 from neuron_operator.controller.runtime import Runtime, seen
@@ -37,12 +41,6 @@ def runtime_of(memo: Any) -> Runtime:
 @kopf.on.startup()
 def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     runtime = runtime_of(memo)
-    # Keep kopf's bookkeeping in annotations under our own prefix: the status schema is
-    # structural, so anything kopf wrote into status would be pruned.
-    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
-    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-        prefix=GROUP, key="last-handled-configuration"
-    )
     # Our own events say what happened; kopf's "handler succeeded" notes would only add one
     # API write per object and change. Its warnings and errors are still posted.
     settings.posting.level = logging.WARNING
@@ -95,22 +93,17 @@ def neurondeployment_seen(
         runtime.drift.forget((namespace, name))
     if runtime.handler_context is None:
         runtime.handler_context = contextvars.copy_context()
-    if type != "DELETED" and (retry_asked(dict(body)) or acknowledgement_given(dict(body))):
-        # An annotation is no spec change: kopf's update handlers are not called for it.
-        try:
-            runtime.run(namespace, name, logger)
-        except kopf.TemporaryError as error:  # the resync retries: the digest says stale
-            log.warning("reconcile after %s changed failed: %s", RETRY_PREFERRED, error)
+    if type != "DELETED" and reconcile_owed(type, dict(body)):
+        runtime.attempt(namespace, name, logger)
 
 
-@kopf.on.resume(GROUP, VERSION, PLURAL)
-@kopf.on.create(GROUP, VERSION, PLURAL)
-@kopf.on.update(GROUP, VERSION, PLURAL)
-def neurondeployment_changed(
-    name: str, namespace: str | None, logger: kopf.Logger, retry: int, memo: kopf.Memo, **_: Any
-) -> None:
-    if namespace is not None:
-        runtime_of(memo).run(namespace, name, logger, retry)
+def reconcile_owed(type: str | None, body: dict[str, Any]) -> bool:
+    """Whether a NeuronDeployment event asks for a reconcile: found at start (kopf's listing
+    has no type) or created, or its status is behind its spec, or an annotation the operator
+    acts on was set. The echo of the operator's own status write asks for none."""
+    if type in (None, "ADDED"):
+        return True
+    return plan_summary(body).stale or acknowledgement_given(body)
 
 
 @kopf.on.event("apps", "v1", "deployments", labels=dict(MANAGED_BY))
@@ -159,16 +152,4 @@ def _reconcile_owner(
         owners = [name]
     if not owners:
         return
-    try:
-        runtime.run(namespace, owners[0], logger)
-    except kopf.TemporaryError as error:
-        # Event handlers are not retried by kopf; the next event or a resume will converge.
-        # Logged, not posted as an event: a retry-prone failure would post one per retry.
-        owner = {"kind": "NeuronDeployment", "namespace": namespace, "name": owners[0]}
-        log.warning(
-            "reconcile after a %s %s event failed: %s",
-            body.get("kind"),
-            type,
-            error,
-            extra={"k8s_ref": owner},
-        )
+    runtime.attempt(namespace, owners[0], logger)

@@ -88,6 +88,7 @@ from neuron_operator.controller.status import (
     events_between,
     minimal_status_document,
     status_document,
+    worth_posting,
 )
 from neuron_operator.controller.training import (
     render_job,
@@ -816,7 +817,8 @@ def reconcile(
         verdict = Verdict(False, ReasonCode.STATUS_REJECTED, why)
         new = compute_status(body, old, verdict, None, applied.deployment, now())
         _write_status(kube, namespace, name, current, minimal_status_document(new))
-    for event in [*decision.events, *events_between(old, new), *applied.events]:
+    happened = [*decision.events, *events_between(old, new), *applied.events]
+    for event in worth_posting(happened, first_reconcile=old.observed_generation is None):
         emit(event)
     if decision.recheck_after is not None:
         recheck(decision.recheck_after)

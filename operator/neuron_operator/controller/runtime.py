@@ -177,6 +177,8 @@ class Runtime:
     # Device allocation "auto": whether the Neuron DeviceClass exists (controller/dra.py).
     device_class: Informer[bool] | None = None
     rechecks: Rechecks = field(default_factory=Rechecks)
+    # Consecutive failed reconciles of each object: the backoff of its next retry.
+    failures: dict[tuple[str, str], int] = field(default_factory=dict)
     # Whether the cluster serves LeaderWorkerSet, and until when (monotonic) that is taken as
     # known: (served, until).
     _groups: tuple[bool, float] | None = None
@@ -427,6 +429,28 @@ class Runtime:
         informer's thread): reconcile it soon, off that thread."""
         self.recheck(namespace, name, 0.0)
 
+    def attempt(self, namespace: str, name: str, logger: Any) -> None:
+        """Reconcile now; after API trouble, again once its backoff has passed (the handlers
+        are kopf event handlers, which kopf does not retry, and which write no bookkeeping of
+        kopf's onto the object)."""
+        key = (namespace, name)
+        try:
+            self.run(namespace, name, logger, self.failures.get(key, 0))
+        except kopf.TemporaryError as error:
+            self.failures[key] = self.failures.get(key, 0) + 1
+            delay = float(error.delay or 1.0)
+            log.warning(
+                "reconcile failed, retrying in %.0f s: %s",
+                delay,
+                error,
+                extra={
+                    "k8s_ref": {"kind": "NeuronDeployment", "namespace": namespace, "name": name}
+                },
+            )
+            self.recheck(namespace, name, delay)
+            return
+        self.failures.pop(key, None)
+
     def recheck(self, namespace: str, name: str, seconds: float) -> None:
         """Reconcile the object again in `seconds` (fallback's wait running out)."""
         self.rechecks.at((namespace, name), seconds, self._recheck_now)
@@ -453,9 +477,9 @@ class Runtime:
             # A copy each time: a Context can be entered by one thread at a time, and the
             # resync, fallback's timers and the audit may reconcile at once ("cannot enter
             # context: ... is already entered" lost a repricing's reconcile).
-            self.handler_context.copy().run(self.run, namespace, name, logger)
+            self.handler_context.copy().run(self.attempt, namespace, name, logger)
         else:
-            self.run(namespace, name, logger)
+            self.attempt(namespace, name, logger)
 
     @staticmethod
     def gather(
@@ -480,7 +504,8 @@ class Runtime:
         def emit(event: Event) -> None:
             # kopf accepts any mapping shaped like an object's body.
             target: Any = body
-            kopf.event(target, type=event.type, reason=event.reason, message=event.message)
+            if event.posted:
+                kopf.event(target, type=event.type, reason=event.reason, message=event.message)
             # INFO, whatever the event's type: kopf would post a WARNING line as a second event.
             logger.info("%s %s: %s", event.type, event.reason, event.message)
 

@@ -3,7 +3,7 @@ functions of what the reconcile decided and observed."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from neuron_operator.api.plan import Plan
@@ -39,9 +39,26 @@ class Verdict:
 
 @dataclass(frozen=True)
 class Event:
+    """Something the operator did or saw. Every event is logged; `posted` ones also become
+    Kubernetes Events, each an API write: only what a person acts on (a Warning, a recovery
+    from one, a change to a workload that was already running; never the creation of one)."""
+
     type: Literal["Normal", "Warning"]
     reason: str
     message: str
+    posted: bool = True
+
+    def logged_only(self) -> Event:
+        return replace(self, posted=False)
+
+
+def worth_posting(events: list[Event], first_reconcile: bool) -> list[Event]:
+    """On an object's first reconcile only warnings are posted: its creation is no news to
+    the person who just created it, and the status says what happened, for one write instead
+    of three (issue 15)."""
+    if not first_reconcile:
+        return events
+    return [e if e.type == "Warning" else e.logged_only() for e in events]
 
 
 def _condition(
@@ -289,7 +306,13 @@ def events_between(old: NeuronDeploymentStatus, new: NeuronDeploymentStatus) -> 
             and condition.status == "False"
         ):
             continue  # a new object is not available or ready yet: no news
-        events.append(Event(_severity(condition, previous), condition.reason, condition.message))
+        severity = _severity(condition, previous)
+        event = Event(severity, condition.reason, condition.message)
+        # A Normal change is posted only as a recovery from what a Warning reported (Ready
+        # after PodCreationFailed, Planned after a refused spec); a rollout reaching Ready is
+        # in the status, and logged.
+        recovered = previous is not None and _severity(previous, None) == "Warning"
+        events.append(event if severity == "Warning" or recovered else event.logged_only())
     if new.plan is not None and old.plan is not None and _decision(new.plan) != _decision(old.plan):
         change = f"now {describe(new.plan)} (was {describe(old.plan)})"
         events.append(Event("Normal", ReasonCode.PLAN_CHANGED, change))

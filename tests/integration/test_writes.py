@@ -1,0 +1,67 @@
+"""What the operator writes per object (issue 15), read from the API server's audit log: its
+first reconcile of a new NeuronDeployment is two requests — the Deployment and the status —
+and nothing of kopf's bookkeeping, and no event, ever lands on a creation."""
+
+from __future__ import annotations
+
+import json
+import time
+from functools import partial
+from typing import Any
+
+from conftest import OPERATOR_NAMESPACE, OPERATOR_RELEASE
+from hack.cluster import LOGS
+from tests.kube import condition, create_ndep, get_ndep, neurondeployment, wait_until
+
+OPERATOR = f"system:serviceaccount:{OPERATOR_NAMESPACE}:{OPERATOR_RELEASE}"
+WRITES = {"create", "update", "patch", "delete"}
+RESNET: dict[str, Any] = {
+    "model": {"family": "cnn", "parameters": "25.6M"},
+    "overrides": {"instanceType": "inf2.xlarge", "replicas": 1},
+    "template": {"spec": {"containers": [{"name": "server", "image": "s:1"}]}},
+}
+
+
+def writes_in(namespace: str) -> list[tuple[str, str, str]]:
+    """The operator's writes to objects in `namespace`, in the order the API server took
+    them: (resource[/subresource], verb, name)."""
+    found = []
+    for line in (LOGS / "audit.log").read_text().splitlines():
+        entry = json.loads(line)
+        ref = entry.get("objectRef") or {}
+        if (
+            entry.get("user", {}).get("username") == OPERATOR
+            and entry.get("verb") in WRITES
+            and ref.get("namespace") == namespace
+            and entry.get("stage") == "ResponseComplete"
+        ):
+            resource = ref.get("resource", "")
+            if ref.get("subresource"):
+                resource += "/" + ref["subresource"]
+            found.append(
+                (entry["requestReceivedTimestamp"], resource, entry["verb"], ref.get("name", ""))
+            )
+    return [(resource, verb, name) for _, resource, verb, name in sorted(found)]
+
+
+def ready(kube: Any, namespace: str) -> dict[str, Any] | None:
+    body = get_ndep(kube, namespace, "resnet")
+    return body if condition(body, "Ready").get("status") == "True" else None
+
+
+def test_a_new_object_costs_a_deployment_and_a_status_write(
+    kube: Any, namespace: str, operator: Any
+) -> None:
+    create_ndep(kube, namespace, neurondeployment("resnet", RESNET))
+    wait_until("Ready", partial(ready, kube, namespace), timeout=90)
+    time.sleep(2)  # kopf posts events in the background: give any a chance to land
+    writes = writes_in(namespace)
+    first_status = writes.index(("neurondeployments/status", "patch", "resnet"))
+    assert writes[: first_status + 1] == [
+        ("deployments", "patch", "resnet"),
+        ("neurondeployments/status", "patch", "resnet"),
+    ], writes
+    # Nothing of kopf's onto the object, no event; the rest is the status following the pods.
+    assert not [w for w in writes if w[0] in ("neurondeployments", "events")], writes
+    assert [w for w in writes if w[0] == "deployments"] == [("deployments", "patch", "resnet")]
+    assert {w[0] for w in writes[first_status:]} == {"neurondeployments/status"}, writes
