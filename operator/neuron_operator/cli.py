@@ -429,6 +429,26 @@ def build_parser() -> argparse.ArgumentParser:
         "podSecurity says which they meet); default baseline, or "
         "$NEURON_OPERATOR_MINIMUM_POD_SECURITY",
     )
+    run_parser.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="reconciles at once (never two of one object); default 8, or $NEURON_OPERATOR_WORKERS",
+    )
+    run_parser.add_argument(
+        "--api-qps",
+        type=float,
+        default=None,
+        help="API requests a second the operator sends at most, on average (0: unpaced); "
+        "default 50, or $NEURON_OPERATOR_API_QPS",
+    )
+    run_parser.add_argument(
+        "--api-burst",
+        type=int,
+        default=None,
+        help="API requests the operator may send at once above that pace; default 100, or "
+        "$NEURON_OPERATOR_API_BURST",
+    )
     run_parser.add_argument("--log-format", choices=("text", "json"), default=None)
     run_parser.add_argument(
         "--listen-address",
@@ -485,6 +505,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 pricing_configmap=args.pricing_configmap,
                 device_allocation=args.device_allocation,
                 minimum_pod_security=args.minimum_pod_security,
+                workers=args.workers,
+                api_qps=args.api_qps,
+                api_burst=args.api_burst,
                 log_format=args.log_format,
                 listen_address=args.listen_address,
                 liveness_port=args.liveness_port,

@@ -56,6 +56,8 @@ def test_helm_lint_strict(cluster: Cluster, values: Path) -> None:
         ("--set=image.digest=latest", "digest"),  # a digest is sha256:<64 hex>
         ("--set=networkPolicy.apiServer.ports[0]=0", "ports"),
         ("--set=minimumPodSecurity=privileged", "minimumPodSecurity"),
+        ("--set=workers=0", "workers"),
+        ("--set=apiQps=-1", "apiQps"),
     ],
 )
 def test_values_schema_refuses_unknown_keys_and_bad_values(
@@ -420,12 +422,18 @@ def test_a_digest_pins_the_image_and_the_network_policy_allows_only_the_operator
     assert "@" not in default["spec"]["template"]["spec"]["containers"][0]["image"]
 
 
-def test_the_minimum_pod_security_level_reaches_the_operator(cluster: Cluster) -> None:
-    def minimum(*args: str) -> str:
+def test_the_minimum_pod_security_level_and_the_pace_reach_the_operator(cluster: Cluster) -> None:
+    def env(*args: str) -> dict[str, str]:
         (deployment,) = of_kind(render(cluster, *args), "Deployment")
-        env = deployment["spec"]["template"]["spec"]["containers"][0]["env"]
-        (value,) = [e["value"] for e in env if e["name"] == "NEURON_OPERATOR_MINIMUM_POD_SECURITY"]
-        return str(value)
+        container = deployment["spec"]["template"]["spec"]["containers"][0]
+        return {e["name"]: str(e.get("value")) for e in container["env"]}
 
-    assert minimum() == "baseline"
-    assert minimum(f"--values={CHART / 'ci' / 'hardened-values.yaml'}") == "restricted"
+    default = env()
+    assert default["NEURON_OPERATOR_MINIMUM_POD_SECURITY"] == "baseline"
+    assert (
+        default["NEURON_OPERATOR_WORKERS"],
+        default["NEURON_OPERATOR_API_QPS"],
+        default["NEURON_OPERATOR_API_BURST"],
+    ) == ("8", "50", "100")
+    hardened = env(f"--values={CHART / 'ci' / 'hardened-values.yaml'}")
+    assert hardened["NEURON_OPERATOR_MINIMUM_POD_SECURITY"] == "restricted"

@@ -51,7 +51,7 @@ def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     # A 429's Retry-After is the least kopf waits before retrying its own request (by
     # default it waits the longer of that and its own backoff only sometimes).
     settings.networking.enforce_retry_after = True
-    settings.execution.max_workers = 8
+    settings.execution.max_workers = runtime.settings.workers
     # A connection that silently stops delivering is closed by the server within 5 minutes and
     # by us within 6, then resumed where it stopped.
     settings.watching.server_timeout = 300

@@ -18,6 +18,7 @@ from neuron_operator.controller.autoscaling import SEED_SUFFIX
 from neuron_operator.controller.errors import ApiTrouble, Forbidden, TransientError, UserError
 from neuron_operator.controller.metrics import API_ERRORS
 from neuron_operator.controller.multinode import LWS_GROUP, LWS_PLURAL, LWS_VERSION
+from neuron_operator.controller.ratelimit import TokenBucket
 from neuron_operator.crdgen import PLURAL
 
 APPLY = "application/apply-patch+yaml"
@@ -74,8 +75,10 @@ class Kube:
         api_client: client.ApiClient,
         field_manager: str,
         written: Callable[[dict[str, Any]], None] = _ignore,
+        limiter: TokenBucket | None = None,
     ) -> None:
-        """`written` is told every object as a write of ours left it (read-your-writes)."""
+        """`written` is told every object as a write of ours left it (read-your-writes);
+        `limiter` paces every request (None: unpaced)."""
         self.api = api_client
         self.apps = client.AppsV1Api(api_client)
         self.custom = client.CustomObjectsApi(api_client)
@@ -86,6 +89,7 @@ class Kube:
         self.written = written
         # Until when (time.monotonic()) the server asked us to send nothing (429 Retry-After).
         self._quiet_until = 0.0
+        self.limiter = limiter
 
     def _wait_turn(self) -> None:
         """Refuse to send while the server's Retry-After holds: the request would only add to
@@ -97,6 +101,8 @@ class Kube:
                 "429",
                 retry_after=remaining,
             )
+        if self.limiter is not None:
+            self.limiter.take()
 
     def _failed(self, error: Exception) -> ApiTrouble:
         trouble = classify(error)

@@ -41,6 +41,7 @@ from neuron_operator.controller.kube import Kube
 from neuron_operator.controller.multinode import LWS_API_VERSION, LWS_KIND
 from neuron_operator.controller.peering import is_active
 from neuron_operator.controller.pricing_watch import PricingWatch
+from neuron_operator.controller.ratelimit import TokenBucket
 from neuron_operator.controller.reconcile import Writes, is_training, reconcile
 from neuron_operator.controller.render import MANAGED_BY
 from neuron_operator.controller.resync import Resync
@@ -193,7 +194,13 @@ class Runtime:
                 config.load_incluster_config()  # type: ignore[no-untyped-call]
             except config.ConfigException:
                 config.load_kube_config()  # type: ignore[no-untyped-call]
-            self._kube = Kube(client.ApiClient(), self.settings.field_manager, self.written)
+            ours = self.settings
+            self._kube = Kube(
+                client.ApiClient(),
+                ours.field_manager,
+                self.written,
+                TokenBucket(ours.api_qps, ours.api_burst),
+            )
         return self._kube
 
     def writes(self) -> Writes:

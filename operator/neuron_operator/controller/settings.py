@@ -39,6 +39,12 @@ class Settings:
     # The lowest Pod Security level the rendered pods may meet (controller/pod_security.py):
     # baseline (every template the operator accepts meets it) or restricted.
     minimum_pod_security: str = "baseline"
+    # Reconciles at once (kopf's worker threads); one object is never reconciled twice at once.
+    workers: int = 8
+    # Client-side pacing of every API request (controller/ratelimit.py), as client-go's QPS
+    # and burst; 0 QPS: unpaced.
+    api_qps: float = 50.0
+    api_burst: int = 100
     log_format: str = "text"  # text (people) or json (machines)
     # Where /healthz, /metrics and /readyz listen: every interface in a pod; 127.0.0.1 for an
     # operator run on a workstation or in tests.
@@ -96,6 +102,9 @@ class Settings:
                 defaults.minimum_pod_security,
                 MINIMUM_POD_SECURITY_LEVELS,
             ),
+            workers=_number("NEURON_OPERATOR_WORKERS", defaults.workers, int),
+            api_qps=_number("NEURON_OPERATOR_API_QPS", defaults.api_qps, float),
+            api_burst=_number("NEURON_OPERATOR_API_BURST", defaults.api_burst, int),
             log_format=env("NEURON_OPERATOR_LOG_FORMAT", defaults.log_format),
             listen_address=env("NEURON_OPERATOR_LISTEN_ADDRESS", defaults.listen_address),
             liveness_port=_number("NEURON_OPERATOR_LIVENESS_PORT", defaults.liveness_port, int),
