@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from neuron_operator.api.plan import NEURON_DEVICE_RESOURCE, NEURONCORE_RESOURCE, Fit
+from neuron_operator.api.plan import NEURON_DEVICE_RESOURCE, NEURONCORE_RESOURCE, Fit, Option
 from neuron_operator.api.v1alpha1 import NeuronDeploymentSpec, Workload
 from neuron_operator.sizing.catalog import InstanceType
 from neuron_operator.sizing.fit import FitJudgement
@@ -37,6 +37,12 @@ class Candidate:
     whole_devices: bool  # the pod requests whole devices, not cores (see busy_cores_per_chip)
     band: Band  # how far off the estimate is likely to be (uncertainty.py)
     training: bool = False  # a training run: its latency is a step's, which nobody waits on
+    # score() by (ranking, fits now): a candidate outlives its search in the model's memo.
+    scores: dict[tuple[object, bool], tuple[float, ...]] = field(
+        init=False, default_factory=dict, repr=False, compare=False
+    )
+    # explain.to_option's answer without a cluster in view (it depends on nothing else).
+    option: Option | None = field(init=False, default=None, repr=False, compare=False)
     throughput: float = field(init=False)  # all replicas, per second
     hourly_cost: float | None = field(init=False)  # nodes × on-demand price
     cost_per_million: float | None = field(init=False)  # at full use

@@ -54,6 +54,17 @@ def fitting_now(candidate: Candidate, capacity: Capacity | None) -> int | None:
 
 
 def to_option(candidate: Candidate, capacity: Capacity | None = None) -> Option:
+    """The candidate as the plan shows it. Without a cluster in view it depends on the
+    candidate alone, which outlives its search in the model's memo: built once (API models
+    are frozen, so plans may share it)."""
+    if capacity is not None:
+        return _option(candidate, capacity)
+    if candidate.option is None:
+        candidate.option = _option(candidate, None)
+    return candidate.option
+
+
+def _option(candidate: Candidate, capacity: Capacity | None) -> Option:
     p = candidate.performance
     grouping = candidate.grouping
     return Option(

@@ -9,7 +9,7 @@ each when every core holds a copy). Inf1's compilers also cap a compiled model's
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from neuron_operator.api.plan import Memory
 from neuron_operator.api.v1alpha1 import Workload
@@ -34,14 +34,14 @@ class MemoryFit:
     reserve: float
     available: float
     copies: int
+    # Read by every candidate of the search: computed once.
+    required: float = field(init=False)
+    fits: bool = field(init=False)
 
-    @property
-    def required(self) -> float:
-        return self.weights + self.kv_cache + self.activations + self.reserve
-
-    @property
-    def fits(self) -> bool:
-        return self.required <= self.available
+    def __post_init__(self) -> None:
+        required = self.weights + self.kv_cache + self.activations + self.reserve
+        object.__setattr__(self, "required", required)
+        object.__setattr__(self, "fits", required <= self.available)
 
     def per_replica(self) -> Memory:
         def gib(value: float) -> float:

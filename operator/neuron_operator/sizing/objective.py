@@ -64,6 +64,14 @@ def score(ranking: Ranking, candidate: Candidate, fits_now: bool = False) -> tup
     training, whose step time nobody waits on), higher throughput, fewer cores per replica, data
     parallelism, a smaller batch and cores over whole devices; the sort is stable over the
     catalog order, so the answer is deterministic."""
+    key = (ranking, fits_now)
+    found = candidate.scores.get(key)
+    if found is None:
+        found = candidate.scores[key] = _score(ranking, candidate, fits_now)
+    return found
+
+
+def _score(ranking: Ranking, candidate: Candidate, fits_now: bool) -> tuple[float, ...]:
     cost = candidate.hourly_cost
     performance = candidate.performance
     return (
