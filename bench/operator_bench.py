@@ -453,6 +453,10 @@ def main() -> None:
             "--listen-address=127.0.0.1",
             "--liveness-port=18082",
             "--metrics-port=18084",
+            # The Neuron scheduler extension extending the default scheduler, as a production
+            # cluster with multi-core replicas runs it: without it a third of the mix would
+            # rightly warn NoNeuronScheduler (an event each).
+            "--scheduler-name=default-scheduler",
         ],
         stdout=log,
         stderr=log,

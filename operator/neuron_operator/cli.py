@@ -440,13 +440,13 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=None,
         help="API requests a second the operator sends at most, on average (0: unpaced); "
-        "default 50, or $NEURON_OPERATOR_API_QPS",
+        "default 300, or $NEURON_OPERATOR_API_QPS",
     )
     run_parser.add_argument(
         "--api-burst",
         type=int,
         default=None,
-        help="API requests the operator may send at once above that pace; default 100, or "
+        help="API requests the operator may send at once above that pace; default 600, or "
         "$NEURON_OPERATOR_API_BURST",
     )
     run_parser.add_argument("--log-format", choices=("text", "json"), default=None)

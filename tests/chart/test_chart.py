@@ -434,6 +434,6 @@ def test_the_minimum_pod_security_level_and_the_pace_reach_the_operator(cluster:
         default["NEURON_OPERATOR_WORKERS"],
         default["NEURON_OPERATOR_API_QPS"],
         default["NEURON_OPERATOR_API_BURST"],
-    ) == ("8", "50", "100")
+    ) == ("8", "300", "600")
     hardened = env(f"--values={CHART / 'ci' / 'hardened-values.yaml'}")
     assert hardened["NEURON_OPERATOR_MINIMUM_POD_SECURITY"] == "restricted"

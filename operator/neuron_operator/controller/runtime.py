@@ -338,9 +338,15 @@ class Runtime:
                 deployment = self.gather(
                     self.deployments, namespace, name, kube.get_deployment, keep=watched
                 )
-                autoscaler = self.gather(
-                    self.autoscalers, namespace, name, kube.get_autoscaler, keep=watched
-                )
+                if (body.get("spec") or {}).get("autoscaling"):
+                    autoscaler = self.gather(
+                        self.autoscalers, namespace, name, kube.get_autoscaler, keep=watched
+                    )
+                else:
+                    # Without spec.autoscaling an HPA of ours is only one to delete, and the
+                    # watch of our HPAs delivers it (reconciling its owner): no GET for the
+                    # objects that never asked for one, five per object at creation before.
+                    autoscaler = self.autoscalers.get(namespace, name)[1]
                 job = None
                 if is_training(body):
                     run = job_name(name, training_run(body))

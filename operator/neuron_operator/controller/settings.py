@@ -42,9 +42,11 @@ class Settings:
     # Reconciles at once (kopf's worker threads); one object is never reconciled twice at once.
     workers: int = 8
     # Client-side pacing of every API request (controller/ratelimit.py), as client-go's QPS
-    # and burst; 0 QPS: unpaced.
-    api_qps: float = 50.0
-    api_burst: int = 100
+    # and burst; 0 QPS: unpaced. A cap against a runaway loop rather than a pace: creating a
+    # thousand objects takes about three requests each, and at 300/s the cap is above what
+    # the API server on 2 cores took from one client applying them (docs/benchmarks.md).
+    api_qps: float = 300.0
+    api_burst: int = 600
     log_format: str = "text"  # text (people) or json (machines)
     # Where /healthz, /metrics and /readyz listen: every interface in a pod; 127.0.0.1 for an
     # operator run on a workstation or in tests.
