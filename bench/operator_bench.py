@@ -304,12 +304,15 @@ def floor_scale(kube: client.ApiClient, objects: int) -> float:
     deployments.write_text(yaml.safe_dump_all(objects_rendered))
     kubectl = [str(STATE / "bin" / "kubectl"), f"--kubeconfig={STATE / 'kubeconfig'}"]
     start = time.perf_counter()
-    subprocess.run(
+    done = subprocess.run(
         [*kubectl, "apply", "--server-side", "-f", str(deployments)],
-        check=True,
+        check=False,
         capture_output=True,
+        text=True,
     )
     seconds = time.perf_counter() - start
+    if done.returncode:
+        raise RuntimeError(f"the floor's kubectl apply failed: {done.stderr[-2000:]}")
     # Gone again, pods and all, before the operator is measured on the same cores.
     subprocess.run(
         [*kubectl, "delete", "namespace", namespace, "--wait=true", "--timeout=600s"],
