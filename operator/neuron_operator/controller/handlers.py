@@ -27,8 +27,6 @@ from neuron_operator.controller.render import MANAGED_BY
 from neuron_operator.controller.runtime import Runtime, seen
 from neuron_operator.crdgen import PLURAL
 
-log = logging.getLogger("neuron_operator")
-
 
 def runtime_of(memo: Any) -> Runtime:
     """The Runtime `neuron-operator run` put in kopf's memo."""
@@ -91,6 +89,7 @@ def neurondeployment_seen(
     namespace, name = str(metadata.get("namespace")), str(metadata.get("name"))
     if type == "DELETED":
         runtime.drift.forget((namespace, name))
+        runtime.failures.pop((namespace, name), None)
     if runtime.handler_context is None:
         runtime.handler_context = contextvars.copy_context()
     if type != "DELETED" and reconcile_owed(type, dict(body)):
