@@ -19,6 +19,15 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	@touch $@
 
+# $(call tool_venv,DIR,REQUIREMENT): a virtualenv of its own for one pinned tool, stamped
+# DIR/.installed when complete.
+define tool_venv
+	$(PYTHON) -m venv $(1)
+	$(1)/bin/pip install --quiet --upgrade pip
+	$(1)/bin/pip install --quiet '$(2)'
+	@touch $(1)/.installed
+endef
+
 # mitmproxy, the fault tests' reverse proxy, in a venv of its own: its pinned dependencies stay
 # out of the operator's (tests/chaos/harness.py runs its mitmdump).
 PROXY_VENV := .venv-proxy
@@ -28,10 +37,7 @@ proxy: $(PROXY_STAMP)
 
 $(PROXY_STAMP): Makefile
 	@echo "==> creating $(PROXY_VENV) with mitmproxy $(MITMPROXY_VERSION) (fault injection)"
-	$(PYTHON) -m venv $(PROXY_VENV)
-	$(PROXY_VENV)/bin/pip install --quiet --upgrade pip
-	$(PROXY_VENV)/bin/pip install --quiet 'mitmproxy==$(MITMPROXY_VERSION)'
-	@touch $@
+	$(call tool_venv,$(PROXY_VENV),mitmproxy==$(MITMPROXY_VERSION))
 
 # checkov, the independent scanner of hack/scan.py, in a venv of its own: its pins (packaging 23,
 # python-dateutil 2) conflict with pytest 9's and the kubernetes client's. Pinned, so that a new
@@ -41,10 +47,7 @@ SCAN_STAMP := $(SCAN_VENV)/.installed
 CHECKOV_VERSION := 3.3.30
 $(SCAN_STAMP): Makefile
 	@echo "==> creating $(SCAN_VENV) with checkov $(CHECKOV_VERSION) (the security scan)"
-	$(PYTHON) -m venv $(SCAN_VENV)
-	$(SCAN_VENV)/bin/pip install --quiet --upgrade pip
-	$(SCAN_VENV)/bin/pip install --quiet 'checkov==$(CHECKOV_VERSION)'
-	@touch $@
+	$(call tool_venv,$(SCAN_VENV),checkov==$(CHECKOV_VERSION))
 
 # The chart rendered with each ci/*-values.yaml and what the operator renders for each example,
 # scanned offline by checkov; failures outside hack/checkov-allowlist.txt fail (docs/security.md).

@@ -295,18 +295,15 @@ def decide(
         if spec.workload == Workload.TRAINING:
             run, limit = spec.training.run, spec.training.backoff_limit
             job = with_hash(render_job(body, spec.template, result, run, limit))
-            security, refusal = pod_security(job["spec"]["template"], settings)
-            if refusal is not None:
-                return _refused(body, previous, ReasonCode.POD_SECURITY_BELOW_MINIMUM, refusal)
             message = f"{describe(result)}: {result.why}"
-            return Decision(
+            planned = Decision(
                 Verdict(True, ReasonCode.PLANNED, message),
                 result,
                 None,
                 job=job,
                 service=render_workers_service(body, run),
-                pod_security=security,
             )
+            return _held_to_minimum(body, previous, settings, job["spec"]["template"], planned)
         shape = shape_of(result, spec)
         running = old.shape or (
             shape_of(previous, spec) if previous and previous.feasible else None
@@ -320,11 +317,8 @@ def decide(
             rendered = render_leader_worker_set(body, spec.template, result)
             pod = rendered["spec"]["leaderWorkerTemplate"]["workerTemplate"]
             _finish_server(pod["spec"]["containers"][0], spec, result, shape)
-            security, refusal = pod_security(pod, settings)
-            if refusal is not None:
-                return _refused(body, previous, ReasonCode.POD_SECURITY_BELOW_MINIMUM, refusal)
             message = f"{describe(result)}: {result.why}"
-            return Decision(
+            planned = Decision(
                 Verdict(True, ReasonCode.PLANNED, message),
                 result,
                 with_hash(rendered),
@@ -332,8 +326,8 @@ def decide(
                 tuple(placed.events),
                 placed.recheck_after,
                 shape=shape,
-                pod_security=security,
             )
+            return _held_to_minimum(body, previous, settings, pod, planned)
         scaling, autoscaler = None, None
         if spec.autoscaling is not None:
             found = bounds(spec, result)
@@ -358,16 +352,13 @@ def decide(
         if claims is not None:
             pod["spec"] = claiming(pod["spec"], claims["metadata"]["name"])
         _finish_server(pod["spec"]["containers"][0], spec, result, shape)
-        security, refusal = pod_security(pod, settings)
-        if refusal is not None:
-            return _refused(body, previous, ReasonCode.POD_SECURITY_BELOW_MINIMUM, refusal)
         desired = with_hash(rendered)
     except Exception as error:  # a bug in the engine or renderer: report it, keep running
         log.exception("sizing failed for %s", body["metadata"].get("name"))
         why = f"the sizing engine failed ({type(error).__name__}: {error}); please report this"
         return _refused(body, previous, ReasonCode.SIZING_FAILED, why)
     message = f"{describe(result)}: {result.why}"
-    return Decision(
+    planned = Decision(
         Verdict(True, ReasonCode.PLANNED, message),
         result,
         desired,
@@ -378,26 +369,30 @@ def decide(
         scaling,
         claims,
         shape=shape,
-        pod_security=security,
     )
+    return _held_to_minimum(body, previous, settings, pod, planned)
 
 
-def pod_security(
-    pod_template: dict[str, Any], settings: Settings
-) -> tuple[PodSecurityStatus, str | None]:
-    """The Pod Security level the rendered pods meet, and why they may not run (None: they
-    meet the operator's minimum)."""
+def _held_to_minimum(
+    body: dict[str, Any],
+    previous: Plan | None,
+    settings: Settings,
+    pod_template: dict[str, Any],
+    planned: Decision,
+) -> Decision:
+    """`planned` with the Pod Security level its rendered pods meet; refused instead when
+    that is below the operator's minimum."""
     found = assess(pod_template)
     status = PodSecurityStatus(level=found.level.value, unmet=[str(u) for u in found.unmet])
     minimum = Level(settings.minimum_pod_security)
     if meets(found, minimum):
-        return status, None
+        return replace(planned, pod_security=status)
     why = (
         f"its pods would meet the {found.level} Pod Security level, below the operator's "
         f"minimum ({minimum}): {'; '.join(status.unmet)}. Set these in spec.template (and "
         "use an image that runs as a non-root user)"
     )
-    return status, why
+    return _refused(body, previous, ReasonCode.POD_SECURITY_BELOW_MINIMUM, why)
 
 
 def _finish_server(
