@@ -63,11 +63,11 @@ def test_while_retry_after_holds_nothing_is_sent() -> None:
     kube = Kube(client.ApiClient(), "neuron-operator")
     sent: list[str] = []
 
-    def throttle(*_: object, **__: object) -> None:
-        sent.append("PATCH")
+    def throttle(method: str, *_: object, **__: object) -> None:
+        sent.append(method)
         raise throttled("30")
 
-    kube.apps.patch_namespaced_deployment = throttle  # type: ignore[method-assign,assignment]
+    kube._send = throttle  # type: ignore[method-assign]
     desired = {"metadata": {"name": "m", "namespace": "ns"}}
     for _ in range(3):
         with pytest.raises(TransientError) as refused:

@@ -3,13 +3,16 @@ handlers, so the echo of the operator's own status write must not start another.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
+import kopf
 import pytest
 
 from neuron_operator.controller.fallback import RETRY_PREFERRED
-from neuron_operator.controller.handlers import reconcile_owed
+from neuron_operator.controller.handlers import NoDiffBase, only_event_handlers, reconcile_owed
 from neuron_operator.controller.recompile import ACKNOWLEDGED
+from neuron_operator.controller.run import HandlerSuccesses
 
 
 def body(generation: int, observed: int | None, **status: Any) -> dict[str, Any]:
@@ -45,3 +48,29 @@ def test_the_annotations_the_operator_acts_on_are() -> None:
     assert not reconcile_owed("MODIFIED", held)
     held["metadata"]["annotations"] = {ACKNOWLEDGED: "shape-1"}
     assert reconcile_owed("MODIFIED", held)
+
+
+def test_kopf_builds_no_diff_base_because_no_handler_diffs() -> None:
+    """NoDiffBase (no deep copy of each body per event) holds only while every handler of
+    the operator is an event handler."""
+    assert only_event_handlers(kopf.get_default_registry())
+    registry = kopf.OperatorRegistry()
+
+    @kopf.on.update("neuron.dev", "v1alpha1", "neurondeployments", registry=registry)
+    def diffing(**_: Any) -> None:
+        pass
+
+    assert not only_event_handlers(registry)
+    essence = NoDiffBase().build(body=kopf.Body({"spec": {"a": 1}}))
+    assert essence == {}
+
+
+def test_kopf_success_lines_are_dropped_and_everything_else_kept() -> None:
+    def record(level: int, message: str) -> logging.LogRecord:
+        return logging.LogRecord("kopf.objects", level, __file__, 1, message, None, None)
+
+    keep = HandlerSuccesses().filter
+    assert not keep(record(logging.INFO, "Handler 'managed_child_changed' succeeded."))
+    assert keep(record(logging.ERROR, "Handler 'managed_child_changed' failed with an exception"))
+    assert keep(record(logging.INFO, "Normal DeploymentCreated: Deployment m created"))
+    assert keep(record(logging.WARNING, "Handler 'x' succeeded."))

@@ -36,12 +36,33 @@ def runtime_of(memo: Any) -> Runtime:
     return found
 
 
+class NoDiffBase(kopf.DiffBaseStorage):
+    """kopf keeps, per object, the "essence" its change handlers diff against, and builds a
+    new one for every event — a deep copy of each body, an eighth of the operator's CPU with
+    1,000 objects. Event handlers diff nothing, so there is nothing to build or keep."""
+
+    def build(self, *, body: kopf.Body, extra_fields: Any = None) -> kopf.BodyEssence:
+        return kopf.BodyEssence()
+
+    def fetch(self, *, body: kopf.Body) -> kopf.BodyEssence | None:
+        return None
+
+    def store(self, *, body: kopf.Body, patch: kopf.Patch, essence: kopf.BodyEssence) -> None:
+        pass
+
+
+def only_event_handlers(registry: kopf.OperatorRegistry) -> bool:
+    """NoDiffBase holds while no handler of kopf's compares versions (on.create/update/…)."""
+    return not any(registry._changing.get_all_handlers())
+
+
 @kopf.on.startup()
 def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     runtime = runtime_of(memo)
     # Our own events say what happened; kopf's "handler succeeded" notes would only add one
     # API write per object and change. Its warnings and errors are still posted.
     settings.posting.level = logging.WARNING
+    settings.persistence.diffbase_storage = NoDiffBase()
     # kopf waits this long for more events of an object before handling it; the reconcile
     # reads the newest version from the store anyway, so only a short window is useful.
     settings.batching.batch_window = 0.01

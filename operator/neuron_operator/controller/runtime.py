@@ -42,6 +42,7 @@ from neuron_operator.controller.multinode import LWS_API_VERSION, LWS_KIND
 from neuron_operator.controller.peering import is_active
 from neuron_operator.controller.pricing_watch import PricingWatch
 from neuron_operator.controller.ratelimit import TokenBucket
+from neuron_operator.controller.rechecks import Rechecks
 from neuron_operator.controller.reconcile import Writes, is_training, reconcile
 from neuron_operator.controller.render import MANAGED_BY
 from neuron_operator.controller.resync import Resync
@@ -90,45 +91,6 @@ class Locks:
     def __len__(self) -> int:
         with self._guard:
             return len(self._locks)
-
-
-class Rechecks:
-    """At most one pending timer per object: the earliest asked for wins."""
-
-    def __init__(self) -> None:
-        self._guard = threading.Lock()
-        self._timers: dict[tuple[str, str], tuple[float, threading.Timer]] = {}
-
-    def at(self, key: tuple[str, str], seconds: float, run: Callable[[str, str], None]) -> None:
-        due = time.monotonic() + max(0.0, seconds)
-        with self._guard:
-            pending = self._timers.get(key)
-            if pending is not None and pending[0] <= due and pending[1].is_alive():
-                return
-            if pending is not None:
-                pending[1].cancel()
-
-            def fire() -> None:
-                with self._guard:
-                    if self._timers.get(key, (0.0, None))[1] is timer:
-                        del self._timers[key]
-                run(*key)
-
-            # A little late rather than early: the wait must have passed when it runs.
-            timer = threading.Timer(max(0.0, seconds) + 0.5, fire)
-            timer.daemon = True
-            self._timers[key] = (due, timer)
-            timer.start()
-
-    def cancel(self) -> None:
-        with self._guard:
-            for _, timer in self._timers.values():
-                timer.cancel()
-            self._timers.clear()
-
-    def __len__(self) -> int:
-        with self._guard:
-            return len(self._timers)
 
 
 def _now() -> str:
