@@ -161,3 +161,14 @@ def test_clear_forgets_objects_and_what_the_watch_owed() -> None:
     store.clear()
     assert store.oldest_unechoed() is None and len(store) == 0
     assert store.get("ml", "bert") == (False, None)
+
+
+def test_the_watch_delivering_a_write_of_ours_is_noted_and_other_versions_are_not() -> None:
+    store = Store()
+    assert store.delivered_at == float("-inf")
+    store.observe(obj("3"))  # nothing owed: says nothing about the watch
+    assert store.delivered_at == float("-inf")
+    store.wrote(obj("4"), at=100.0)
+    assert store.delivered_at == float("-inf")  # written, not yet delivered
+    store.observe(obj("4"))
+    assert store.delivered_at > float("-inf")

@@ -15,6 +15,7 @@ are synchronous: kopf runs them in its thread pool, so the blocking official cli
 from __future__ import annotations
 
 import contextvars
+import gc
 import logging
 from typing import Any
 
@@ -74,6 +75,9 @@ def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     # A connection that silently stops delivering is closed by the server within 5 minutes and
     # by us within 6, then resumed where it stopped.
     settings.watching.server_timeout = 300
+    # Lists (at start, and after a watch's resourceVersion expired) in pages: kopf holds a
+    # whole list while its objects are handled, ~35 KB per Deployment as parsed JSON.
+    settings.watching.chunk_size = 500
     settings.watching.client_timeout = 360
     # Watching named namespaces needs no namespace list, and the chart grants none then:
     # kopf's scan for them would retry its 403 for ~54 s before every start.
@@ -83,6 +87,10 @@ def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     settings.peering.lifetime = runtime.settings.peering_lifetime
     settings.peering.stealth = True
     runtime.start()
+    # What exists by now (modules, classes, the catalog, kopf's machinery) lives as long as the
+    # process: out of the collector's sight, so that every collection of the garbage from
+    # thousands of events no longer walks it (a full collection took ~0.4 s with 1,000 objects).
+    gc.freeze()
 
 
 @kopf.on.cleanup()

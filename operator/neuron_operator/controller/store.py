@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 import zlib
 from collections import OrderedDict
 from collections.abc import Callable
@@ -79,6 +80,9 @@ class Store:
         # Our writes not yet seen on the watch: (version written, when in monotonic seconds).
         self._unechoed: dict[Key, list[tuple[int, float]]] = {}
         self._guard = threading.Lock()
+        # When (time.monotonic()) the watch last delivered a version owed to it: the watch
+        # is then known to deliver, with no list needed to tell.
+        self.delivered_at = float("-inf")
 
     def wrote(self, body: dict[str, Any], at: float) -> None:
         """Record the object as a write of ours returned it; the watch should echo it."""
@@ -97,7 +101,10 @@ class Store:
             return
         if echo:
             with self._guard:
-                waiting = [w for w in self._unechoed.get(key, []) if w[0] > version]
+                owed = self._unechoed.get(key, [])
+                waiting = [w for w in owed if w[0] > version]
+                if len(waiting) < len(owed):
+                    self.delivered_at = time.monotonic()
                 if waiting:
                     self._unechoed[key] = waiting
                 else:
