@@ -172,3 +172,5 @@ def test_the_watch_delivering_a_write_of_ours_is_noted_and_other_versions_are_no
     assert store.delivered_at == float("-inf")  # written, not yet delivered
     store.observe(obj("4"))
     assert store.delivered_at > float("-inf")
+    store.clear()  # the watches stopped: what they delivered before says nothing now
+    assert store.delivered_at == float("-inf")

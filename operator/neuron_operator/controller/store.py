@@ -175,6 +175,7 @@ class Store:
             self._objects.clear()
             self._deleted.clear()
             self._unechoed.clear()
+            self.delivered_at = float("-inf")
 
     def get(self, namespace: str, name: str) -> tuple[bool, dict[str, Any] | None]:
         """(known, body): known is False when the store has never heard of the object, and the
