@@ -207,12 +207,14 @@ class Kube:
         return self._read(object_path(NEURONDEPLOYMENTS, namespace, name))
 
     def list_versions(
-        self, path: str, namespaces: tuple[str, ...], label_selector: str = ""
+        self, kind: tuple[str, str], namespaces: tuple[str, ...], label_selector: str = ""
     ) -> dict[tuple[str, str], int]:
-        """The resourceVersion of every object at `path` (e.g. "/apis/apps/v1/deployments"),
-        in `namespaces` (none: all), read as metadata only and in pages."""
-        group_version, plural = path.rsplit("/", 1)
-        urls = [f"{group_version}/namespaces/{n}/{plural}" for n in namespaces] or [path]
+        """The resourceVersion of every object of `kind` (e.g. DEPLOYMENTS), in `namespaces`
+        (none: all), read as metadata only and in pages."""
+        group_version, plural = kind
+        urls = [f"{group_version}/namespaces/{quote(n)}/{plural}" for n in namespaces] or [
+            f"{group_version}/{plural}"
+        ]
         versions: dict[tuple[str, str], int] = {}
         for url in urls:
             token = ""
@@ -245,7 +247,7 @@ class Kube:
     def get_peering(self, namespace: str | None, name: str) -> dict[str, Any] | None:
         """kopf's peering object: a KopfPeering in `namespace`, or the ClusterKopfPeering."""
         if namespace is None:
-            return self._read(f"/apis/kopf.dev/v1/clusterkopfpeerings/{quote(name)}")
+            return self._read(f"{KOPF_PEERINGS[0]}/clusterkopfpeerings/{quote(name)}")
         return self._read(object_path(KOPF_PEERINGS, namespace, name))
 
     def apply_deployment(self, desired: dict[str, Any]) -> dict[str, Any]:

@@ -28,7 +28,6 @@ from typing import Any
 import kopf
 from kubernetes import client, config
 
-from neuron_operator.api.v1alpha1 import GROUP, VERSION
 from neuron_operator.controller import memory, metrics
 from neuron_operator.controller.cluster_watch import ClusterWatch
 from neuron_operator.controller.crashpoints import CrashingWrites
@@ -37,7 +36,7 @@ from neuron_operator.controller.dra import DEVICE_CLASS, Mode, dra_families
 from neuron_operator.controller.drift import DriftGuard
 from neuron_operator.controller.errors import ApiTrouble, TransientError, retry_delay
 from neuron_operator.controller.informer import Informer
-from neuron_operator.controller.kube import Kube
+from neuron_operator.controller.kube import DEPLOYMENTS, NEURONDEPLOYMENTS, Kube
 from neuron_operator.controller.multinode import LWS_API_VERSION, LWS_KIND
 from neuron_operator.controller.peering import is_active
 from neuron_operator.controller.pricing_watch import PricingWatch
@@ -50,7 +49,6 @@ from neuron_operator.controller.settings import Settings
 from neuron_operator.controller.status import Event
 from neuron_operator.controller.store import Store
 from neuron_operator.controller.training import job_name, training_run
-from neuron_operator.crdgen import PLURAL
 from neuron_operator.sizing.catalog import Catalog
 
 log = logging.getLogger("neuron_operator")
@@ -527,12 +525,10 @@ class Runtime:
         # every object (a thousand of them while the operator is busiest) would tell nothing.
         if min(self.neurondeployments.delivered_at, self.deployments.delivered_at) < since:
             self.neurondeployments.expect(
-                kube.list_versions(f"/apis/{GROUP}/{VERSION}/{PLURAL}", ours.namespaces), at
+                kube.list_versions(NEURONDEPLOYMENTS, ours.namespaces), at
             )
             selector = ",".join(f"{k}={v}" for k, v in MANAGED_BY.items())
-            self.deployments.expect(
-                kube.list_versions("/apis/apps/v1/deployments", ours.namespaces, selector), at
-            )
+            self.deployments.expect(kube.list_versions(DEPLOYMENTS, ours.namespaces, selector), at)
         # A Deployment of ours has its NeuronDeployment's name.
         owed = sorted(set(self.neurondeployments.owed(since)) | set(self.deployments.owed(since)))
         if owed:
