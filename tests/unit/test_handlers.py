@@ -1,5 +1,5 @@
-"""Which NeuronDeployment events ask for a reconcile (issue 15): the handlers are kopf event
-handlers, so the echo of the operator's own status write must not start another."""
+"""Which events ask for a reconcile (issue 15): the handlers are kopf event handlers, so the
+echo of the operator's own writes (its status, its Deployment) must not start another."""
 
 from __future__ import annotations
 
@@ -10,9 +10,16 @@ import kopf
 import pytest
 
 from neuron_operator.controller.fallback import RETRY_PREFERRED
-from neuron_operator.controller.handlers import NoDiffBase, only_event_handlers, reconcile_owed
+from neuron_operator.controller.handlers import (
+    NoDiffBase,
+    managed_child_changed,
+    only_event_handlers,
+    reconcile_owed,
+)
 from neuron_operator.controller.recompile import ACKNOWLEDGED
 from neuron_operator.controller.run import HandlerSuccesses
+from neuron_operator.controller.runtime import Runtime
+from neuron_operator.controller.settings import Settings
 
 
 def body(generation: int, observed: int | None, **status: Any) -> dict[str, Any]:
@@ -74,3 +81,32 @@ def test_kopf_success_lines_are_dropped_and_everything_else_kept() -> None:
     assert keep(record(logging.ERROR, "Handler 'managed_child_changed' failed with an exception"))
     assert keep(record(logging.INFO, "Normal DeploymentCreated: Deployment m created"))
     assert keep(record(logging.WARNING, "Handler 'x' succeeded."))
+
+
+def child(version: str) -> dict[str, Any]:
+    owner = {"kind": "NeuronDeployment", "name": "m", "controller": True, "uid": "u"}
+    metadata = {"name": "m", "namespace": "n", "resourceVersion": version}
+    return {"kind": "Deployment", "metadata": {**metadata, "ownerReferences": [owner]}}
+
+
+def test_a_child_as_our_own_write_left_it_reconciles_nothing_and_any_other_version_does(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    runtime = Runtime(Settings())
+    reconciled: list[str] = []
+    monkeypatch.setattr(runtime, "attempt", lambda namespace, name, _: reconciled.append(name))
+    memo = kopf.Memo(runtime=runtime)
+    logger = logging.getLogger("test")
+
+    handler: Any = managed_child_changed  # kopf's decorator types it as kopf calls it
+
+    def event(kind: str, body: Any) -> None:
+        handler(type=kind, name="m", namespace="n", body=kopf.Body(body), logger=logger, memo=memo)
+
+    runtime.written(child("5"))
+    event("ADDED", child("5"))  # the echo of our apply
+    assert reconciled == []
+    event("MODIFIED", child("6"))  # the Deployment controller's status update
+    assert reconciled == ["m"]
+    event("DELETED", child("6"))
+    assert reconciled == ["m", "m"]

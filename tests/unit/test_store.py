@@ -174,3 +174,29 @@ def test_the_watch_delivering_a_write_of_ours_is_noted_and_other_versions_are_no
     assert store.delivered_at > float("-inf")
     store.clear()  # the watches stopped: what they delivered before says nothing now
     assert store.delivered_at == float("-inf")
+
+
+def test_a_write_whose_echo_came_before_its_answer_owes_the_watch_nothing() -> None:
+    # Under load the watch can deliver our write before the writer has read the answer; the
+    # write must not then wait for an echo that already came (the watch would look stalled).
+    store = Store()
+    store.observe(obj("4"))
+    store.wrote(obj("4"), at=100.0)
+    assert store.oldest_unechoed() is None
+    store.wrote(obj("6"), at=101.0)  # a later write still waits for its own echo
+    assert store.oldest_unechoed() == (("ml", "bert"), 101.0)
+
+
+def test_only_the_echo_of_a_write_of_ours_is_no_news() -> None:
+    store = Store()
+    assert not store.observe(obj("3"))  # someone else's version
+    store.wrote(obj("4"), at=1.0)
+    assert store.observe(obj("4"))  # our write coming back
+    assert not store.observe(obj("4"))  # delivered again (a relist): news to whoever asks
+    store.wrote(obj("6"), at=2.0)
+    assert not store.observe(obj("7"))  # someone changed it after our write: news
+    assert not store.observe(obj("6"))  # our write, but the watch is past it already
+    store.wrote(obj("8"), at=3.0)
+    assert not store.observe(obj("8"), echo=False)  # a read of ours is no watch echo
+    store.forget(obj("9"))
+    assert not store.observe(obj("8"))  # gone since: nothing of ours is owed

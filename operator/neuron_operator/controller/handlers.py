@@ -155,8 +155,10 @@ def managed_child_changed(
     follows the CRD being installed later."""
     runtime = runtime_of(memo)
     store = runtime.store_of(str(body.get("kind")))
-    if store is not None:
-        seen(store, type, dict(body))
+    if store is not None and seen(store, type, dict(body)):
+        # The object as our own write left it: the reconcile that wrote it saw this already
+        # (one reconcile fewer per object on creation).
+        return
     _reconcile_owner(runtime, type, name, namespace, body, logger)
 
 

@@ -107,12 +107,12 @@ def watched(child: dict[str, Any]) -> bool:
     return all(labels.get(k) == v for k, v in MANAGED_BY.items())
 
 
-def seen(store: Store, event_type: str | None, body: dict[str, Any]) -> None:
-    """A watch event into a store."""
+def seen(store: Store, event_type: str | None, body: dict[str, Any]) -> bool:
+    """A watch event into a store. Returns whether it was the echo of a write of ours."""
     if event_type == "DELETED":
         store.forget(body)
-    else:
-        store.observe(body)
+        return False
+    return store.observe(body)
 
 
 @dataclass

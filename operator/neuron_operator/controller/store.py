@@ -79,6 +79,11 @@ class Store:
         self._deleted: OrderedDict[Key, int] = OrderedDict()
         # Our writes not yet seen on the watch: (version written, when in monotonic seconds).
         self._unechoed: dict[Key, list[tuple[int, float]]] = {}
+        # The newest version each watch event delivered: a write whose echo came before its
+        # answer was recorded (the two race under load) owes the watch nothing.
+        self._delivered: dict[Key, int] = {}
+        # The newest version we wrote and the watch has yet to deliver: its echo is no news.
+        self._ours: dict[Key, int] = {}
         self._guard = threading.Lock()
         # When (time.monotonic()) the watch last delivered a version owed to it: the watch
         # is then known to deliver, with no list needed to tell.
@@ -91,16 +96,26 @@ class Store:
             return
         self.observe(body, echo=False)
         with self._guard:
+            if self._delivered.get(key, -1) >= version:
+                return  # the watch was quicker than our reading of the answer
             self._unechoed.setdefault(key, []).append((version, at))
+            self._ours[key] = max(version, self._ours.get(key, -1))
 
-    def observe(self, body: dict[str, Any], echo: bool = True) -> None:
+    def observe(self, body: dict[str, Any], echo: bool = True) -> bool:
         """Record a version seen on a watch (`echo`) or returned by a write, unless a newer one
-        is known."""
+        is known. Returns whether it is the watch's echo of a write of ours: nothing new."""
         key, version = _key(body), _version(body)
         if key is None or version is None:
-            return
+            return False
+        ours = False
         if echo:
             with self._guard:
+                if self._deleted.get(key, -1) < version:
+                    self._delivered[key] = max(version, self._delivered.get(key, -1))
+                written = self._ours.get(key)
+                if written is not None and written <= version:
+                    ours = written == version
+                    del self._ours[key]
                 owed = self._unechoed.get(key, [])
                 waiting = [w for w in owed if w[0] > version]
                 if len(waiting) < len(owed):
@@ -122,11 +137,12 @@ class Store:
             known = self._objects.get(key)
             if known is not None:
                 if known.version > version:
-                    return
+                    return ours
             elif self._deleted.get(key, -1) >= version:
-                return  # a late event of the object we saw deleted
+                return ours  # a late event of the object we saw deleted
             self._deleted.pop(key, None)
             self._objects[key] = kept
+        return ours
 
     def forget(self, body: dict[str, Any]) -> None:
         """The object was deleted (a watch's DELETED event carries its last version)."""
@@ -139,6 +155,8 @@ class Store:
                 return  # recreated since: the newer object stands
             self._objects.pop(key, None)
             self._unechoed.pop(key, None)
+            self._delivered.pop(key, None)
+            self._ours.pop(key, None)
             if version is not None:
                 self._deleted[key] = version
                 self._deleted.move_to_end(key)
@@ -175,6 +193,8 @@ class Store:
             self._objects.clear()
             self._deleted.clear()
             self._unechoed.clear()
+            self._delivered.clear()
+            self._ours.clear()
             self.delivered_at = float("-inf")
 
     def get(self, namespace: str, name: str) -> tuple[bool, dict[str, Any] | None]:
