@@ -13,6 +13,8 @@ from conftest import OPERATOR_NAMESPACE, OPERATOR_RELEASE
 from hack.cluster import LOGS
 from tests.kube import condition, create_ndep, get_ndep, neurondeployment, wait_until
 
+from neuron_operator.controller.settings import FIELD_MANAGER
+
 OPERATOR = f"system:serviceaccount:{OPERATOR_NAMESPACE}:{OPERATOR_RELEASE}"
 WRITES = {"create", "update", "patch", "delete"}
 RESNET: dict[str, Any] = {
@@ -65,3 +67,7 @@ def test_a_new_object_costs_a_deployment_and_a_status_write(
     assert not [w for w in writes if w[0] in ("neurondeployments", "events")], writes
     assert [w for w in writes if w[0] == "deployments"] == [("deployments", "patch", "resnet")]
     assert {w[0] for w in writes[first_status:]} == {"neurondeployments/status"}, writes
+    # Both writes under the operator's field manager: `kubectl get --show-managed-fields` names
+    # who owns the status, not the HTTP client's user agent.
+    fields = (get_ndep(kube, namespace, "resnet") or {})["metadata"]["managedFields"]
+    assert {e["manager"] for e in fields if e.get("subresource") == "status"} == {FIELD_MANAGER}

@@ -311,7 +311,11 @@ class Kube:
         self._wait_turn()
         path = object_path(NEURONDEPLOYMENTS, namespace, name) + "/status"
         try:
-            patched = self._json("PATCH", path, body={"status": patch}, content_type=MERGE)
+            # Named, or the API server records the client's user agent as the status's owner.
+            query = [("fieldManager", self.field_manager)]
+            patched = self._json(
+                "PATCH", path, query=query, body={"status": patch}, content_type=MERGE
+            )
         except FAILURES as error:
             if isinstance(error, ApiException) and error.status == 404:
                 return  # deleted meanwhile: nothing to report on
