@@ -94,7 +94,7 @@ def test_a_child_as_our_own_write_left_it_reconciles_nothing_and_any_other_versi
 ) -> None:
     runtime = Runtime(Settings())
     reconciled: list[str] = []
-    monkeypatch.setattr(runtime, "attempt", lambda namespace, name, _: reconciled.append(name))
+    monkeypatch.setattr(runtime, "enqueue", lambda namespace, name: reconciled.append(name))
     memo = kopf.Memo(runtime=runtime)
     logger = logging.getLogger("test")
 

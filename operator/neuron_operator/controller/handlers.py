@@ -72,7 +72,9 @@ def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     # A 429's Retry-After is the least kopf waits before retrying its own request (by
     # default it waits the longer of that and its own backoff only sometimes).
     settings.networking.enforce_retry_after = True
-    settings.execution.max_workers = runtime.settings.workers
+    # kopf's threads only record events and queue reconciles (controller/workqueue.py), which
+    # run on `workers` threads of their own.
+    settings.execution.max_workers = 2
     # A connection that silently stops delivering is closed by the server within 5 minutes and
     # by us within 6, then resumed where it stopped.
     settings.watching.server_timeout = 300
@@ -109,9 +111,7 @@ def watch_delivers(memo: kopf.Memo, **_: Any) -> dict[str, float]:
 
 
 @kopf.on.event(GROUP, VERSION, PLURAL)
-def neurondeployment_seen(
-    type: str | None, body: kopf.Body, memo: kopf.Memo, logger: kopf.Logger, **_: Any
-) -> None:
+def neurondeployment_seen(type: str | None, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     runtime = runtime_of(memo)
     # kopf runs watch handlers before change handlers for the same event, so the reconcile
     # below finds this version in the store.
@@ -121,10 +121,8 @@ def neurondeployment_seen(
     if type == "DELETED":
         runtime.drift.forget((namespace, name))
         runtime.failures.pop((namespace, name), None)
-    if runtime.handler_context is None:
-        runtime.handler_context = contextvars.copy_context()
     if type != "DELETED" and reconcile_owed(type, dict(body)):
-        runtime.attempt(namespace, name, logger)
+        _reconcile(runtime, namespace, name)
 
 
 def reconcile_owed(type: str | None, body: dict[str, Any]) -> bool:
@@ -145,7 +143,6 @@ def managed_child_changed(
     name: str,
     namespace: str | None,
     body: kopf.Body,
-    logger: kopf.Logger,
     memo: kopf.Memo,
     **_: Any,
 ) -> None:
@@ -159,17 +156,10 @@ def managed_child_changed(
         # The object as our own write left it: the reconcile that wrote it saw this already
         # (one reconcile fewer per object on creation).
         return
-    _reconcile_owner(runtime, type, name, namespace, body, logger)
+    _reconcile_owner(runtime, name, namespace, body)
 
 
-def _reconcile_owner(
-    runtime: Runtime,
-    type: str | None,
-    name: str,
-    namespace: str | None,
-    body: kopf.Body,
-    logger: kopf.Logger,
-) -> None:
+def _reconcile_owner(runtime: Runtime, name: str, namespace: str | None, body: kopf.Body) -> None:
     """Reconcile the NeuronDeployment that controls this child (a Deployment or an HPA)."""
     if namespace is None:
         return
@@ -184,4 +174,13 @@ def _reconcile_owner(
         owners = [name]
     if not owners:
         return
-    runtime.attempt(namespace, owners[0], logger)
+    _reconcile(runtime, namespace, owners[0])
+
+
+def _reconcile(runtime: Runtime, namespace: str, name: str) -> None:
+    """Queue the object's reconcile: kopf's thread, and the event's body, are free at once."""
+    if runtime.handler_context is None:
+        # kopf.event finds kopf's settings in a handler's context variables: the reconciles
+        # run in copies of this one.
+        runtime.handler_context = contextvars.copy_context()
+    runtime.enqueue(namespace, name)

@@ -49,6 +49,12 @@ ACTIVE = Gauge(
     "replicas but one); a single replica is always active.",
     registry=REGISTRY,
 )
+WAITING = Gauge(
+    "neuron_operator_work_queue_depth",
+    "NeuronDeployments waiting for a reconcile (events of an object already waiting count "
+    "once); a depth that only grows means the operator cannot keep up.",
+    registry=REGISTRY,
+)
 API_ERRORS = Counter(
     "neuron_operator_api_errors",
     "Errors the Kubernetes API returned to the operator, by HTTP status.",

@@ -49,6 +49,7 @@ from neuron_operator.controller.settings import Settings
 from neuron_operator.controller.status import Event
 from neuron_operator.controller.store import Store
 from neuron_operator.controller.training import job_name, training_run
+from neuron_operator.controller.workqueue import WorkQueue
 from neuron_operator.sizing.catalog import Catalog
 
 log = logging.getLogger("neuron_operator")
@@ -138,6 +139,8 @@ class Runtime:
     # Device allocation "auto": whether the Neuron DeviceClass exists (controller/dra.py).
     device_class: Informer[bool] | None = None
     rechecks: Rechecks = field(default_factory=Rechecks)
+    # The objects waiting for a reconcile: the handlers add their keys (controller/workqueue.py).
+    queue: WorkQueue = field(init=False)
     # Consecutive failed reconciles of each object: the backoff of its next retry.
     failures: dict[tuple[str, str], int] = field(default_factory=dict)
     # Whether the cluster serves LeaderWorkerSet, and until when (monotonic) that is taken as
@@ -145,6 +148,9 @@ class Runtime:
     _groups: tuple[bool, float] | None = None
     _kube: Kube | None = None
     _writes: Writes | None = None
+
+    def __post_init__(self) -> None:
+        self.queue = WorkQueue(self.resync_one, self.settings.workers, metrics.WAITING.set)
 
     # --- clients ---------------------------------------------------------------------------
 
@@ -250,6 +256,7 @@ class Runtime:
         if self.device_class is not None:
             self.device_class.stop()
         self.rechecks.cancel()
+        self.queue.stop()
 
     def capacity_kept(self) -> dict[str, int]:
         watch = self.cluster_watch
@@ -423,6 +430,11 @@ class Runtime:
             self.recheck(namespace, name, delay)
             return
         self.failures.pop(key, None)
+
+    def enqueue(self, namespace: str, name: str) -> None:
+        """Reconcile the object soon, on one of `workers` threads; events of an object already
+        waiting become one reconcile."""
+        self.queue.add((namespace, name))
 
     def recheck(self, namespace: str, name: str, seconds: float) -> None:
         """Reconcile the object again in `seconds` (fallback's wait running out)."""
