@@ -50,6 +50,7 @@ from kubernetes import client, config, watch  # noqa: E402
 from kubernetes.client.exceptions import ApiException  # noqa: E402
 
 from bench.plan_bench import machine, write_section  # noqa: E402
+from neuron_operator import kube_yaml  # noqa: E402
 
 STATE = ROOT / ".cluster"
 AUDIT = STATE / "logs" / "audit.log"
@@ -319,7 +320,7 @@ def floor_scale(kube: client.ApiClient, objects: int) -> tuple[float, float]:
         # start deleting them while the floor is measured.
         obj["metadata"].pop("ownerReferences", None)
     deployments = STATE / "floor-deployments.yaml"
-    deployments.write_text(yaml.safe_dump_all(objects_rendered))
+    deployments.write_text(kube_yaml.dump_all(objects_rendered))
     kubectl = [str(STATE / "bin" / "kubectl"), f"--kubeconfig={STATE / 'kubeconfig'}"]
     server_before, start = apiserver_cpu(), time.perf_counter()
     done = subprocess.run(

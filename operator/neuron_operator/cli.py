@@ -19,7 +19,7 @@ from typing import Any, TextIO
 import yaml
 from pydantic import ValidationError
 
-from neuron_operator import __version__
+from neuron_operator import __version__, kube_yaml
 from neuron_operator.api.errors import format_validation_error
 from neuron_operator.api.plan import NEURON_DEVICE_RESOURCE, Option, Plan, Range
 from neuron_operator.api.v1alpha1 import API_VERSION, KIND, NeuronDeploymentSpec
@@ -279,7 +279,7 @@ def command_plan(args: argparse.Namespace, stdout: TextIO, stdin: TextIO) -> int
         if args.output == "json":
             stdout.write(json.dumps(payload, indent=2) + "\n")
         else:
-            stdout.write(yaml.safe_dump(payload, sort_keys=False))
+            stdout.write(kube_yaml.dump(payload))
     return EXIT_OK if all(r.feasible for _, r in results) else EXIT_INFEASIBLE
 
 
@@ -335,7 +335,7 @@ def write_manifests(
         objects += rendered
         if why is not None:
             refused.append(why)
-    stdout.write(yaml.safe_dump_all(objects, sort_keys=False))
+    stdout.write(kube_yaml.dump_all(objects))
     for why in refused:
         stderr.write(f"not applied: {why}\n")
     return EXIT_INFEASIBLE if refused else EXIT_OK
