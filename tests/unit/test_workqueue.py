@@ -112,3 +112,21 @@ def test_nothing_runs_after_stop() -> None:
     queue.add(("ns", "c"))
     assert len(queue) == 0
     assert run.ran == ["a"]
+
+
+def test_a_replica_paused_since_an_object_was_queued_leaves_it_to_the_active_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from neuron_operator.controller.runtime import Runtime
+    from neuron_operator.controller.settings import Settings
+
+    runtime = Runtime(Settings())
+    reconciled: list[str] = []
+    monkeypatch.setattr(runtime, "resync_one", lambda namespace, name: reconciled.append(name))
+    # What the queue's threads run for each key, as they take it.
+    runtime._reconcile_queued("ns", "unknown-yet")  # before the first sweep: as ever
+    runtime.active = False  # kopf paused this replica's watches for another one
+    runtime._reconcile_queued("ns", "queued-before-the-pause")
+    runtime.active = True
+    runtime._reconcile_queued("ns", "a")
+    assert reconciled == ["unknown-yet", "a"]

@@ -150,7 +150,7 @@ class Runtime:
     _writes: Writes | None = None
 
     def __post_init__(self) -> None:
-        self.queue = WorkQueue(self.resync_one, self.settings.workers, metrics.WAITING.set)
+        self.queue = WorkQueue(self._reconcile_queued, self.settings.workers, metrics.WAITING.set)
 
     # --- clients ---------------------------------------------------------------------------
 
@@ -435,6 +435,11 @@ class Runtime:
         """Reconcile the object soon, on one of `workers` threads; events of an object already
         waiting become one reconcile."""
         self.queue.add((namespace, name))
+
+    def _reconcile_queued(self, namespace: str, name: str) -> None:
+        if self.active is False:
+            return  # paused for another replica since it was queued: that one reconciles it
+        self.resync_one(namespace, name)
 
     def recheck(self, namespace: str, name: str, seconds: float) -> None:
         """Reconcile the object again in `seconds` (fallback's wait running out)."""
