@@ -42,6 +42,21 @@ class Absent(Exception):
     """The kind is not served (404): its CRD is not installed."""
 
 
+class Throttled(RuntimeError):
+    """429: the server asked for no request before `seconds` (None: it did not say)."""
+
+    def __init__(self, path: str, seconds: float | None) -> None:
+        super().__init__(f"{path}: HTTP 429, retry after {seconds} s")
+        self.seconds = seconds
+
+
+def _seconds(value: str | None) -> float | None:
+    try:
+        return max(0.0, float(value)) if value is not None else None
+    except ValueError:
+        return None  # an HTTP date: rare from kube-apiserver; the backoff applies
+
+
 def _key(body: dict[str, Any]) -> Key:
     metadata = body.get("metadata") or {}
     return str(metadata.get("namespace") or ""), str(metadata.get("name"))
@@ -124,6 +139,8 @@ class Informer(Generic[T]):
                     return
                 failures += 1
                 delay = min(30.0, 0.5 * 2**failures)
+                if isinstance(error, Throttled) and error.seconds is not None:
+                    delay = max(delay, error.seconds)  # never sooner than the server asked
                 log.info("informer %s: %s; listing again in %.0f s", self.path, error, delay)
                 self._stop.wait(delay)
 
@@ -142,6 +159,10 @@ class Informer(Generic[T]):
         answer = self.api.call_api(*request, _request_timeout=(5.0, timeout))
         if answer.status == 404:
             raise Absent(self.path)
+        if answer.status == 429:
+            answer.read()  # type: ignore[no-untyped-call]
+            retry_after = answer.getheader("Retry-After")  # type: ignore[no-untyped-call]
+            raise Throttled(self.path, _seconds(retry_after))
         return answer
 
     def _list(self) -> str:

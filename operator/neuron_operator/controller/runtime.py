@@ -146,6 +146,7 @@ class Runtime:
     # Whether the cluster serves LeaderWorkerSet, and until when (monotonic) that is taken as
     # known: (served, until).
     _groups: tuple[bool, float] | None = None
+    _groups_asking: threading.Lock = field(default_factory=threading.Lock)
     _kube: Kube | None = None
     _writes: Writes | None = None
 
@@ -385,11 +386,17 @@ class Runtime:
         known, at = self._groups, time.monotonic()
         if known is not None and at < known[1]:
             return known[0]
+        # One thread asks; the others go on with what was known (the offline assumption at
+        # first) rather than send the same request at once, a throttled one included.
+        if not self._groups_asking.acquire(blocking=False):
+            return known[0] if known is not None else True
         try:
             served = self.kube().served(LWS_API_VERSION)
         except ApiTrouble as error:
             log.info("could not tell whether LeaderWorkerSet is served: %s", error)
             served = known[0] if known is not None else True  # as before; offline assumption
+        finally:
+            self._groups_asking.release()
         self._groups = (served, at + GROUPS_CHECK_SECONDS)
         if known is not None and known[0] != served:
             log.info("LeaderWorkerSet is %s: planning again", "served" if served else "gone")
