@@ -46,7 +46,7 @@ from neuron_operator.controller.reconcile import Writes, is_training, reconcile
 from neuron_operator.controller.render import MANAGED_BY
 from neuron_operator.controller.resync import Resync
 from neuron_operator.controller.settings import Settings
-from neuron_operator.controller.status import Event
+from neuron_operator.controller.status import Event, event_message
 from neuron_operator.controller.store import Store
 from neuron_operator.controller.training import job_name, training_run
 from neuron_operator.controller.workqueue import WorkQueue
@@ -502,7 +502,8 @@ class Runtime:
             # kopf accepts any mapping shaped like an object's body.
             target: Any = body
             if event.posted:
-                kopf.event(target, type=event.type, reason=event.reason, message=event.message)
+                message = event_message(event.message)
+                kopf.event(target, type=event.type, reason=event.reason, message=message)
             # INFO, whatever the event's type: kopf would post a WARNING line as a second event.
             logger.info("%s %s: %s", event.type, event.reason, event.message)
 

@@ -52,6 +52,21 @@ class Event:
         return replace(self, posted=False)
 
 
+# The API server refuses an Event whose message is longer than 1,024 bytes ("can have at most
+# 1024 characters"): kopf then logs the failure and the user never sees the event.
+MAX_EVENT_MESSAGE_BYTES = 1024
+TRUNCATED = " … (truncated)"
+
+
+def event_message(message: str) -> str:
+    """The message as an Event can carry it: its head, whole characters, when it is too long."""
+    encoded = message.encode()
+    if len(encoded) <= MAX_EVENT_MESSAGE_BYTES:
+        return message
+    room = MAX_EVENT_MESSAGE_BYTES - len(TRUNCATED.encode())
+    return encoded[:room].decode(errors="ignore") + TRUNCATED
+
+
 def worth_posting(events: list[Event], first_reconcile: bool) -> list[Event]:
     """On an object's first reconcile only warnings are posted: its creation is no news to
     the person who just created it, and the status says what happened, for one write instead
@@ -74,7 +89,7 @@ def _condition(
     # lastTransitionTime moves only when the status flips (Kubernetes API conventions).
     since = old.last_transition_time if old is not None and old.status == status else now
     if len(message) > MAX_MESSAGE:  # the schema's bound; the head says what matters
-        message = message[: MAX_MESSAGE - 14] + " … (truncated)"
+        message = message[: MAX_MESSAGE - len(TRUNCATED)] + TRUNCATED
     return Condition(
         type=kind,
         status=status,
