@@ -114,19 +114,22 @@ def test_nothing_runs_after_stop() -> None:
     assert run.ran == ["a"]
 
 
-def test_a_replica_paused_since_an_object_was_queued_leaves_it_to_the_active_one(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def test_a_replica_paused_for_another_forgets_what_it_had_queued() -> None:
     from neuron_operator.controller.runtime import Runtime
     from neuron_operator.controller.settings import Settings
 
+    run = Recorder(held=frozenset("a"))
     runtime = Runtime(Settings())
-    reconciled: list[str] = []
-    monkeypatch.setattr(runtime, "resync_one", lambda namespace, name: reconciled.append(name))
-    # What the queue's threads run for each key, as they take it.
-    runtime._reconcile_queued("ns", "unknown-yet")  # before the first sweep: as ever
-    runtime.active = False  # kopf paused this replica's watches for another one
-    runtime._reconcile_queued("ns", "queued-before-the-pause")
-    runtime.active = True
-    runtime._reconcile_queued("ns", "a")
-    assert reconciled == ["unknown-yet", "a"]
+    runtime.queue = WorkQueue(run, workers=1)
+    runtime.switched(True)
+    runtime.enqueue("ns", "a")
+    assert run.started["a"].wait(WAIT)
+    runtime.enqueue("ns", "b")  # queued while active
+    runtime.switched(False)  # kopf paused this replica for another: that one reconciles b
+    assert len(runtime.queue) == 0
+    runtime.switched(True)  # taking over: kopf's relist queues everything again
+    runtime.enqueue("ns", "c")
+    run.release.set()
+    run.wait_for(2)
+    assert run.ran == ["a", "c"]
+    runtime.stop()

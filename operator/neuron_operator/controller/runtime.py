@@ -151,7 +151,7 @@ class Runtime:
     _writes: Writes | None = None
 
     def __post_init__(self) -> None:
-        self.queue = WorkQueue(self._reconcile_queued, self.settings.workers, metrics.WAITING.set)
+        self.queue = WorkQueue(self.resync_one, self.settings.workers, metrics.WAITING.set)
 
     # --- clients ---------------------------------------------------------------------------
 
@@ -443,11 +443,6 @@ class Runtime:
         waiting become one reconcile."""
         self.queue.add((namespace, name))
 
-    def _reconcile_queued(self, namespace: str, name: str) -> None:
-        if self.active is False:
-            return  # paused for another replica since it was queued: that one reconciles it
-        self.resync_one(namespace, name)
-
     def recheck(self, namespace: str, name: str, seconds: float) -> None:
         """Reconcile the object again in `seconds` (fallback's wait running out)."""
         self.rechecks.at((namespace, name), seconds, self._recheck_now)
@@ -536,6 +531,11 @@ class Runtime:
             self.autoscalers.clear()
             self.jobs.clear()
             self.group_sets.clear()
+        if not active:
+            # What this replica had queued is the active one's now, which lists everything.
+            # (Not checked as each key is taken: kopf resumes the watches of a replica taking
+            # over before this flag says so, and their events must be reconciled.)
+            self.queue.clear()
         log.info("this replica is %s", "active" if active else "standing by")
 
     def audit_watches(self) -> None:

@@ -66,14 +66,19 @@ class WorkQueue:
                     thread.start()
             self._ready.notify()
 
-    def stop(self) -> None:
-        """No more keys are taken; the reconciles under way finish."""
+    def clear(self) -> None:
+        """Forget the keys waiting (the reconciles under way finish)."""
         with self._ready:
-            self._stopped = True
             self._waiting.clear()
             self._queued.clear()
             self._again.clear()
             self._depth(0)
+
+    def stop(self) -> None:
+        """No more keys are taken; the reconciles under way finish."""
+        self.clear()
+        with self._ready:
+            self._stopped = True
             self._ready.notify_all()
 
     def __len__(self) -> int:
