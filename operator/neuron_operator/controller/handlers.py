@@ -113,8 +113,7 @@ def watch_delivers(memo: kopf.Memo, **_: Any) -> dict[str, float]:
 @kopf.on.event(GROUP, VERSION, PLURAL)
 def neurondeployment_seen(type: str | None, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     runtime = runtime_of(memo)
-    # kopf runs watch handlers before change handlers for the same event, so the reconcile
-    # below finds this version in the store.
+    # Recorded before the key is queued, so the reconcile that takes it finds this version.
     seen(runtime.neurondeployments, type, dict(body))
     metadata = body.get("metadata") or {}
     namespace, name = str(metadata.get("namespace")), str(metadata.get("name"))

@@ -23,6 +23,8 @@ from typing import Any, Generic, TypeVar
 from kubernetes import client
 from kubernetes.watch.watch import iter_resp_lines
 
+from neuron_operator.controller.kube import retry_after_seconds
+
 log = logging.getLogger("neuron_operator")
 
 T = TypeVar("T")
@@ -48,13 +50,6 @@ class Throttled(RuntimeError):
     def __init__(self, path: str, seconds: float | None) -> None:
         super().__init__(f"{path}: HTTP 429, retry after {seconds} s")
         self.seconds = seconds
-
-
-def _seconds(value: str | None) -> float | None:
-    try:
-        return max(0.0, float(value)) if value is not None else None
-    except ValueError:
-        return None  # an HTTP date: rare from kube-apiserver; the backoff applies
 
 
 def _key(body: dict[str, Any]) -> Key:
@@ -162,7 +157,7 @@ class Informer(Generic[T]):
         if answer.status == 429:
             answer.read()  # type: ignore[no-untyped-call]
             retry_after = answer.getheader("Retry-After")  # type: ignore[no-untyped-call]
-            raise Throttled(self.path, _seconds(retry_after))
+            raise Throttled(self.path, retry_after_seconds(retry_after))
         return answer
 
     def _list(self) -> str:

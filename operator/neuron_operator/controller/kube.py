@@ -44,12 +44,17 @@ def _api_message(error: ApiException) -> str:
         return str(error.reason)
 
 
-def _retry_after(error: ApiException) -> float | None:
-    value = (error.headers or {}).get("Retry-After")
+def retry_after_seconds(value: str | None) -> float | None:
+    """A Retry-After header's seconds; None when absent or an HTTP date (rare from
+    kube-apiserver: the caller's own backoff applies)."""
     try:
         return max(0.0, float(value)) if value is not None else None
     except (TypeError, ValueError):
-        return None  # an HTTP date: rare from kube-apiserver; our own backoff applies
+        return None
+
+
+def _retry_after(error: ApiException) -> float | None:
+    return retry_after_seconds((error.headers or {}).get("Retry-After"))
 
 
 def classify(error: Exception) -> ApiTrouble:
