@@ -12,8 +12,9 @@ Measures, with the operator running as its own process (identity `neuron-operato
    (seen on watches, which cost the cluster far less than polling); beside the floor: one
    `kubectl apply --server-side` of the N Deployments the operator renders for them
    (`plan -o manifests`), until it returns (the median of 3), each in a namespace deleted
-   again, before the operator starts (they carry its labels: it would watch them); and the
-   operator's writes per object on creation (audit log): each object's writes up to its
+   again, before the operator starts (they carry its labels: it would watch them); for
+   reference, the same client applying the N NeuronDeployments themselves first (the part of
+   the operator's figure its users' own apply is); and the operator's writes per object on creation (audit log): each object's writes up to its
    first status write, and every event and write of the object itself in that time;
 3. quiet: API writes by the operator (from the API server's audit log) during 60 s after
    everything converged;
@@ -288,9 +289,12 @@ def render_in(namespace: str) -> tuple[str, ...]:
     return ("-o", "manifests", "-n", namespace)
 
 
-def floor_scale(kube: client.ApiClient, objects: int) -> tuple[float, float]:
+def floor_scale(kube: client.ApiClient, objects: int) -> tuple[float, float, float]:
     """One client applying the Deployments the operator would render for the scale figure's
-    objects, at once: what a platform team's `kubectl apply` of them costs the cluster."""
+    objects, at once: what a platform team's `kubectl apply` of them costs the cluster. Also,
+    first and apart, the same client applying the NeuronDeployments themselves (no operator
+    runs yet): what creating the objects costs before anything acts on them. Seconds and API
+    server CPU of the first; seconds of the second."""
     namespace = f"floor-{uuid.uuid4().hex[:6]}"
     core = client.CoreV1Api(kube)
     core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=namespace)))
@@ -322,23 +326,29 @@ def floor_scale(kube: client.ApiClient, objects: int) -> tuple[float, float]:
     deployments = STATE / "floor-deployments.yaml"
     deployments.write_text(kube_yaml.dump_all(objects_rendered))
     kubectl = [str(STATE / "bin" / "kubectl"), f"--kubeconfig={STATE / 'kubeconfig'}"]
-    server_before, start = apiserver_cpu(), time.perf_counter()
-    done = subprocess.run(
-        [*kubectl, "apply", "--server-side", "-f", str(deployments)],
-        check=False,
-        capture_output=True,
-        text=True,
-    )
-    seconds, server = time.perf_counter() - start, apiserver_cpu() - server_before
-    if done.returncode:
-        raise RuntimeError(f"the floor's kubectl apply failed: {done.stderr[-2000:]}")
+
+    def apply(path: Path) -> tuple[float, float]:
+        server_before, start = apiserver_cpu(), time.perf_counter()
+        done = subprocess.run(
+            [*kubectl, "apply", "--server-side", "-n", namespace, "-f", str(path)],
+            check=False,
+            capture_output=True,
+            text=True,
+        )
+        seconds, server = time.perf_counter() - start, apiserver_cpu() - server_before
+        if done.returncode:
+            raise RuntimeError(f"the floor's kubectl apply failed: {done.stderr[-2000:]}")
+        return seconds, server
+
+    objects_seconds, _ = apply(manifests)
+    seconds, server = apply(deployments)
     # Gone again, pods and all, before the operator is measured on the same cores.
     subprocess.run(
         [*kubectl, "delete", "namespace", namespace, "--wait=true", "--timeout=600s"],
         check=True,
         capture_output=True,
     )
-    return seconds, server
+    return seconds, server, objects_seconds
 
 
 def audit_lines() -> list[str]:
@@ -528,11 +538,13 @@ def main() -> None:
     # objects that are not its own while the floor is measured. It varies by a third from run
     # to run on this machine: the median of a few.
     floors = sorted(floor_scale(kube, args.objects) for _ in range(args.floor_runs))
-    floor, floor_server = floors[len(floors) // 2]
+    floor, floor_server, _ = floors[len(floors) // 2]
+    objects_floor = statistics.median(f[2] for f in floors)
     print(
         f"floor: {args.objects} Deployments applied in "
-        f"{', '.join(f'{f:.1f}s' for f, _ in floors)}; median {floor:.1f}s, its API server "
-        f"CPU {floor_server:.1f}s",
+        f"{', '.join(f'{f[0]:.1f}s' for f in floors)}; median {floor:.1f}s, its API server "
+        f"CPU {floor_server:.1f}s; the NeuronDeployments themselves applied in "
+        f"{', '.join(f'{f[2]:.1f}s' for f in floors)}",
         flush=True,
     )
     operator = subprocess.Popen(command, stdout=log, stderr=log, env=env)
@@ -594,9 +606,16 @@ def main() -> None:
             f"| floor: one `kubectl apply --server-side` of the {args.objects} Deployments the "
             "operator renders for them (`plan -o manifests`), until it returns, before the "
             f"operator starts; median of {args.floor_runs} "
-            f"({', '.join(f'{f:.1f}' for f, _ in floors)} s) "
+            f"({', '.join(f'{f[0]:.1f}' for f in floors)} s) "
             f"| {floor:.1f} s (API server CPU {floor_server:.1f} s) | |",
             f"| operator ÷ floor | {seconds / floor:.2f}× | ≤ 2× |",
+            f"| for reference: the same client applying the {args.objects} NeuronDeployments "
+            "themselves, before any operator runs; median of "
+            f"{args.floor_runs} ({', '.join(f'{f[2]:.1f}' for f in floors)} s) "
+            f"| {objects_floor:.1f} s | |",
+            "| for reference: operator ÷ (the objects' apply + the Deployments' apply), what a "
+            "user who wrote both would wait "
+            f"| {seconds / (objects_floor + floor):.2f}× | |",
             "| operator writes per object on creation (audit log: its Deployment and status up "
             "to the first status write; writes to the object itself and events meanwhile) "
             f"| {per_object['total']:.2f} (Deployment {per_object['deployment']:.2f}, status "
