@@ -14,8 +14,9 @@ Measures, with the operator running as its own process (identity `neuron-operato
    (`plan -o manifests`), until it returns (the median of 3), each in a namespace deleted
    again, before the operator starts (they carry its labels: it would watch them); for
    reference, the same client applying the N NeuronDeployments themselves first (the part of
-   the operator's figure its users' own apply is); and the operator's writes per object on creation (audit log): each object's writes up to its
-   first status write, and every event and write of the object itself in that time;
+   the operator's figure its users' own apply is); and the operator's writes per object on
+   creation (audit log): each object's writes up to its first status write, and every event
+   and write of the object itself in that time;
 3. quiet: API writes by the operator (from the API server's audit log) during 60 s after
    everything converged;
 4. memory: the operator's resident set size with N objects;
