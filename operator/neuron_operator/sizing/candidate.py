@@ -136,22 +136,26 @@ class Memo:
         # Whether replicas may span nodes: the cluster runs LeaderWorkerSet (checks.py).
         self.leader_worker_set = leader_worker_set
         self._bands: dict[str, Band] = {}
-        self._memory: dict[tuple[object, ...], MemoryFit] = {}
+        # By core shape and grouping, then by batch: one hashed lookup per grouping a search
+        # tries, not one per batch (the search's innermost loop).
+        self._memory: dict[tuple[object, ...], dict[int, MemoryFit]] = {}
         self._speed: dict[tuple[object, ...], Performance] = {}
-        self._sized: dict[tuple[object, ...], Candidate] = {}
+        self._sized: dict[tuple[object, ...], dict[int, Candidate]] = {}
         self._groupings: dict[
             tuple[InstanceType, int | None], tuple[list[Grouping], list[GroupingRejection]]
         ] = {}
 
-    def sized(self, key: tuple[object, ...], size: Callable[[], Candidate]) -> Candidate:
-        """The candidate `key` names, sized by `size` the first time. Specs of one model ask
-        for few distinct throughputs; past SIZED_KEPT the oldest half is dropped."""
+    def sized(self, key: tuple[object, ...]) -> dict[int, Candidate]:
+        """The candidates sized so far for `key` (an instance type, grouping, whole devices and
+        what sizing reads of the spec: Draft.candidate), by batch; filled by the drafts. Specs
+        of one model ask for few distinct throughputs; past SIZED_KEPT keys the oldest half is
+        dropped."""
         found = self._sized.get(key)
         if found is None:
             if len(self._sized) >= SIZED_KEPT:
                 for old in list(self._sized)[: SIZED_KEPT // 2]:
-                    del self._sized[old]
-            found = self._sized[key] = size()
+                    self._sized.pop(old, None)  # reconciles plan in parallel threads
+            found = self._sized[key] = {}
         return found
 
     def groupings(
@@ -165,15 +169,25 @@ class Memo:
             self._groupings[key] = found
         return found
 
-    def memory(self, instance: InstanceType, grouping: Grouping, batch: int) -> MemoryFit:
-        key = (instance.core_shape, grouping.key, batch)
-        found = self._memory.get(key)
-        if found is None:
-            found = check_memory(
-                self.profile, instance, grouping.degree, grouping.copies, batch, grouping.nodes
-            )
-            self._memory[key] = found
-        return found
+    def memory_by_batch(
+        self, instance: InstanceType, grouping: Grouping
+    ) -> Callable[[int], MemoryFit]:
+        """The memory fit of `grouping` on `instance`'s cores, as a function of the batch."""
+        key = (instance.core_shape, grouping.key)
+        fits = self._memory.get(key)
+        if fits is None:
+            fits = self._memory[key] = {}
+        profile = self.profile
+
+        def at(batch: int) -> MemoryFit:
+            found = fits.get(batch)
+            if found is None:
+                found = fits[batch] = check_memory(
+                    profile, instance, grouping.degree, grouping.copies, batch, grouping.nodes
+                )
+            return found
+
+        return at
 
     def band(self, instance: InstanceType) -> Band:
         generation = instance.core_version
@@ -204,8 +218,9 @@ class Memo:
         return found
 
 
-# Sized candidates one model's memo keeps (a few hundred per distinct throughput asked for).
-SIZED_KEPT = 20_000
+# Groupings with sized candidates (up to one per batch each) one model's memo keeps: a hundred
+# or so per distinct throughput asked for.
+SIZED_KEPT = 3_000
 # Models a process keeps the computations of (an operator plans the same few models again and
 # again: every reconcile of a changed spec, every fallback, every `plan --cluster`).
 SHARED_MODELS = 256
@@ -218,12 +233,35 @@ def shared_memo(profile: ModelProfile, leader_worker_set: bool = True) -> Memo:
     return Memo(profile, leader_worker_set)
 
 
+class Ladder:
+    """What the drafts of one core grouping on one instance type share across batch sizes:
+    its memory fits and its sized candidates, looked up once for the grouping."""
+
+    __slots__ = ("memory", "sized")
+
+    def __init__(
+        self,
+        spec: NeuronDeploymentSpec,
+        memo: Memo,
+        instance: InstanceType,
+        grouping: Grouping,
+        whole_devices: bool,
+    ) -> None:
+        self.memory = memo.memory_by_batch(instance, grouping)
+        # What sizing reads besides the model: the option, and of the spec only the replicas
+        # it pins and the throughput it asks for (Draft._size, _size_training).
+        self.sized = memo.sized(
+            (instance, grouping.key, whole_devices, spec.overrides.replicas, spec.slo.throughput)
+        )
+
+
 class Draft:
     """One core grouping at one batch size on one instance type: what the per-candidate checks
     read. Its memory fit is known from the start; the candidate it makes is sized on first use."""
 
     __slots__ = (
         "_candidate",
+        "_sized",
         "batch",
         "fit",
         "grouping",
@@ -243,27 +281,22 @@ class Draft:
         grouping: Grouping,
         batch: int,
         whole_devices: bool = False,
+        ladder: Ladder | None = None,
     ) -> None:
         self.spec, self.memo, self.instance, self.fit = spec, memo, instance, fit
         self.grouping, self.batch, self.whole_devices = grouping, batch, whole_devices
-        self.memory = memo.memory(instance, grouping, batch)
+        ladder = ladder or Ladder(spec, memo, instance, grouping, whole_devices)
+        self.memory = ladder.memory(batch)
+        self._sized = ladder.sized
         self._candidate: Candidate | None = None
 
     @property
     def candidate(self) -> Candidate:
         if self._candidate is None:
-            # What sizing reads besides the model: the option, and of the spec only the
-            # replicas it pins and the throughput it asks for (_replicas, _size_training).
-            spec = self.spec
-            key = (
-                self.instance,
-                self.grouping.key,
-                self.batch,
-                self.whole_devices,
-                spec.overrides.replicas,
-                spec.slo.throughput,
-            )
-            self._candidate = self.memo.sized(key, self._size)
+            found = self._sized.get(self.batch)
+            if found is None:
+                found = self._sized[self.batch] = self._size()
+            self._candidate = found
         return self._candidate
 
     def _size(self) -> Candidate:

@@ -7,7 +7,6 @@ the stage it reached). Survivors are ranked by the objective (objective.py).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 from neuron_operator.api.reasons import ReasonCode
@@ -15,6 +14,7 @@ from neuron_operator.api.v1alpha1 import NeuronDeploymentSpec
 from neuron_operator.sizing.candidate import (
     Candidate,
     Draft,
+    Ladder,
     Memo,
     may_request_whole_devices,
     shared_memo,
@@ -22,11 +22,12 @@ from neuron_operator.sizing.candidate import (
 from neuron_operator.sizing.capacity import Capacity
 from neuron_operator.sizing.catalog import Catalog, InstanceType
 from neuron_operator.sizing.checks import (
-    CANDIDATE_STEPS,
     CONSTRAINTS_STAGE,
     GROUPING_STAGE,
     INSTANCE_STEPS,
     InstanceInput,
+    Steps,
+    candidate_steps,
     first_refusal,
 )
 from neuron_operator.sizing.fit import FitJudgement, judge_fit
@@ -63,52 +64,71 @@ def _batches(spec: NeuronDeploymentSpec) -> tuple[int, ...]:
     return (pinned,) if pinned is not None else BATCH_SIZES
 
 
-def _evaluate(draft: Draft) -> Candidate | Rejected:
-    failed = first_refusal(CANDIDATE_STEPS, draft)
-    if failed is None:
-        return draft.candidate
-    stage, (reason, message, value) = failed
-    grouping = draft.grouping
-    return Rejected(
-        draft.instance.name, reason, message, grouping.cores, draft.batch, grouping, stage, value
-    )
+# A rejection for these ends a grouping's batch ladder: larger batches only need more memory
+# and take longer.
+ENDS_THE_LADDER = frozenset({ReasonCode.EXCEEDS_MEMORY, ReasonCode.LATENCY_UNREACHABLE})
 
 
 def _options(
-    spec: NeuronDeploymentSpec, memo: Memo, instance: InstanceType, fit: FitJudgement
-) -> Iterator[Candidate | Rejected]:
+    spec: NeuronDeploymentSpec,
+    memo: Memo,
+    instance: InstanceType,
+    fit: FitJudgement,
+    steps: Steps[Draft],
+    found: Search,
+) -> None:
+    """Every core grouping and batch size on `instance`, into `found`'s candidates or its
+    rejections (the loop every plan runs a few hundred times: kept flat)."""
+    candidates, rejected = found.candidates, found.rejected
     groupings, problems = memo.groupings(instance, spec.overrides.cores_per_replica)
     for problem in problems:
-        yield Rejected(
-            instance.name,
-            problem.reason,
-            problem.message,
-            problem.cores,
-            grouping=problem.grouping,
-            stage=GROUPING_STAGE,
+        rejected.append(
+            Rejected(
+                instance.name,
+                problem.reason,
+                problem.message,
+                problem.cores,
+                grouping=problem.grouping,
+                stage=GROUPING_STAGE,
+            )
         )
     if not groupings and not problems:
-        yield Rejected(
-            instance.name,
-            ReasonCode.CORE_GROUP_NOT_PLACEABLE,
-            f"no core grouping of {spec.overrides.cores_per_replica} cores suits this model",
-            spec.overrides.cores_per_replica,
-            stage=GROUPING_STAGE,
+        rejected.append(
+            Rejected(
+                instance.name,
+                ReasonCode.CORE_GROUP_NOT_PLACEABLE,
+                f"no core grouping of {spec.overrides.cores_per_replica} cores suits this model",
+                spec.overrides.cores_per_replica,
+                stage=GROUPING_STAGE,
+            )
         )
+    batches = _batches(spec)
     for grouping in groupings:
         # Cores always; on Inf1 also whole devices, which cost more and keep neighbours away.
         for whole_devices in (
             (False, True) if may_request_whole_devices(instance, grouping) else (False,)
         ):
-            for batch in _batches(spec):
-                draft = Draft(spec, memo, instance, fit, grouping, batch, whole_devices)
-                outcome = _evaluate(draft)
-                yield outcome
-                # Larger batches only need more memory and take longer.
-                if isinstance(outcome, Rejected) and outcome.reason in (
-                    ReasonCode.EXCEEDS_MEMORY,
-                    ReasonCode.LATENCY_UNREACHABLE,
-                ):
+            ladder = Ladder(spec, memo, instance, grouping, whole_devices)
+            for batch in batches:
+                draft = Draft(spec, memo, instance, fit, grouping, batch, whole_devices, ladder)
+                failed = first_refusal(steps, draft)
+                if failed is None:
+                    candidates.append(draft.candidate)
+                    continue
+                stage, (reason, message, value) = failed
+                rejected.append(
+                    Rejected(
+                        instance.name,
+                        reason,
+                        message,
+                        grouping.cores,
+                        batch,
+                        grouping,
+                        stage,
+                        value,
+                    )
+                )
+                if reason in ENDS_THE_LADDER:
                     break
 
 
@@ -138,6 +158,7 @@ def search(
 ) -> Search:
     result = Search(candidates=[], rejected=_unknown_instance_types(spec, catalog))
     memo = shared_memo(profile, leader_worker_set)
+    steps = candidate_steps(spec, memo)
     for instance in (v for i in catalog.instances for v in i.lnc_variants):
         fit = judge_fit(profile.family, spec.workload, instance)
         checked = InstanceInput(spec, profile, instance, fit, capacity)
@@ -146,9 +167,5 @@ def search(
             stage, (reason, message, _) = failed
             result.rejected.append(Rejected(instance.name, reason, message, stage=stage))
             continue
-        for outcome in _options(spec, memo, instance, fit):
-            if isinstance(outcome, Candidate):
-                result.candidates.append(outcome)
-            else:
-                result.rejected.append(outcome)
+        _options(spec, memo, instance, fit, steps, result)
     return result
