@@ -15,7 +15,13 @@ from neuron_operator.sizing.catalog import InstanceType
 from neuron_operator.sizing.fit import FitJudgement
 from neuron_operator.sizing.grouping import Grouping, GroupingRejection, enumerate_groupings
 from neuron_operator.sizing.memory import MemoryFit, check_memory
-from neuron_operator.sizing.performance import DataParallel, Performance, estimate
+from neuron_operator.sizing.performance import (
+    DataParallel,
+    Machine,
+    Performance,
+    estimate,
+    machine_for,
+)
 from neuron_operator.sizing.profile import ModelProfile
 from neuron_operator.sizing.uncertainty import Band, load_bands
 
@@ -140,6 +146,7 @@ class Memo:
         # tries, not one per batch (the search's innermost loop).
         self._memory: dict[tuple[object, ...], dict[int, MemoryFit]] = {}
         self._speed: dict[tuple[object, ...], Performance] = {}
+        self._machines: dict[tuple[object, ...], Machine] = {}
         self._sized: dict[tuple[object, ...], dict[int, Candidate]] = {}
         self._groupings: dict[
             tuple[InstanceType, int | None], tuple[list[Grouping], list[GroupingRejection]]
@@ -213,7 +220,16 @@ class Memo:
         key = (shape, grouping.key, batch, busy, layout)
         found = self._speed.get(key)
         if found is None:
-            found = estimate(self.profile, instance, grouping, batch, busy, layout=layout)
+            # What one copy runs on is the same at every batch: built once per grouping.
+            on = (instance.core_shape, grouping.degree, busy)
+            machine = self._machines.get(on)
+            if machine is None:
+                machine = self._machines[on] = machine_for(
+                    self.profile, instance, grouping.degree, busy
+                )
+            found = estimate(
+                self.profile, instance, grouping, batch, busy, layout=layout, machine=machine
+            )
             self._speed[key] = found
         return found
 
@@ -237,7 +253,7 @@ class Ladder:
     """What the drafts of one core grouping on one instance type share across batch sizes:
     its memory fits and its sized candidates, looked up once for the grouping."""
 
-    __slots__ = ("memory", "sized")
+    __slots__ = ("_basis", "grouping", "instance", "memo", "memory", "sized", "whole_devices")
 
     def __init__(
         self,
@@ -247,12 +263,32 @@ class Ladder:
         grouping: Grouping,
         whole_devices: bool,
     ) -> None:
+        self.memo, self.instance, self.grouping = memo, instance, grouping
+        self.whole_devices = whole_devices
+        self._basis: tuple[int, int, Band] | None = None
         self.memory = memo.memory_by_batch(instance, grouping)
         # What sizing reads besides the model: the option, and of the spec only the replicas
         # it pins and the throughput it asks for (Draft._size, _size_training).
         self.sized = memo.sized(
             (instance, grouping.key, whole_devices, spec.overrides.replicas, spec.slo.throughput)
         )
+
+    def basis(self) -> tuple[int, int, Band]:
+        """What sizing the grouping at any batch starts from: replicas one node holds, the
+        cores busy on each of its chips, and the estimate's likely range."""
+        if self._basis is None:
+            instance, grouping = self.instance, self.grouping
+            if self.whole_devices:
+                capacity = instance.allocatable_neuron // devices_spanned(instance, grouping)
+            else:
+                capacity = instance.allocatable_neuroncore // grouping.cores
+            if instance.max_pods is not None:
+                capacity = min(capacity, instance.max_pods)
+            # The estimate holds whatever else the scheduler puts beside the replica: it
+            # depends on the request, never on how many replicas the plan places on a node.
+            busy = busy_cores_per_chip(instance, grouping, self.whole_devices)
+            self._basis = capacity, busy, self.memo.band(instance)
+        return self._basis
 
 
 class Draft:
@@ -261,7 +297,7 @@ class Draft:
 
     __slots__ = (
         "_candidate",
-        "_sized",
+        "_ladder",
         "batch",
         "fit",
         "grouping",
@@ -287,30 +323,22 @@ class Draft:
         self.grouping, self.batch, self.whole_devices = grouping, batch, whole_devices
         ladder = ladder or Ladder(spec, memo, instance, grouping, whole_devices)
         self.memory = ladder.memory(batch)
-        self._sized = ladder.sized
+        self._ladder = ladder
         self._candidate: Candidate | None = None
 
     @property
     def candidate(self) -> Candidate:
         if self._candidate is None:
-            found = self._sized.get(self.batch)
+            sized = self._ladder.sized
+            found = sized.get(self.batch)
             if found is None:
-                found = self._sized[self.batch] = self._size()
+                found = sized[self.batch] = self._size()
             self._candidate = found
         return self._candidate
 
     def _size(self) -> Candidate:
         instance, grouping, batch = self.instance, self.grouping, self.batch
-        if self.whole_devices:
-            capacity = instance.allocatable_neuron // devices_spanned(instance, grouping)
-        else:
-            capacity = instance.allocatable_neuroncore // grouping.cores
-        if instance.max_pods is not None:
-            capacity = min(capacity, instance.max_pods)
-        # The estimate holds whatever else the scheduler puts beside the replica: it depends
-        # on the request, never on how many replicas the plan happens to place on a node.
-        busy = busy_cores_per_chip(instance, grouping, self.whole_devices)
-        band = self.memo.band(instance)
+        capacity, busy, band = self._ladder.basis()
         if self.memo.profile.workload == Workload.TRAINING:
             replicas, performance = self._size_training(capacity, busy, band)
         else:

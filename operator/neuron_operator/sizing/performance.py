@@ -294,6 +294,20 @@ def _machine(
     )
 
 
+def machine_for(
+    profile: ModelProfile, instance: InstanceType, cores: int, busy_cores_per_chip: int
+) -> Machine:
+    """What one copy of `cores` cores runs on, with the fitted constants and family costs."""
+    return _machine(
+        profile,
+        instance,
+        cores,
+        busy_cores_per_chip,
+        constants_for(instance),
+        FAMILY_COMPUTE_COST[profile.family],
+    )
+
+
 def uncached_bytes(profile: ModelProfile, cores: int, c: GenerationConstants) -> float:
     """Weight bytes one execution reads from DRAM: what the copy's cores cannot keep on chip
     (NeuronCore-v1; later generations stream weights, cached_weights_per_core = 0)."""
@@ -343,6 +357,7 @@ def estimate(
     family_costs: dict[ModelFamily, float] | None = None,
     requests_in_flight: int = REQUESTS_IN_FLIGHT,
     layout: DataParallel | None = None,
+    machine: Machine | None = None,
 ) -> Performance:
     """Speed of one replica when `busy_cores_per_chip` cores of each of its chips are busy
     (the caller decides that from what the pod's resource request guarantees), with
@@ -350,11 +365,13 @@ def estimate(
     stages one after another and hands activations between them (no credit is taken for
     pipelining several batches through them). Training: a step includes the
     gradient all-reduce among the data-parallel ranks `layout` places (default: the replica's
-    own copies, on one node)."""
+    own copies, on one node). `machine`: what machine_for gives for the copy's cores, when
+    the caller keeps it (with the default constants and costs)."""
     c = constants or constants_for(instance)
-    cost = (family_costs or FAMILY_COMPUTE_COST)[profile.family]
     degree = grouping.degree
-    machine = _machine(profile, instance, degree, busy_cores_per_chip, c, cost)
+    if machine is None:
+        cost = (family_costs or FAMILY_COMPUTE_COST)[profile.family]
+        machine = _machine(profile, instance, degree, busy_cores_per_chip, c, cost)
     # Only transformer layers are split with all-reduces; another family's multi-core copy
     # (a diffusion pipeline over a device) is modelled as splitting its work without them.
     tensor = grouping.mode == ParallelismMode.TENSOR and degree > 1 and profile.family.transformer
