@@ -309,19 +309,12 @@ class Draft:
     )
 
     def __init__(
-        self,
-        spec: NeuronDeploymentSpec,
-        memo: Memo,
-        instance: InstanceType,
-        fit: FitJudgement,
-        grouping: Grouping,
-        batch: int,
-        whole_devices: bool = False,
-        ladder: Ladder | None = None,
+        self, spec: NeuronDeploymentSpec, fit: FitJudgement, ladder: Ladder, batch: int
     ) -> None:
-        self.spec, self.memo, self.instance, self.fit = spec, memo, instance, fit
-        self.grouping, self.batch, self.whole_devices = grouping, batch, whole_devices
-        ladder = ladder or Ladder(spec, memo, instance, grouping, whole_devices)
+        self.spec, self.fit, self.batch = spec, fit, batch
+        # The ladder's, as plain attributes: the checks read them for every draft.
+        self.memo, self.instance, self.grouping = ladder.memo, ladder.instance, ladder.grouping
+        self.whole_devices = ladder.whole_devices
         self.memory = ladder.memory(batch)
         self._ladder = ladder
         self._candidate: Candidate | None = None

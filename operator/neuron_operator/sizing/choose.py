@@ -110,7 +110,7 @@ def _options(
         ):
             ladder = Ladder(spec, memo, instance, grouping, whole_devices)
             for batch in batches:
-                draft = Draft(spec, memo, instance, fit, grouping, batch, whole_devices, ladder)
+                draft = Draft(spec, fit, ladder, batch)
                 failed = first_refusal(steps, draft)
                 if failed is None:
                     candidates.append(draft.candidate)
