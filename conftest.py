@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -100,11 +101,16 @@ def kube(cluster: Cluster) -> Any:
 @pytest.fixture
 def namespace(kube: Any) -> Iterator[str]:
     """A fresh namespace, deleted afterwards; waits until its pods are gone so the simulated
-    nodes' capacity is free for the next test."""
-    yield from fresh_namespace(kube, wait_for_pods=True)
+    nodes' capacity is free for the next test. Their grace period is ended: kwok honours it
+    (30 s by default) and a LeaderWorkerSet's pods go one after the other (the leader waits in
+    foreground deletion for its workers), which took over a minute on a slow machine, while a
+    simulated pod has no process to stop."""
+    yield from fresh_namespace(kube, wait_for_pods=True, end_grace_periods=True)
 
 
-def fresh_namespace(kube: Any, wait_for_pods: bool) -> Iterator[str]:
+def fresh_namespace(
+    kube: Any, wait_for_pods: bool, end_grace_periods: bool = False
+) -> Iterator[str]:
     from kubernetes import client
 
     core = client.CoreV1Api(kube)
@@ -126,11 +132,20 @@ def fresh_namespace(kube: Any, wait_for_pods: bool) -> Iterator[str]:
     finally:
         core.delete_namespace(name)
         if wait_for_pods:
-            wait_until(
-                f"pods of namespace {name} to be deleted",
-                lambda: not core.list_namespaced_pod(name).items,
-                timeout=60,
-            )
+            deadline = time.monotonic() + 60
+            while left := core.list_namespaced_pod(name).items:
+                if time.monotonic() > deadline:
+                    pytest.fail(
+                        f"pods of namespace {name} not deleted in 60 s: "
+                        + ", ".join(
+                            f"{m['name']} (deletion {m['deletion_timestamp']},"
+                            f" finalizers {m['finalizers']})"
+                            for m in (p.to_dict()["metadata"] for p in left)
+                        )
+                    )
+                if end_grace_periods:
+                    core.delete_collection_namespaced_pod(name, grace_period_seconds=0)
+                time.sleep(1)
 
 
 @pytest.fixture(scope="session")
