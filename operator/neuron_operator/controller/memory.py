@@ -7,20 +7,22 @@ Python runs by default; ~215 MiB after one malloc_trim(0), which hands back glib
 but not pymalloc's partly used arenas; ~175 MiB with PYTHONMALLOC=malloc (every object from
 glibc, so every free page can be handed back) and malloc_trim. The image and the chart set
 PYTHONMALLOC=malloc, and every 30 seconds in which it did some work the operator calls
-malloc_trim(0) — milliseconds, never while idle. On a C library without malloc_trim (musl,
-macOS) this does nothing.
+malloc_trim(0) — milliseconds, never while idle; the watch audit trims as soon as it has read
+its lists (`give_back`). On a C library without malloc_trim (musl, macOS) this does nothing.
 """
 
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import gc
 import threading
 import time
 from collections.abc import Callable
 
 
+@functools.cache
 def _malloc_trim() -> Callable[[], None] | None:
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
@@ -59,3 +61,11 @@ def start_trimming(
 
     threading.Thread(target=loop, name="malloc-trim", daemon=True).start()
     return True
+
+
+def give_back() -> None:
+    """Trim now, after a known burst of short-lived memory (the watch audit's lists), rather
+    than up to a trimming interval later; nothing where the C library cannot trim."""
+    trim = _malloc_trim()
+    if trim is not None:
+        trim()

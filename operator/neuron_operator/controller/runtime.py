@@ -540,7 +540,7 @@ class Runtime:
 
     def audit_watches(self) -> None:
         """What the API server holds, which the watches must deliver within the stall limit
-        (two metadata-only lists in pages of 500, read-only), unless both watches delivered
+        (two metadata-only lists in pages, read-only), unless both watches delivered
         writes of ours within the audit period. What they have owed for a whole
         audit period is read afresh and reconciled, so a silent watch delays a change by at
         most two periods, while the liveness probe still measures the watch."""
@@ -554,6 +554,10 @@ class Runtime:
             )
             selector = ",".join(f"{k}={v}" for k, v in MANAGED_BY.items())
             self.deployments.expect(kube.list_versions(DEPLOYMENTS, ours.namespaces, selector), at)
+            # Their pages are parsed and dropped: megabytes the heap would otherwise hold until
+            # the next trim (every 30 s, and only after reconciles), in every audit of an idle
+            # operator.
+            memory.give_back()
         # A Deployment of ours has its NeuronDeployment's name.
         owed = sorted(set(self.neurondeployments.owed(since)) | set(self.deployments.owed(since)))
         if owed:
