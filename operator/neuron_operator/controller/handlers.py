@@ -79,8 +79,9 @@ def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     # by us within 6, then resumed where it stopped.
     settings.watching.server_timeout = 300
     # Lists (at start, and after a watch's resourceVersion expired) in pages: kopf holds a
-    # whole list while its objects are handled, ~35 KB per Deployment as parsed JSON.
-    settings.watching.chunk_size = 500
+    # whole page while its objects are handled, ~35 KB per Deployment as parsed JSON. A restart
+    # in front of 1,040 objects peaked at 182 MiB with pages of 500, 168 MiB with these.
+    settings.watching.chunk_size = 100
     settings.watching.client_timeout = 360
     # Watching named namespaces needs no namespace list, and the chart grants none then:
     # kopf's scan for them would retry its 403 for ~54 s before every start.
