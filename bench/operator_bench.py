@@ -470,11 +470,12 @@ def restart(pid: int, objects: int, settle: float = 30.0) -> dict[str, float]:
     while time.monotonic() < settled:
         peak = max(peak, rss_mib(pid))
         time.sleep(1)
+    rss = rss_mib(pid)
     return {
         "seconds": seconds,
         "cpu": cpu,
-        "rss": rss_mib(pid),
-        "peak": max(peak, rss_mib(pid)),
+        "rss": rss,
+        "peak": max(peak, rss),
         "threads": threads(pid),
     }
 
