@@ -47,6 +47,23 @@ def test_only_objects_whose_status_is_behind_are_due_until_a_full_sweep() -> Non
     assert sorted(resync.due()) == [("ns", "behind"), ("ns", "new")]  # the next full in 600 s
 
 
+def test_what_the_work_queue_holds_is_not_swept_again() -> None:
+    """While a thousand objects are created at once most are stale and queued: the queue
+    reconciles them; the sweep takes what the queue does not hold."""
+    store = Store(summarize=plan_summary)
+    store.observe(body("queued", 1, None, 1))
+    store.observe(body("missed", 1, None, 2))  # its event was lost: nothing queued it
+    queued = {("ns", "queued")}
+    clock = Clock()
+    resync = Resync(store, lambda ns, name: None, clock=clock, queued=queued.__contains__)
+    assert resync.due() == [("ns", "missed")]
+    queued.clear()  # reconciled, yet still behind (it failed): the safety net takes it
+    assert sorted(resync.due()) == [("ns", "missed"), ("ns", "queued")]
+    queued.add(("ns", "missed"))
+    clock.now += 600  # a full sweep leaves the queue's keys to it as well
+    assert resync.due() == [("ns", "queued")]
+
+
 def test_a_failing_object_backs_off_and_others_are_still_reconciled() -> None:
     store = Store(summarize=plan_summary)
     store.observe(body("broken", 2, 1, 1))

@@ -200,3 +200,17 @@ def test_only_the_echo_of_a_write_of_ours_is_no_news() -> None:
     assert not store.observe(obj("8"), echo=False)  # a read of ours is no watch echo
     store.forget(obj("9"))
     assert not store.observe(obj("8"))  # gone since: nothing of ours is owed
+
+
+def test_a_version_held_already_is_kept_as_it_was_and_still_counts_as_the_echo() -> None:
+    """One resourceVersion is one content: the echo of a write of ours is not encoded again
+    (the store keeps the copy the write's answer gave), yet it is still the echo."""
+    store = Store(summarize=lambda body: body["status"]["seen"])
+    answer = obj("4")
+    store.wrote(answer, at=1.0)
+    echo = obj("4")
+    echo["status"] = {"seen": "the same version, as the watch sends it"}
+    assert store.observe(echo)
+    assert store.get("ml", "bert")[1] == answer
+    assert store.digests() == [(("ml", "bert"), "4")]
+    assert store.oldest_unechoed() is None

@@ -61,6 +61,21 @@ def test_events_of_an_object_already_waiting_become_one_reconcile() -> None:
     queue.stop()
 
 
+def test_the_queue_holds_a_key_while_it_waits_and_while_it_runs_and_not_after() -> None:
+    run = Recorder(held=frozenset("a"))
+    queue = WorkQueue(run, workers=1)
+    queue.add(("ns", "a"))
+    assert run.started["a"].wait(WAIT)
+    queue.add(("ns", "b"))
+    assert queue.holds(("ns", "a")), "running"
+    assert queue.holds(("ns", "b")), "waiting"
+    assert not queue.holds(("ns", "c"))
+    run.release.set()
+    run.wait_for(2)
+    assert not queue.holds(("ns", "a")) and not queue.holds(("ns", "b"))
+    queue.stop()
+
+
 def test_an_event_while_the_object_runs_runs_it_once_more_after_never_at_once() -> None:
     run = Recorder(held=frozenset("a"))
     queue = WorkQueue(run, workers=4)

@@ -49,9 +49,12 @@ class Resync:
         switched: Callable[[bool], None] = lambda _: None,
         audit: Callable[[], None] = lambda: None,
         audit_every: float = 60.0,
+        queued: Callable[[Key], bool] = lambda _: False,
     ) -> None:
         """`store` digests each object with controller.digest.plan_summary; `run(namespace, name)`
-        reconciles one object and raises when it did not succeed."""
+        reconciles one object and raises when it did not succeed; `queued(key)` whether the
+        work queue holds the object already (its reconcile is due anyway: not swept)."""
+        self.queued = queued
         self.active = active
         self.switched = switched
         self.was_active: bool | None = None
@@ -69,7 +72,9 @@ class Resync:
 
     def due(self) -> list[Key]:
         """The objects to reconcile now: stale ones (all of them on a full sweep), less those
-        backing off after a failed resync."""
+        backing off after a failed resync and those the work queue holds. While a thousand
+        objects are created at once, most are stale and queued: the sweep reconciled them a
+        second time beside the queue's threads."""
         now = self.clock()
         full = now - self._last_full >= self.full_every
         if full:
@@ -84,6 +89,7 @@ class Resync:
             for key, digest in known
             if (full or (isinstance(digest, Digest) and (digest.stale or _waits(digest))))
             and self._failures.get(key, (0, 0.0))[1] <= now
+            and not self.queued(key)
         ]
 
     def everything_soon(self) -> None:

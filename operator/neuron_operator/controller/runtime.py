@@ -241,6 +241,7 @@ class Runtime:
                 switched=self.switched,
                 audit=self.audit_watches,
                 audit_every=self.settings.watch_audit_seconds,
+                queued=self.queue.holds,
             )
             metrics.ACTIVE.set(0 if self.settings.peering else 1)
             self.resync.start()

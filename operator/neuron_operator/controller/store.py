@@ -108,8 +108,8 @@ class Store:
         if key is None or version is None:
             return False
         ours = False
-        if echo:
-            with self._guard:
+        with self._guard:
+            if echo:
                 if self._deleted.get(key, -1) < version:
                     self._delivered[key] = max(version, self._delivered.get(key, -1))
                 written = self._ours.get(key)
@@ -124,6 +124,11 @@ class Store:
                     self._unechoed[key] = waiting
                 else:
                     self._unechoed.pop(key, None)
+            known = self._objects.get(key)
+        if known is not None and known.version >= version:
+            # Held already, or newer: one resourceVersion is one content. The echo of each write
+            # of ours comes here after its answer was kept, and needs no second encoding.
+            return ours
         # managedFields are most of an object's size: only who wrote when, and whether the
         # spec, is kept (controller/drift.py names who fights over a Deployment from it).
         metadata = {k: v for k, v in body["metadata"].items() if k != "managedFields"}

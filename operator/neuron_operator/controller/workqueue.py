@@ -81,6 +81,11 @@ class WorkQueue:
             self._stopped = True
             self._ready.notify_all()
 
+    def holds(self, key: Key) -> bool:
+        """Whether the key waits or is being reconciled: a reconcile of it is due anyway."""
+        with self._ready:
+            return key in self._queued or key in self._running
+
     def __len__(self) -> int:
         with self._ready:
             return len(self._waiting)
