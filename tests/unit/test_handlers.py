@@ -3,6 +3,7 @@ echo of the operator's own writes (its status, its Deployment) must not start an
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -12,12 +13,13 @@ import pytest
 from neuron_operator.controller.fallback import RETRY_PREFERRED
 from neuron_operator.controller.handlers import (
     NoDiffBase,
+    NoProgress,
     managed_child_changed,
     only_event_handlers,
     reconcile_owed,
 )
 from neuron_operator.controller.recompile import ACKNOWLEDGED
-from neuron_operator.controller.run import HandlerSuccesses
+from neuron_operator.controller.run import quieten_kopf_objects
 from neuron_operator.controller.runtime import Runtime
 from neuron_operator.controller.settings import Settings
 
@@ -70,17 +72,29 @@ def test_kopf_builds_no_diff_base_because_no_handler_diffs() -> None:
     assert not only_event_handlers(registry)
     essence = NoDiffBase().build(body=kopf.Body({"spec": {"a": 1}}))
     assert essence == {}
+    # No progress is fetched or written: none of kopf's annotations on the object.
+    progress, patch = NoProgress(), kopf.Patch()
+    body = kopf.Body({"metadata": {"annotations": {"kopf.zalando.org/x": "{}"}}})
+    assert progress.fetch(key="x", body=body) is None
+    progress.touch(body=body, patch=patch, value="1")
+    progress.purge(key="x", body=body, patch=patch)
+    assert not patch
+    kept = kopf.BodyEssence({"metadata": {"annotations": {"a": "b"}}})
+    assert progress.clear(essence=kept) is kept
 
 
-def test_kopf_success_lines_are_dropped_and_everything_else_kept() -> None:
-    def record(level: int, message: str) -> logging.LogRecord:
-        return logging.LogRecord("kopf.objects", level, __file__, 1, message, None, None)
-
-    keep = HandlerSuccesses().filter
-    assert not keep(record(logging.INFO, "Handler 'managed_child_changed' succeeded."))
-    assert keep(record(logging.ERROR, "Handler 'managed_child_changed' failed with an exception"))
-    assert keep(record(logging.INFO, "Normal DeploymentCreated: Deployment m created"))
-    assert keep(record(logging.WARNING, "Handler 'x' succeeded."))
+def test_kopf_object_lines_below_warning_are_not_built_and_ours_are_kept() -> None:
+    objects, ours = logging.getLogger("kopf.objects"), logging.getLogger("neuron_operator")
+    before = objects.level
+    try:
+        quieten_kopf_objects()
+        assert not objects.isEnabledFor(logging.INFO)  # "Handler '…' succeeded."
+        assert objects.isEnabledFor(logging.WARNING)
+        assert objects.isEnabledFor(logging.ERROR)  # "Handler '…' failed with an exception"
+        # Our lines (events included) follow the root's level, INFO once kopf configures it.
+        assert ours.getEffectiveLevel() == logging.getLogger().getEffectiveLevel()
+    finally:
+        objects.setLevel(before)
 
 
 def child(version: str) -> dict[str, Any]:
@@ -101,7 +115,11 @@ def test_a_child_as_our_own_write_left_it_reconciles_nothing_and_any_other_versi
     handler: Any = managed_child_changed  # kopf's decorator types it as kopf calls it
 
     def event(kind: str, body: Any) -> None:
-        handler(type=kind, name="m", namespace="n", body=kopf.Body(body), logger=logger, memo=memo)
+        asyncio.run(
+            handler(
+                type=kind, name="m", namespace="n", body=kopf.Body(body), logger=logger, memo=memo
+            )
+        )
 
     runtime.written(child("5"))
     event("ADDED", child("5"))  # the echo of our apply

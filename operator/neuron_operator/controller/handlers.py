@@ -8,8 +8,10 @@
 All are kopf *event* handlers: level-triggered, they need none of the bookkeeping kopf's change
 handlers write onto each object (its progress and last-handled-configuration annotations, one
 more API write per change), and the operator retries failures itself (Runtime.attempt).
-What the operator keeps lives in the Runtime that kopf's memo carries (runtime.py). Handlers
-are synchronous: kopf runs them in its thread pool, so the blocking official client is fine.
+What the operator keeps lives in the Runtime that kopf's memo carries (runtime.py). The watch
+handlers are coroutines that only record the event and queue a key, without I/O: kopf would hand
+a synchronous one to its thread pool for every event, a hop that cost more than their work. The
+reconciles run on the work queue's threads, with the blocking official client.
 """
 
 from __future__ import annotations
@@ -52,8 +54,32 @@ class NoDiffBase(kopf.DiffBaseStorage):
         pass
 
 
+class NoProgress(kopf.ProgressStorage):
+    """kopf records its change handlers' progress on each object, and for every event looks
+    for that record and strips it from a copy of the diff base. Event handlers keep no
+    progress: nothing to fetch, write or strip (3 % of the operator's CPU at creation)."""
+
+    def fetch(self, *, key: Any, body: kopf.Body) -> kopf.ProgressRecord | None:
+        return None
+
+    def store(
+        self, *, key: Any, record: kopf.ProgressRecord, body: kopf.Body, patch: kopf.Patch
+    ) -> None:
+        pass
+
+    def purge(self, *, key: Any, body: kopf.Body, patch: kopf.Patch) -> None:
+        pass
+
+    def touch(self, *, body: kopf.Body, patch: kopf.Patch, value: str | None) -> None:
+        pass
+
+    def clear(self, *, essence: kopf.BodyEssence) -> kopf.BodyEssence:
+        return essence
+
+
 def only_event_handlers(registry: kopf.OperatorRegistry) -> bool:
-    """NoDiffBase holds while no handler of kopf's compares versions (on.create/update/…)."""
+    """NoDiffBase and NoProgress hold while no handler of kopf's compares versions or keeps
+    progress (on.create/update/…)."""
     return not any(registry._changing.get_all_handlers())
 
 
@@ -65,6 +91,7 @@ def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     settings.posting.level = logging.WARNING
     if only_event_handlers(kopf.get_default_registry()):
         settings.persistence.diffbase_storage = NoDiffBase()
+        settings.persistence.progress_storage = NoProgress()
     # kopf waits this long for more events of an object before handling it; the reconcile
     # reads the newest version from the store anyway, so only a short window is useful.
     settings.batching.batch_window = 0.01
@@ -112,7 +139,9 @@ def watch_delivers(memo: kopf.Memo, **_: Any) -> dict[str, float]:
 
 
 @kopf.on.event(GROUP, VERSION, PLURAL)
-def neurondeployment_seen(type: str | None, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+async def neurondeployment_seen(
+    type: str | None, body: kopf.Body, memo: kopf.Memo, **_: Any
+) -> None:
     runtime = runtime_of(memo)
     # Recorded before the key is queued, so the reconcile that takes it finds this version.
     seen(runtime.neurondeployments, type, dict(body))
@@ -138,7 +167,7 @@ def reconcile_owed(type: str | None, body: dict[str, Any]) -> bool:
 @kopf.on.event("autoscaling", "v2", "horizontalpodautoscalers", labels=dict(MANAGED_BY))
 @kopf.on.event("batch", "v1", "jobs", labels=dict(MANAGED_BY))
 @kopf.on.event(LWS_GROUP, LWS_VERSION, LWS_PLURAL, labels=dict(MANAGED_BY))
-def managed_child_changed(
+async def managed_child_changed(
     type: str | None,
     name: str,
     namespace: str | None,
