@@ -21,7 +21,7 @@ from pydantic import ValidationError
 
 from neuron_operator import __version__, kube_yaml
 from neuron_operator.api.errors import format_validation_error
-from neuron_operator.api.plan import NEURON_DEVICE_RESOURCE, Option, Plan, Range
+from neuron_operator.api.plan import NEURON_DEVICE_RESOURCE, Alternative, Plan, PlanRecord, Range
 from neuron_operator.api.v1alpha1 import API_VERSION, KIND, NeuronDeploymentSpec
 from neuron_operator.sizing import plan
 from neuron_operator.sizing.catalog import Catalog, load_catalog
@@ -93,7 +93,7 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
     return [line(headers), *(line(r) for r in rows)]
 
 
-def _describe(option: Option | Plan) -> str:
+def _describe(option: Alternative | PlanRecord) -> str:
     p = option.parallelism
     assert p is not None
     if p.mode.value == "data":
@@ -114,7 +114,7 @@ def _requests(resources: dict[str, int]) -> str:
     return f"{text} per pod (estimated with every other core of its devices busy)"
 
 
-def _replicas_line(result: Plan) -> str:
+def _replicas_line(result: PlanRecord) -> str:
     if result.nodes_per_replica:
         return (
             f"  Replicas     {result.replicas}, each across {result.nodes_per_replica} nodes (a "
@@ -137,7 +137,7 @@ def _span(likely: Range) -> str:
     return f"{_figure(likely.low)}–{_figure(likely.high)}"
 
 
-def render_table(name: str, result: Plan) -> str:
+def render_table(name: str, result: PlanRecord) -> str:
     out = [f"NeuronDeployment {name} — objective: {result.objective}"]
     if result.feasible and result.estimate and result.memory and result.fit:
         e, m = result.estimate, result.memory

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 
 from pydantic import ValidationError
 
-from neuron_operator.api.plan import Plan
+from neuron_operator.api.plan import PlanRecord
 from neuron_operator.api.status import CONDITION_PLANNED
 from neuron_operator.cli import EXIT_INVALID, EXIT_OK, render_table
 from neuron_operator.cli import main as cli_main
@@ -43,7 +43,7 @@ def explain(name: str, namespace: str | None) -> int:
         sys.stdout.write(f"NeuronDeployment {name} has no plan in effect ({why})\n")
         return EXIT_OK
     try:
-        plan = Plan.model_validate(status["plan"])
+        plan = PlanRecord.model_validate(status["plan"])
     except ValidationError as error:
         sys.stderr.write(
             f"error: status.plan of {name} is not a plan this version reads: {error}\n"

@@ -220,3 +220,15 @@ def test_manifests_of_what_would_not_be_applied_say_why(tmp_path: Path) -> None:
     done = run("plan", "-f", str(privileged), "-o", "manifests")
     assert done.returncode == 2
     assert "spec.template.spec.containers[0].securityContext.privileged" in done.stderr
+
+
+def test_explain_of_a_live_object_prints_the_table_the_plan_command_prints() -> None:
+    """`kubectl neuron explain` renders status.plan, where each alternative is in brief: the
+    brief holds every column of the Alternatives table, so the table is the same."""
+    from neuron_operator.cli import render_table
+    from neuron_operator.sizing import plan
+
+    for model in ({"family": "transformer-decoder", "parameters": "8B"}, {"family": "cnn"}):
+        full = plan({"model": {"parameters": "25M", **model}})
+        assert full.alternatives
+        assert render_table("m", full.record()) == render_table("m", full)

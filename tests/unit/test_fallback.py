@@ -93,7 +93,7 @@ def test_capacity_never_moves_a_plan_made_for_the_same_spec() -> None:
     # The node of that type is gone: a new spec would not be planned there, this one stays.
     gone = tuple(n for n in NODES if n.instance_type != "inf2.xlarge")
     again, _ = run(body(status=status), cluster(gone))
-    assert again.plan_in_effect == first.plan_in_effect
+    assert again.plan_in_effect == first.plan_in_effect.record()  # as the status keeps it
     # A new generation is planned afresh, against the cluster as it is now.
     edited, _ = run(body(status=status, generation=2), cluster(gone))
     assert edited.plan_in_effect is not None
@@ -133,7 +133,7 @@ def test_pods_waiting_past_after_seconds_move_to_the_cheapest_plan_left() -> Non
     # It never flaps: the next reconciles keep the new plan, with the old type's pods still
     # waiting as they wind down, and say nothing more.
     later, again = run(body(status=moved), waited, now=NOW + 300)
-    assert later.plan_in_effect == decision.plan_in_effect
+    assert later.plan_in_effect == decision.plan_in_effect.record()  # as the status keeps it
     assert later.events == ()
     assert again["placement"] == moved["placement"]
 

@@ -101,12 +101,12 @@ def test_new_prices_make_the_plan_again_the_same_prices_keep_it() -> None:
         )
     )
     again = decide(copy.deepcopy(body), status, Settings())
-    assert again.plan_in_effect == first.plan_in_effect
+    assert again.plan_in_effect == first.plan_in_effect.record()  # as the status keeps it
     cheap_trn2 = with_prices({"instanceTypes": {"trn2.3xlarge": {"onDemand": 1.0}}})
     repriced = decide(copy.deepcopy(body), status, Settings(), catalog=cheap_trn2)
     # trn2's NeuronCore-v3 needs the model compiled again: held until the user says it is.
     assert repriced.verdict.reason == "RecompileRequired"
-    assert repriced.plan_in_effect == first.plan_in_effect and repriced.desired is None
+    assert repriced.plan_in_effect == first.plan_in_effect.record() and repriced.desired is None
     asked = re.search(r"neuron\.dev/recompiled-for=([^\s);]+)", repriced.verdict.message)
     assert asked is not None and "neuroncore=v3" in asked.group(1)
     body["metadata"]["annotations"] = {"neuron.dev/recompiled-for": asked.group(1)}

@@ -60,7 +60,7 @@ def test_an_infeasible_edit_keeps_the_running_plan_and_applies_nothing() -> None
     assert decision.desired is None
     assert not decision.verdict.planned
     assert decision.verdict.reason == "UnknownInstanceType"
-    assert decision.plan_in_effect == plan(SPEC)
+    assert decision.plan_in_effect == plan(SPEC).record()  # as the status keeps it
     assert "spec generation 2 not applied" in decision.verdict.message
 
 

@@ -87,7 +87,7 @@ def test_an_unplanned_spec_is_never_ready_even_if_the_old_pods_serve() -> None:
     assert conditions(status)["Planned"] == ("False", "OverBudget")
     assert conditions(status)["Available"][0] == "True"
     assert conditions(status)["Ready"] == ("False", "NotPlanned")
-    assert status.plan == PLAN
+    assert status.plan == PLAN.record()  # each alternative in brief
 
 
 def test_transition_time_moves_only_when_the_status_flips() -> None:
@@ -164,3 +164,26 @@ def test_a_recovery_from_a_warning_is_posted_and_a_first_reconcile_posts_only_wa
         ("FellBack", True),
     ]
     assert worth_posting(happened, first_reconcile=False) == happened
+
+
+def test_the_status_keeps_each_alternative_in_brief_and_reads_one_written_in_full() -> None:
+    """status.plan is the plan with each runner-up as the alternatives table shows it: the
+    rest of the explanation, every rejected option included, as the engine gave it."""
+    full = plan({"model": {"family": "transformer-decoder", "parameters": "8B"}})
+    assert full.alternatives and full.rejected, "the engine weighed runners-up and refusals"
+    status = compute_status(BODY, NeuronDeploymentStatus(), PLANNED, full, deployment(2), "t1")
+    kept = status_document(status)["plan"]
+    wire = full.model_dump(mode="json", by_alias=True, exclude_none=True)
+    assert {k: v for k, v in kept.items() if k != "alternatives"} == {
+        k: v for k, v in wire.items() if k != "alternatives"
+    }
+    headline = ("latencyMs", "throughput", "hourlyCost", "costPerMillion")
+    for brief, option in zip(kept["alternatives"], wire["alternatives"], strict=True):
+        assert "memory" not in brief and "fit" not in brief and len(brief) < len(option)
+        assert {k: v for k, v in brief.items() if k != "estimate"} == {
+            k: option[k] for k in brief if k != "estimate"
+        }
+        assert brief["estimate"] == {k: option["estimate"][k] for k in headline}
+    # A status an earlier version wrote, every alternative in full, still reads: as the brief.
+    earlier = NeuronDeploymentStatus.model_validate({"plan": wire})
+    assert earlier.plan == status.plan

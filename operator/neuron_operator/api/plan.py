@@ -6,9 +6,10 @@ into conditions, events and CLI output.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from enum import StrEnum
 
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from neuron_operator.api.v1alpha1 import ApiModel
 
@@ -101,20 +102,14 @@ D_LIKELY = (
 )
 
 
-class Estimate(ApiModel):
+class HeadlineEstimate(ApiModel):
+    """An alternative's figures as the status keeps them: what its objective is judged by."""
+
+    # Statuses written before alternatives were summarised carry every figure: read, not kept.
+    model_config = ConfigDict(extra="ignore")
+
     latency_ms: float = Field(description="Predicted p95 latency of one request batch, ms.")
-    latency_ms_range: Range = Field(
-        description=f"p95 latency, ms. {D_LIKELY} SLOs are checked at its high end."
-    )
-    latency_p50_ms: float = Field(description="Predicted median latency of one request batch, ms.")
-    throughput_per_replica: float = Field(
-        description="Inferences (training: samples) per second one replica sustains at full use."
-    )
     throughput: float = Field(description="All replicas together, per second.")
-    throughput_range: Range = Field(
-        description=f"All replicas' throughput, per second. {D_LIKELY} Replicas are sized at "
-        "its low end."
-    )
     hourly_cost: float | None = Field(
         default=None,
         description="USD per hour of the nodes used (see priceSource); null when unknown.",
@@ -122,6 +117,22 @@ class Estimate(ApiModel):
     cost_per_million: float | None = Field(
         default=None,
         description="USD per million inferences at full use; null when the price is unknown.",
+    )
+
+
+class Estimate(HeadlineEstimate):
+    model_config = ConfigDict(extra="forbid")
+
+    latency_ms_range: Range = Field(
+        description=f"p95 latency, ms. {D_LIKELY} SLOs are checked at its high end."
+    )
+    latency_p50_ms: float = Field(description="Predicted median latency of one request batch, ms.")
+    throughput_per_replica: float = Field(
+        description="Inferences (training: samples) per second one replica sustains at full use."
+    )
+    throughput_range: Range = Field(
+        description=f"All replicas' throughput, per second. {D_LIKELY} Replicas are sized at "
+        "its low end."
     )
     time_to_first_token_ms: float | None = Field(
         default=None, description="Generative models: prefill time of a batch, ms (median)."
@@ -148,21 +159,41 @@ class Fit(ApiModel):
     message: str = Field(description="The fit rule that applies, for people.")
 
 
-class Option(ApiModel):
-    """One fully sized configuration."""
+class Alternative(ApiModel):
+    """A runner-up as the status keeps it: what it would run and the figures its objective is
+    judged by. `kubectl neuron plan -f` prints each in full (an Option)."""
+
+    model_config = ConfigDict(extra="ignore")  # as HeadlineEstimate
 
     instance_type: str = Field(description=D_INSTANCE_TYPE)
     cores_per_replica: int = Field(description=D_CORES)
-    devices_per_replica: int = Field(
-        description="Neuron devices the replica's cores span (cores may share a device)."
-    )
     parallelism: Parallelism = Field(description=D_PARALLELISM)
     resources: dict[str, int] = Field(description=D_RESOURCES)
     batch_size: int = Field(description=D_BATCH)
     replicas: int = Field(description=D_REPLICAS)
-    replicas_per_node: int = Field(description=D_PER_NODE)
     nodes: int = Field(description=D_NODES)
     nodes_per_replica: int | None = Field(default=None, description=D_NODES_PER_REPLICA)
+    estimate: HeadlineEstimate = Field(description=D_ESTIMATE)
+
+    @classmethod
+    def of(cls, option: Alternative) -> Alternative:
+        """The option in brief (itself when it is brief already)."""
+        if type(option) is Alternative:
+            return option
+        figures = {name: getattr(option.estimate, name) for name in HeadlineEstimate.model_fields}
+        fields = {name: getattr(option, name) for name in cls.model_fields}
+        return cls.model_validate({**fields, "estimate": HeadlineEstimate(**figures)})
+
+
+class Option(Alternative):
+    """One fully sized configuration."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    devices_per_replica: int = Field(
+        description="Neuron devices the replica's cores span (cores may share a device)."
+    )
+    replicas_per_node: int = Field(description=D_PER_NODE)
     logical_neuron_cores: int | None = Field(default=None, description=D_LNC)
     replicas_fitting_now: int | None = Field(default=None, description=D_FITTING_NOW)
     price_source: str | None = Field(default=None, description=D_PRICE_SOURCE)
@@ -171,8 +202,10 @@ class Option(ApiModel):
     fit: Fit = Field(description=D_FIT)
 
 
-class Plan(ApiModel):
-    """The decision: the chosen option's fields at the top level, then the explanation."""
+class PlanRecord(ApiModel):
+    """A plan as status.plan records it: the decision, the chosen option's fields at the top
+    level, then the explanation, with each alternative in brief. Everything the operator runs
+    and reports is here; a Plan (the engine's answer) adds every alternative in full."""
 
     feasible: bool = Field(description="Whether any option meets the request.")
     objective: str = Field(description="The objective the plan optimised.")
@@ -207,8 +240,10 @@ class Plan(ApiModel):
     assumptions: list[str] = Field(
         default_factory=list, description="Estimates the engine made for what the spec lacks."
     )
-    alternatives: list[Option] = Field(
-        default_factory=list, description="The next best options, best first."
+    alternatives: Sequence[Alternative] = Field(
+        default_factory=list,
+        description="The next best options, best first, in brief (`kubectl neuron plan -f` "
+        "prints each in full).",
     )
     rejected: list[Rejection] = Field(
         default_factory=list, description="Every instance type or configuration ruled out, and why."
@@ -223,3 +258,19 @@ class Plan(ApiModel):
             return None
         fields = {name: getattr(self, name) for name in Option.model_fields}
         return Option.model_validate(fields)
+
+    def record(self) -> PlanRecord:
+        """What status.plan keeps of this plan: each alternative in brief."""
+        if type(self) is PlanRecord:
+            return self
+        fields = {name: getattr(self, name) for name in PlanRecord.model_fields}
+        alternatives = [Alternative.of(option) for option in self.alternatives]
+        return PlanRecord.model_validate({**fields, "alternatives": alternatives})
+
+
+class Plan(PlanRecord):
+    """The engine's answer, as `plan` prints it: a PlanRecord with every alternative in full."""
+
+    alternatives: Sequence[Option] = Field(
+        default_factory=list, description="The next best options, best first."
+    )

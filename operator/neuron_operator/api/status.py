@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from neuron_operator.api.plan import Plan, Range
+from neuron_operator.api.plan import PlanRecord, Range
 from neuron_operator.api.v1alpha1 import ApiModel, Compiled
 
 CONDITION_PLANNED = "Planned"
@@ -148,12 +148,12 @@ class NeuronDeploymentStatus(ApiModel):
     observed_generation: int | None = Field(
         default=None, description="The most recent generation the operator has acted on."
     )
-    plan: Plan | None = Field(
+    plan: PlanRecord | None = Field(
         default=None,
         description=(
-            "The plan the Deployment runs (the `plan` command's output). When a later spec has "
-            "no feasible plan, this stays the plan in effect and the Planned condition says why "
-            "the new spec was not applied."
+            "The plan the Deployment runs (the `plan` command's output, with each alternative "
+            "in brief). When a later spec has no feasible plan, this stays the plan in effect "
+            "and the Planned condition says why the new spec was not applied."
         ),
     )
     placement: PlacementStatus | None = Field(

@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from neuron_operator.api.plan import Plan, Range
+from neuron_operator.api.plan import PlanRecord, Range
 from neuron_operator.api.v1alpha1 import (
     NEURONCORE_UTILIZATION_METRIC,
     Autoscaling,
@@ -43,7 +43,7 @@ class Bounds:
         return f"{self.min_replicas}–{self.max_replicas} replicas{cost}"
 
 
-def _node_price(plan: Plan) -> float | None:
+def _node_price(plan: PlanRecord) -> float | None:
     cost = plan.estimate.hourly_cost if plan.estimate else None
     if cost is None or not plan.nodes:
         return None
@@ -54,7 +54,7 @@ def _nodes(replicas: int, per_node: int) -> int:
     return math.ceil(replicas / max(1, per_node))
 
 
-def bounds(spec: NeuronDeploymentSpec, plan: Plan) -> Bounds | str:
+def bounds(spec: NeuronDeploymentSpec, plan: PlanRecord) -> Bounds | str:
     """The bounds, or why there are none (a message naming the field to set)."""
     scaling = spec.autoscaling
     assert scaling is not None

@@ -18,7 +18,7 @@ import hashlib
 import json
 from typing import Any
 
-from neuron_operator.api.plan import NEURON_DEVICE_RESOURCE, NEURONCORE_RESOURCE, Plan
+from neuron_operator.api.plan import NEURON_DEVICE_RESOURCE, NEURONCORE_RESOURCE, PlanRecord
 from neuron_operator.controller.capacity import DRA_SERVED
 from neuron_operator.controller.render import owner_reference, standard_labels
 from neuron_operator.sizing.catalog import InstanceType
@@ -45,7 +45,7 @@ def dra_families(mode: str, device_class_present: bool) -> frozenset[str]:
     return frozenset()
 
 
-def devices_claimed(plan: Plan, instance: InstanceType) -> int:
+def devices_claimed(plan: PlanRecord, instance: InstanceType) -> int:
     """Whole devices a replica claims: DRA allocates devices, never a share of one."""
     return max(
         1,
@@ -53,7 +53,9 @@ def devices_claimed(plan: Plan, instance: InstanceType) -> int:
     )
 
 
-def claim_template(body: dict[str, Any], plan: Plan, instance: InstanceType) -> dict[str, Any]:
+def claim_template(
+    body: dict[str, Any], plan: PlanRecord, instance: InstanceType
+) -> dict[str, Any]:
     """The ResourceClaimTemplate a replica claims its devices from. Named after its content: a
     template's spec cannot change, so a new plan gets a new one (the old one goes with the
     NeuronDeployment)."""

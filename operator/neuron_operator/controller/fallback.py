@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from neuron_operator.api.plan import Option, Plan
+from neuron_operator.api.plan import Option, Plan, PlanRecord
 from neuron_operator.api.status import PlacementStatus, TriedPlan
 from neuron_operator.controller.capacity import PodClaim
 from neuron_operator.sizing.capacity import Capacity, NodeCapacity, NodePool
@@ -121,7 +121,9 @@ def seconds_left(after: int, waiting: Waiting | None, now: float) -> float | Non
     return waiting.since + after - now
 
 
-def tried(plan: Plan, waiting: Waiting, now: float, at: str, fingerprint_now: str) -> TriedPlan:
+def tried(
+    plan: PlanRecord, waiting: Waiting, now: float, at: str, fingerprint_now: str
+) -> TriedPlan:
     waited = max(0, round(now - waiting.since))
     return TriedPlan(
         instance_type=str(plan.instance_type),

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from neuron_operator.api.plan import Plan
+from neuron_operator.api.plan import PlanRecord
 from neuron_operator.controller.render import (
     instance_of,
     merge_env,
@@ -36,12 +36,12 @@ LWS_API_VERSION = f"{LWS_GROUP}/{LWS_VERSION}"
 LWS_KIND = "LeaderWorkerSet"
 
 
-def spans_nodes(plan: Plan | None) -> bool:
+def spans_nodes(plan: PlanRecord | None) -> bool:
     """Whether the plan's replicas span nodes: they run as a LeaderWorkerSet."""
     return plan is not None and (plan.nodes_per_replica or 1) > 1
 
 
-def group_env(plan: Plan, efa: bool) -> list[dict[str, str]]:
+def group_env(plan: PlanRecord, efa: bool) -> list[dict[str, str]]:
     env = [
         {"name": "NEURON_RT_ROOT_COMM_ID", "value": f"$(LWS_LEADER_ADDRESS):{ROOT_COMM_PORT}"},
         {"name": "NEURON_PLAN_NODES_PER_REPLICA", "value": str(plan.nodes_per_replica)},
@@ -51,7 +51,7 @@ def group_env(plan: Plan, efa: bool) -> list[dict[str, str]]:
     return env
 
 
-def _group_member(container: dict[str, Any], plan: Plan) -> dict[str, Any]:
+def _group_member(container: dict[str, Any], plan: PlanRecord) -> dict[str, Any]:
     """The model server as render_pod_template made it, given its node's EFA interfaces."""
     instance = instance_of(plan)
     if instance.efa_interfaces:
@@ -65,7 +65,7 @@ def _group_member(container: dict[str, Any], plan: Plan) -> dict[str, Any]:
 
 
 def render_leader_worker_set(
-    body: dict[str, Any], template: dict[str, Any], plan: Plan
+    body: dict[str, Any], template: dict[str, Any], plan: PlanRecord
 ) -> dict[str, Any]:
     """The LeaderWorkerSet of a NeuronDeployment `body` whose feasible `plan` spans nodes."""
     metadata = body["metadata"]

@@ -31,7 +31,7 @@ import copy
 import math
 from typing import Any
 
-from neuron_operator.api.plan import Plan
+from neuron_operator.api.plan import PlanRecord
 from neuron_operator.sizing.catalog import GIB
 
 BASE_SECONDS = 120  # the container, the runtime, the server's own start
@@ -68,7 +68,7 @@ def port_probes(container: dict[str, Any]) -> dict[str, dict[str, Any]]:
     }
 
 
-def startup_seconds(plan: Plan, precompiled: bool) -> int:
+def startup_seconds(plan: PlanRecord, precompiled: bool) -> int:
     """Seconds the server of `plan` may take to become ready (one replica's pod)."""
     weights_gib = plan.memory.weights_gib if plan.memory is not None else 0.0
     seconds = BASE_SECONDS + weights_gib * GIB / LOAD_BYTES_PER_SECOND
@@ -78,7 +78,7 @@ def startup_seconds(plan: Plan, precompiled: bool) -> int:
 
 
 def startup_probe(
-    container: dict[str, Any], plan: Plan, precompiled: bool
+    container: dict[str, Any], plan: PlanRecord, precompiled: bool
 ) -> dict[str, Any] | None:
     """The startup probe to add to `container`, or None: it has one, or it is not probed."""
     if container.get("startupProbe"):

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from neuron_operator.api.plan import Option, ParallelismMode, Plan
+from neuron_operator.api.plan import Option, ParallelismMode, PlanRecord
 from neuron_operator.api.status import CompiledShape
 from neuron_operator.api.v1alpha1 import CompiledTarget, NeuronDeploymentSpec
 from neuron_operator.sizing.catalog import load_catalog
@@ -58,7 +58,7 @@ def model_of(spec: NeuronDeploymentSpec) -> str:
     return f"{m.family.value} {m.parameters} {m.dtype.value}"
 
 
-def shape_of(plan: Plan | Option, spec: NeuronDeploymentSpec) -> CompiledShape | None:
+def shape_of(plan: PlanRecord | Option, spec: NeuronDeploymentSpec) -> CompiledShape | None:
     """The shapes a feasible plan's (or option's) server is compiled for (None: not known)."""
     instance = load_catalog().get(str(plan.instance_type))
     if instance is None or plan.parallelism is None or plan.batch_size is None:
@@ -135,7 +135,7 @@ def recompile_needed(
 
 
 def runs_as_is(
-    spec: NeuronDeploymentSpec, running: CompiledShape | None, option: Plan | Option
+    spec: NeuronDeploymentSpec, running: CompiledShape | None, option: PlanRecord | Option
 ) -> bool:
     """Whether the server compiled for `running` runs `option` without another artifact."""
     return recompile_needed(spec, running, shape_of(option, spec), {}) is None

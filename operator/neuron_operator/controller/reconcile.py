@@ -22,7 +22,7 @@ from typing import Any, Literal, Protocol
 from pydantic import ValidationError
 
 from neuron_operator.api.errors import format_validation_error
-from neuron_operator.api.plan import Plan
+from neuron_operator.api.plan import Plan, PlanRecord
 from neuron_operator.api.reasons import ReasonCode
 from neuron_operator.api.status import (
     CONDITION_PLANNED,
@@ -105,7 +105,7 @@ log = logging.getLogger("neuron_operator")
 @dataclass(frozen=True)
 class Decision:
     verdict: Verdict
-    plan_in_effect: Plan | None
+    plan_in_effect: PlanRecord | None
     desired: dict[str, Any] | None  # the Deployment to converge to; None: leave it as it is
     placement: PlacementStatus | None = None  # fallback's record, once it has one
     events: tuple[Event, ...] = ()  # what fallback did, said once
@@ -125,7 +125,7 @@ class Decision:
     pod_security: PodSecurityStatus | None = None
 
 
-def _not_applied(body: dict[str, Any], previous: Plan | None, why: str) -> str:
+def _not_applied(body: dict[str, Any], previous: PlanRecord | None, why: str) -> str:
     generation = body["metadata"].get("generation")
     if previous is None:
         return why
@@ -146,7 +146,7 @@ def plan_cached(
     return _plan_for(spec.model_dump_json(exclude={"template"}), catalog, groups)
 
 
-def _refused(body: dict[str, Any], previous: Plan | None, reason: str, why: str) -> Decision:
+def _refused(body: dict[str, Any], previous: PlanRecord | None, reason: str, why: str) -> Decision:
     return Decision(Verdict(False, reason, _not_applied(body, previous, why)), previous, None)
 
 
@@ -184,7 +184,7 @@ def _planned(
 
 @dataclass
 class _Placed:
-    plan: Plan
+    plan: PlanRecord
     record: PlacementStatus
     events: list[Event] = field(default_factory=list)
     recheck_after: float | None = None
@@ -375,7 +375,7 @@ def decide(
 
 def _held_to_minimum(
     body: dict[str, Any],
-    previous: Plan | None,
+    previous: PlanRecord | None,
     settings: Settings,
     pod_template: dict[str, Any],
     planned: Decision,
@@ -398,7 +398,7 @@ def _held_to_minimum(
 def _finish_server(
     container: dict[str, Any],
     spec: NeuronDeploymentSpec,
-    plan: Plan,
+    plan: PlanRecord,
     shape: CompiledShape | None,
 ) -> None:
     """The model server told its compiled artifact (spec.compiled), probed, and given the time
@@ -413,7 +413,7 @@ def _finish_server(
 
 
 def contiguity(
-    plan: Plan, scheduler_name: str | None, dra: frozenset[str] = frozenset()
+    plan: PlanRecord, scheduler_name: str | None, dra: frozenset[str] = frozenset()
 ) -> Verdict | None:
     """Whether a plan whose pods ask for several cores or devices, not a whole node, gets
     them side by side: the Neuron scheduler extension places them so, and so does DRA (its
@@ -530,7 +530,7 @@ class _Applied:
 
     deployment: dict[str, Any] | None
     verdict: Verdict
-    plan_in_effect: Plan | None
+    plan_in_effect: PlanRecord | None
     outcome: Outcome = "unchanged"
     events: list[Event] = field(default_factory=list)
     retry: ApiTrouble | None = None

@@ -8,7 +8,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from neuron_operator.api.plan import NEURON_DEVICE_RESOURCE, NEURONCORE_RESOURCE, Plan
+from neuron_operator.api.plan import NEURON_DEVICE_RESOURCE, NEURONCORE_RESOURCE, PlanRecord
 from neuron_operator.api.v1alpha1 import API_VERSION, KIND
 from neuron_operator.controller.hardening import with_secure_defaults
 from neuron_operator.controller.quantity import quantity
@@ -89,14 +89,14 @@ def standard_labels(name: str) -> dict[str, str]:
     }
 
 
-def plan_labels(plan: Plan) -> dict[str, str]:
+def plan_labels(plan: PlanRecord) -> dict[str, str]:
     return {
         "neuron.dev/instance-type": str(plan.instance_type),
         "neuron.dev/cores-per-replica": str(plan.cores_per_replica),
     }
 
 
-def plan_env(plan: Plan) -> list[dict[str, str]]:
+def plan_env(plan: PlanRecord) -> list[dict[str, str]]:
     """What the model server needs to know to match the plan (Neuron shapes are static)."""
     assert plan.parallelism is not None
     return [
@@ -192,13 +192,15 @@ def _node_affinity(
     return affinity
 
 
-def neuron_resources(plan: Plan) -> dict[str, int]:
+def neuron_resources(plan: PlanRecord) -> dict[str, int]:
     """The plan's extended resources: what its estimate relies on (api/plan.py D_RESOURCES).
     A plan written before the engine said so asked for its cores."""
     return dict(plan.resources or {NEURONCORE: int(plan.cores_per_replica or 0)})
 
 
-def _model_server(container: dict[str, Any], plan: Plan, instance: InstanceType) -> dict[str, Any]:
+def _model_server(
+    container: dict[str, Any], plan: PlanRecord, instance: InstanceType
+) -> dict[str, Any]:
     container = copy.deepcopy(container)
     resources = container.setdefault("resources", {})
     neuron = neuron_resources(plan)
@@ -220,7 +222,7 @@ def _model_server(container: dict[str, Any], plan: Plan, instance: InstanceType)
     return container
 
 
-def needs_contiguous_cores(plan: Plan, instance: InstanceType) -> bool:
+def needs_contiguous_cores(plan: PlanRecord, instance: InstanceType) -> bool:
     """Whether a pod asks for more than one core (or device) but not the whole node: the
     default scheduler only counts them, the Neuron scheduler extension places them side by
     side, as a multi-core model needs. One core, or every core, needs no placing."""
@@ -244,7 +246,7 @@ def owner_reference(body: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def instance_of(plan: Plan) -> InstanceType:
+def instance_of(plan: PlanRecord) -> InstanceType:
     """The plan's instance type, at the logical NeuronCore config it runs at (Trainium2)."""
     instance = load_catalog().get(str(plan.instance_type), plan.logical_neuron_cores)
     if instance is None:  # a plan always names a catalog instance
@@ -253,7 +255,7 @@ def instance_of(plan: Plan) -> InstanceType:
 
 
 def render_pod_template(
-    body: dict[str, Any], template: dict[str, Any], plan: Plan, scheduler_name: str | None
+    body: dict[str, Any], template: dict[str, Any], plan: PlanRecord, scheduler_name: str | None
 ) -> dict[str, Any]:
     """The user's pod template placed as the plan says: labels, the model server's resources
     and env, node affinity, the Neuron toleration, schedulerName where needed, and the secure
@@ -291,7 +293,7 @@ def render_pod_template(
 def render_deployment(
     body: dict[str, Any],
     template: dict[str, Any],
-    plan: Plan,
+    plan: PlanRecord,
     scheduler_name: str | None,
     progress_deadline_seconds: int | None = None,
     autoscaled: bool = False,

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
-from neuron_operator.api.plan import Plan
+from neuron_operator.api.plan import PlanRecord
 from neuron_operator.api.reasons import ReasonCode
 from neuron_operator.api.status import (
     CONDITION_AVAILABLE,
@@ -125,7 +125,7 @@ def compute_status(
     body: dict[str, Any],
     old: NeuronDeploymentStatus,
     verdict: Verdict,
-    plan_in_effect: Plan | None,
+    plan_in_effect: PlanRecord | None,
     deployment: dict[str, Any] | None,
     now: str,
     contested: str | None = None,
@@ -248,7 +248,7 @@ def compute_status(
     ready_replicas = dep_status.get("readyReplicas", 0) if deployment else None
     return NeuronDeploymentStatus(
         observed_generation=generation,
-        plan=plan_in_effect,
+        plan=plan_in_effect.record() if plan_in_effect else None,
         placement=placement,
         autoscaling=autoscaling,
         run=run,
@@ -356,7 +356,7 @@ def _severity(condition: Condition, previous: Condition | None) -> Literal["Norm
     return "Normal"
 
 
-def _decision(plan: Plan) -> tuple[Any, ...]:
+def _decision(plan: PlanRecord) -> tuple[Any, ...]:
     return (
         plan.instance_type,
         plan.cores_per_replica,
@@ -366,7 +366,7 @@ def _decision(plan: Plan) -> tuple[Any, ...]:
     )
 
 
-def describe(plan: Plan) -> str:
+def describe(plan: PlanRecord) -> str:
     mode = plan.parallelism.mode.value if plan.parallelism else "?"
     where = (
         f"each of {plan.nodes_per_replica} {plan.instance_type}"

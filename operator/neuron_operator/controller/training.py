@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from neuron_operator.api.plan import Plan
+from neuron_operator.api.plan import PlanRecord
 from neuron_operator.api.status import RunStatus
 from neuron_operator.controller.render import (
     NEURON_DEVICE,
@@ -57,7 +57,7 @@ def workers_service_name(name: str) -> str:
     return f"{name}-workers"
 
 
-def rendezvous_env(name: str, run: int, plan: Plan, efa: bool) -> list[dict[str, Any]]:
+def rendezvous_env(name: str, run: int, plan: PlanRecord, efa: bool) -> list[dict[str, Any]]:
     """What torchrun and the Neuron runtime need to find each other."""
     nodes = int(plan.nodes or 1)
     master = f"{job_name(name, run)}-0.{workers_service_name(name)}"
@@ -77,7 +77,7 @@ def rendezvous_env(name: str, run: int, plan: Plan, efa: bool) -> list[dict[str,
 
 
 def _worker(
-    container: dict[str, Any], theirs: dict[str, Any], name: str, run: int, plan: Plan
+    container: dict[str, Any], theirs: dict[str, Any], name: str, run: int, plan: PlanRecord
 ) -> dict[str, Any]:
     """The model server container as render_pod_template made it (`theirs`: as the user wrote
     it), turned into one node's worker: the whole node's devices, EFA, CPU and memory share,
@@ -111,7 +111,7 @@ def _worker(
 def render_job(
     body: dict[str, Any],
     template: dict[str, Any],
-    plan: Plan,
+    plan: PlanRecord,
     run: int,
     backoff_limit: int,
 ) -> dict[str, Any]:
