@@ -1,4 +1,5 @@
-"""The engine's answer: the Plan that `plan` prints as JSON and `status.plan` holds.
+"""The engine's answer: the Plan that `plan` prints as JSON, and the PlanRecord of it that
+`status.plan` holds (each alternative in brief).
 
 Reasons are CamelCase codes plus a one-line message a user understands; they flow unchanged
 into conditions, events and CLI output.
