@@ -213,8 +213,9 @@ def render_table(name: str, result: PlanRecord) -> str:
             "$/H",
         ]
         out += ["  " + line for line in _table(headers, rows)]
-    if result.rejected:
-        out += ["", f"Rejected ({len(result.rejected)})"]
+    rejections = result.rejections()
+    if rejections:
+        out += ["", f"Rejected ({len(rejections)})"]
         rows = [
             [
                 r.instance_type,
@@ -223,7 +224,7 @@ def render_table(name: str, result: PlanRecord) -> str:
                 r.reason,
                 r.message,
             ]
-            for r in result.rejected
+            for r in rejections
         ]
         out += [
             "  " + line

@@ -32,6 +32,8 @@ from tests.kube import (
     wait_until,
 )
 
+from neuron_operator.api.plan import PlanRecord
+
 ROOT = Path(__file__).resolve().parents[2]
 NODEPOOL_CRD = Path(__file__).parent / "karpenter" / "karpenter.sh_nodepools.yaml"
 BERT: dict[str, Any] = {
@@ -150,9 +152,9 @@ def test_without_karpenter_only_the_types_of_existing_nodes_are_planned(
         result = plan_cluster(cluster, tmp_path, BERT)
     assert result["feasible"]
     assert result["instanceType"] != preferred
-    refusals = {r["instanceType"]: r for r in result["rejected"]}
-    assert refusals[preferred]["reason"] == "NotProvisionable"
-    assert "no Karpenter NodePools" in refusals[preferred]["message"]
+    refusals = {r.instance_type: r for r in PlanRecord.model_validate(result).rejections()}
+    assert refusals[preferred].reason == "NotProvisionable"
+    assert "no Karpenter NodePools" in refusals[preferred].message
 
 
 def test_a_type_with_no_node_that_no_nodepool_allows_is_not_provisionable(
@@ -167,15 +169,14 @@ def test_a_type_with_no_node_that_no_nodepool_allows_is_not_provisionable(
         cluster.run("delete", "nodepool", "neuron", check=False)
     assert result["feasible"]
     assert result["instanceType"] != preferred
-    refusals = {r["instanceType"]: r for r in result["rejected"]}
-    assert refusals[preferred]["reason"] == "NotProvisionable"
-    assert refusals[preferred]["message"] == (
+    rejections = PlanRecord.model_validate(result).rejections()
+    refusals = {r.instance_type: r for r in rejections}
+    assert refusals[preferred].reason == "NotProvisionable"
+    assert refusals[preferred].message == (
         f"no NodePool allows {preferred}; NodePool neuron allows trn1.*"
     )
     # every other type still has its node
-    assert [r for r in result["rejected"] if r["reason"] == "NotProvisionable"] == [
-        refusals[preferred]
-    ]
+    assert [r for r in rejections if r.reason == "NotProvisionable"] == [refusals[preferred]]
 
 
 def hold_cores(kube: Any, namespace: str, name: str, instance_type: str, cores: int) -> None:
@@ -251,7 +252,9 @@ def test_the_operator_plans_against_nodepools_and_the_nodes_it_watches(
                 plan = status_plan(kube, namespace, "bert")
                 if plan is None:
                     return None
-                refusals = {r["instanceType"]: r["message"] for r in plan["rejected"]}
+                refusals = {
+                    r.instance_type: r.message for r in PlanRecord.model_validate(plan).rejections()
+                }
                 if "NodePool neuron allows trn1.*" in refusals.get(preferred, ""):
                     return plan
                 if time.monotonic() - last_edit[0] > 3:
@@ -266,9 +269,9 @@ def test_the_operator_plans_against_nodepools_and_the_nodes_it_watches(
     finally:
         cluster.run("delete", "nodepool", "neuron", check=False)
     assert plan["instanceType"] != preferred
-    refusals = {r["instanceType"]: r for r in plan["rejected"]}
-    assert refusals[preferred]["reason"] == "NotProvisionable"
-    assert refusals[preferred]["message"] == (
+    refusals = {r.instance_type: r for r in PlanRecord.model_validate(plan).rejections()}
+    assert refusals[preferred].reason == "NotProvisionable"
+    assert refusals[preferred].message == (
         f"no NodePool allows {preferred}; NodePool neuron allows trn1.*"
     )
     assert plan["replicasFittingNow"] is not None  # planned with the cluster in view

@@ -113,7 +113,7 @@ def test_a_plan_against_the_cluster_uses_only_types_it_can_have_and_says_why_not
     against = plan(BERT, capacity=capacity)
     assert against.feasible
     assert against.instance_type is not None and against.instance_type.startswith("trn1")
-    refused = {r.instance_type: r for r in against.rejected}
+    refused = {r.instance_type: r for r in against.rejections()}
     assert refused[offline.instance_type].reason == ReasonCode.NOT_PROVISIONABLE
     assert refused[offline.instance_type].message == (
         f"no NodePool allows {offline.instance_type}; NodePool neuron allows trn1.*"
@@ -157,6 +157,6 @@ def test_an_equal_plan_that_fits_free_capacity_now_ranks_first() -> None:
         )
     )
     against = plan(spec, capacity=free)
-    assert not any(r.reason == ReasonCode.NOT_PROVISIONABLE for r in against.rejected)
+    assert not any(r.reason == ReasonCode.NOT_PROVISIONABLE for r in against.rejections())
     assert against.instance_type == other
     assert against.replicas_fitting_now == 2

@@ -64,8 +64,9 @@ def test_feasible_plan_exits_0_with_the_json_contract(tmp_path: Path) -> None:
     for key in ("latencyMs", "throughputPerReplica", "throughput", "hourlyCost", "costPerMillion"):
         assert key in document["estimate"]
     assert {"verdict", "message"} <= document["fit"].keys()
-    for rejection in document["rejected"]:
-        assert rejection["reason"] and rejection["message"]
+    for group in document["rejected"]:
+        assert group["reason"] and group["message"] and group["options"]
+        assert all(option["instanceType"] for option in group["options"])
 
 
 def test_table_and_yaml_outputs(tmp_path: Path) -> None:

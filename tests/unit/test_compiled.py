@@ -24,7 +24,7 @@ def test_the_target_keeps_the_plan_on_the_neuroncore_the_artifact_runs_on() -> N
     pinned = plan({**LLAMA, "compiled": {"target": "trn2", "sequenceLength": 2048}})
     # trn2 has no public price: with the cost objective nothing else may be chosen.
     assert not pinned.feasible
-    refused = {r.instance_type: r for r in pinned.rejected}
+    refused = {r.instance_type: r for r in pinned.rejections()}
     assert refused["inf2.xlarge"].reason == "NotTheCompiledShape"
     assert "compiled for trn2 (NeuronCore-v3)" in refused["inf2.xlarge"].message
     latency = plan(
@@ -44,7 +44,7 @@ def test_the_tensor_parallel_degree_and_batch_pin_the_grouping() -> None:
     assert result.parallelism is not None and result.parallelism.degree == 8
     assert result.batch_size == 4
     assert all(a.parallelism.degree == 8 and a.batch_size == 4 for a in result.alternatives)
-    other = [r for r in result.rejected if r.reason == "NotTheCompiledShape"]
+    other = [r for r in result.rejections() if r.reason == "NotTheCompiledShape"]
     assert other and "spans 8 core(s) per model copy" in other[0].message
 
 

@@ -9,6 +9,7 @@ import copy
 import datetime
 from typing import Any
 
+from neuron_operator.api.plan import PlanRecord
 from neuron_operator.api.status import NeuronDeploymentStatus
 from neuron_operator.controller.capacity import PodClaim
 from neuron_operator.controller.digest import plan_summary
@@ -124,7 +125,9 @@ def test_pods_waiting_past_after_seconds_move_to_the_cheapest_plan_left() -> Non
     assert tried["instanceType"] == "inf2.xlarge"
     assert tried["capacity"] == waited.fingerprint
     assert moved["placement"]["preferred"].startswith("2 × 1 NeuronCore(s) on inf2.xlarge")
-    rejected = {r["instanceType"]: r["reason"] for r in moved["plan"]["rejected"]}
+    rejected = {
+        r.instance_type: r.reason for r in PlanRecord.model_validate(moved["plan"]).rejections()
+    }
     assert rejected["inf2.xlarge"] == "StayedUnschedulable"
     # Every alternative left costs at least what was chosen.
     cost = moved["plan"]["estimate"]["hourlyCost"]

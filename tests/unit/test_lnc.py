@@ -62,7 +62,7 @@ def test_a_compiled_config_pins_the_plan() -> None:
     pinned = plan({**LLAMA_70B, "constraints": {}, "compiled": {"logicalNeuronCores": 1}})
     assert pinned.feasible and pinned.logical_neuron_cores == 1
     assert all(a.logical_neuron_cores == 1 for a in pinned.alternatives)
-    refused = {r.instance_type: r for r in pinned.rejected}
+    refused = {r.instance_type: r for r in pinned.rejections()}
     assert refused["inf2.48xlarge"].reason == "NotTheCompiledShape"
     assert "logical NeuronCore config 1" in refused["inf2.48xlarge"].message
 

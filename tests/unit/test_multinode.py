@@ -56,9 +56,9 @@ def test_a_model_one_node_holds_never_spans_nodes() -> None:
 def test_sizes_without_efa_never_span_nodes() -> None:
     result = plan({**ON_TRN1, "constraints": {"instanceTypes": ["inf2.48xlarge"]}})
     assert not result.feasible
-    inf2 = [r for r in result.rejected if r.instance_type == "inf2.48xlarge"]
+    inf2 = [r for r in result.rejections() if r.instance_type == "inf2.48xlarge"]
     assert "ExceedsMemory" in {r.reason for r in inf2}
-    assert "LeaderWorkerSetNotInstalled" not in {r.reason for r in result.rejected}
+    assert "LeaderWorkerSetNotInstalled" not in {r.reason for r in result.rejections()}
     assert max(r.cores_per_replica or 0 for r in inf2) <= 24  # never more than one node
 
 

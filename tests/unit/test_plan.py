@@ -83,7 +83,7 @@ def test_cost_objective_never_chooses_an_instance_without_a_price() -> None:
     )
     assert not result.feasible
     assert result.reasons[0].reason == "PriceUnknown"
-    trn2 = [r for r in result.rejected if r.instance_type.startswith("trn2")]
+    trn2 = [r for r in result.rejections() if r.instance_type.startswith("trn2")]
     assert trn2 and all(r.reason == "PriceUnknown" for r in trn2)
 
 
@@ -153,7 +153,9 @@ def test_constraints_restrict_instance_types_and_families() -> None:
     assert by_type.instance_type == "trn1.2xlarge"
     by_family = feasible(plan(spec("cnn", "25M", constraints={"instanceFamilies": ["inf2"]})))
     assert by_family.instance_type is not None and by_family.instance_type.startswith("inf2.")
-    excluded = {r.instance_type for r in by_family.rejected if r.reason == "ExcludedByConstraints"}
+    excluded = {
+        r.instance_type for r in by_family.rejections() if r.reason == "ExcludedByConstraints"
+    }
     assert excluded == {i.name for i in CATALOG.instances if i.family != "inf2"}
 
 
@@ -225,8 +227,8 @@ def test_model_too_big_for_any_node_says_what_to_change() -> None:
 
 def test_every_rejection_has_a_code_and_a_message() -> None:
     result = plan(spec("transformer-decoder", "70B", slo={"latencyMs": 60_000}))
-    assert result.rejected
-    for rejection in result.rejected:
+    assert result.rejections()
+    for rejection in result.rejections():
         assert rejection.reason[0].isupper() and " " not in rejection.reason
         assert rejection.message
 
@@ -240,7 +242,7 @@ def test_training_runs_only_on_trainium() -> None:
         )
     )
     assert result.instance_type is not None and result.instance_type.startswith("trn")
-    reasons = {r.instance_type: r.reason for r in result.rejected}
+    reasons = {r.instance_type: r.reason for r in result.rejections()}
     assert reasons["inf2.xlarge"] == "WorkloadNotSupported"
     assert reasons["inf1.xlarge"] == "WorkloadNotSupported"
 
@@ -287,7 +289,9 @@ def test_rejections_name_the_grouping_they_reject() -> None:
         )
     )
     memory = {
-        r.cores_per_replica: r.message for r in only_inf2.rejected if r.reason == "ExceedsMemory"
+        r.cores_per_replica: r.message
+        for r in only_inf2.rejections()
+        if r.reason == "ExceedsMemory"
     }
     assert memory[2].startswith("a replica of 2 data-parallel copies of 1 core needs")
     assert memory[1].startswith("a replica of 1 data-parallel copy of 1 core needs")

@@ -37,7 +37,9 @@ def with_prices(raw: dict[str, Any]) -> Any:
 def test_a_price_for_trn2_lets_the_cost_objective_choose_it() -> None:
     listed = plan(LLAMA)
     assert not str(listed.instance_type).startswith("trn2")
-    unpriced = {r.instance_type: r for r in listed.rejected if r.instance_type.startswith("trn2")}
+    unpriced = {
+        r.instance_type: r for r in listed.rejections() if r.instance_type.startswith("trn2")
+    }
     assert {r.reason for r in unpriced.values()} == {"PriceUnknown"}
     assert "pricing ConfigMap" in unpriced["trn2.3xlarge"].message  # says how to fix it
     catalog = with_prices(
@@ -67,7 +69,7 @@ def test_spot_prices_plan_only_types_with_one_and_require_spot_nodes() -> None:
     )
     ours = plan(LLAMA, catalog)
     assert (ours.instance_type, ours.capacity_type) == ("trn1.2xlarge", "spot")
-    rejected = {r.instance_type: r for r in ours.rejected}
+    rejected = {r.instance_type: r for r in ours.rejections()}
     assert rejected["inf2.xlarge"].reason == "PriceUnknown"
     assert "no spot price for inf2.xlarge" in rejected["inf2.xlarge"].message
     body = {

@@ -14,7 +14,7 @@ from neuron_operator.controller.status import (
     status_document,
     worth_posting,
 )
-from neuron_operator.sizing import plan
+from neuron_operator.sizing import load_catalog, plan
 
 PLAN = plan(
     {
@@ -170,7 +170,7 @@ def test_the_status_keeps_each_alternative_in_brief_and_reads_one_written_in_ful
     """status.plan is the plan with each runner-up as the alternatives table shows it: the
     rest of the explanation, every rejected option included, as the engine gave it."""
     full = plan({"model": {"family": "transformer-decoder", "parameters": "8B"}})
-    assert full.alternatives and full.rejected, "the engine weighed runners-up and refusals"
+    assert full.alternatives and full.rejections(), "the engine weighed runners-up and refusals"
     status = compute_status(BODY, NeuronDeploymentStatus(), PLANNED, full, deployment(2), "t1")
     kept = status_document(status)["plan"]
     wire = full.model_dump(mode="json", by_alias=True, exclude_none=True)
@@ -187,3 +187,37 @@ def test_the_status_keeps_each_alternative_in_brief_and_reads_one_written_in_ful
     # A status an earlier version wrote, every alternative in full, still reads: as the brief.
     earlier = NeuronDeploymentStatus.model_validate({"plan": wire})
     assert earlier.plan == status.plan
+
+
+def test_the_status_groups_rejected_options_by_reason_and_reads_them_one_by_one() -> None:
+    """Every option the engine ruled out is in status.plan.rejected, once, under its reason and
+    message; a status written before the grouping (one entry per option) reads the same."""
+    pinned = plan(
+        {
+            "model": {"family": "transformer-encoder", "parameters": "110M"},
+            "overrides": {"instanceType": "inf2.xlarge"},
+        }
+    )
+    groups = pinned.rejected
+    keys = [(g.reason, g.message) for g in groups]
+    assert len(keys) == len(set(keys)), "one group per reason and message"
+    flat = pinned.rejections()
+    assert len(flat) > len(groups), "options that share a reason share a group"
+    assert len({(r.instance_type, r.cores_per_replica, r.batch_size, r.reason) for r in flat}) == (
+        len(flat)
+    )
+    (pin,) = [g for g in groups if g.reason == "ExcludedByConstraints"]
+    others = {i.name for i in load_catalog().instances} - {"inf2.xlarge"}
+    assert {o.instance_type for o in pin.options} == others, "one group names every other type"
+    wire = pinned.model_dump(mode="json", by_alias=True, exclude_none=True)
+    # Written one entry per option, by an operator before the grouping: read as the groups.
+    one_by_one = [r.model_dump(mode="json", by_alias=True, exclude_none=True) for r in flat]
+    earlier = NeuronDeploymentStatus.model_validate({"plan": {**wire, "rejected": one_by_one}})
+    assert earlier.plan is not None and earlier.plan.rejections() == flat
+    # The same, once the API server pruned the fields the new schema lacks: the reasons stay.
+    pruned = [{"reason": r.reason, "message": r.message} for r in flat]
+    read = NeuronDeploymentStatus.model_validate({"plan": {**wire, "rejected": pruned}})
+    assert read.plan is not None
+    assert [(g.reason, g.message, g.options) for g in read.plan.rejected] == [
+        (g.reason, g.message, []) for g in groups
+    ]

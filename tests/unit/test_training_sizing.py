@@ -99,7 +99,7 @@ def test_the_demo_run_takes_whole_trn1_32xlarge_nodes_not_a_fleet_of_small_ones(
     # Whole nodes: every core of every node is a rank.
     assert result.replicas == result.nodes * (result.replicas_per_node or 0)
     assert (result.replicas_per_node or 0) * (result.cores_per_replica or 0) == 32
-    small = [r for r in result.rejected if r.instance_type == "trn1.2xlarge"]
+    small = [r for r in result.rejections() if r.instance_type == "trn1.2xlarge"]
     assert small and {r.reason for r in small} == {"MultiNodeNeedsEfa"}
     assert "needs EFA, which trn1.2xlarge lacks" in small[0].message
 
@@ -125,5 +125,5 @@ def test_the_all_reduce_costs_nodes_the_compute_alone_would_not() -> None:
 def test_too_many_nodes_is_refused_with_what_they_would_reach() -> None:
     result = plan(training(slo={"throughput": 10_000_000}))
     assert not result.feasible
-    reasons = {r.reason for r in result.rejected if r.instance_type == "trn1.32xlarge"}
+    reasons = {r.reason for r in result.rejections() if r.instance_type == "trn1.32xlarge"}
     assert "MaxReplicasExceeded" in reasons

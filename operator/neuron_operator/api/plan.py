@@ -7,10 +7,11 @@ into conditions, events and CLI output.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from enum import StrEnum
+from typing import Any
 
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, field_validator
 
 from neuron_operator.api.v1alpha1 import ApiModel
 
@@ -71,12 +72,62 @@ class Reason(ApiModel):
     message: str = Field(description="What is wrong and what to change.")
 
 
-class Rejection(Reason):
+class RejectedOption(ApiModel):
     instance_type: str = Field(description="The instance type this applies to.")
     cores_per_replica: int | None = Field(
         default=None, description="The core grouping, when the rejection is about one grouping."
     )
     batch_size: int | None = Field(default=None, description="The batch size, when relevant.")
+
+
+class Rejection(Reason, RejectedOption):
+    """One option ruled out, and why (PlanRecord.rejections())."""
+
+
+class RejectionGroup(Reason):
+    """One reason and message, and every option it rules out: a plan rejects a dozen options
+    for the same reason often, and the status is written whole on every change."""
+
+    options: list[RejectedOption] = Field(
+        default_factory=list, description="The instance types or configurations it rules out."
+    )
+
+    @classmethod
+    def gather(cls, rejections: Iterable[Rejection]) -> list[RejectionGroup]:
+        """Grouped by reason and message, each group where its first option came."""
+        groups: dict[tuple[str, str], list[RejectedOption]] = {}
+        for r in rejections:
+            groups.setdefault((r.reason, r.message), []).append(
+                RejectedOption(
+                    instance_type=r.instance_type,
+                    cores_per_replica=r.cores_per_replica,
+                    batch_size=r.batch_size,
+                )
+            )
+        return [cls(reason=k[0], message=k[1], options=v) for k, v in groups.items()]
+
+
+def _grouped(entries: object) -> object:
+    """status.plan.rejected as written before it was grouped: one entry per option (with its
+    instanceType, or without once the API server has pruned the fields the schema no longer
+    has). Read as groups, so an upgraded operator reads the statuses it wrote before."""
+    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+        return entries  # validation names what is wrong
+    if all("options" in e for e in entries):
+        return entries
+    groups: dict[tuple[object, object], dict[str, Any]] = {}
+    for entry in entries:
+        reason, message = entry.get("reason"), entry.get("message")
+        group = groups.setdefault(
+            (reason, message), {"reason": reason, "message": message, "options": []}
+        )
+        if "options" in entry:
+            group["options"].extend(entry["options"])
+        elif "instanceType" in entry or "instance_type" in entry:
+            group["options"].append(
+                {k: v for k, v in entry.items() if k not in ("reason", "message")}
+            )
+    return list(groups.values())
 
 
 class Parallelism(ApiModel):
@@ -246,12 +297,23 @@ class PlanRecord(ApiModel):
         description="The next best options, best first, in brief (`kubectl neuron plan -f` "
         "prints each in full).",
     )
-    rejected: list[Rejection] = Field(
-        default_factory=list, description="Every instance type or configuration ruled out, and why."
+    rejected: list[RejectionGroup] = Field(
+        default_factory=list,
+        description="Every instance type or configuration ruled out, grouped by why.",
     )
     reasons: list[Reason] = Field(
         default_factory=list, description="When infeasible: why, and what to change."
     )
+
+    _read_flat_rejections = field_validator("rejected", mode="before")(_grouped)
+
+    def rejections(self) -> list[Rejection]:
+        """Every option ruled out, one by one, with its reason and message."""
+        return [
+            Rejection(reason=g.reason, message=g.message, **o.model_dump())
+            for g in self.rejected
+            for o in g.options
+        ]
 
     @property
     def chosen(self) -> Option | None:

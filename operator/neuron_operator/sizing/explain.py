@@ -14,6 +14,7 @@ from neuron_operator.api.plan import (
     Range,
     Reason,
     Rejection,
+    RejectionGroup,
 )
 from neuron_operator.api.reasons import ReasonCode
 from neuron_operator.api.v1alpha1 import MAX_REPLICAS, NeuronDeploymentSpec
@@ -187,7 +188,7 @@ def build_plan(
         "pricing": pricing,
         "capacity_type": capacity_type,
         "assumptions": list(profile.assumptions),
-        "rejected": rejections,
+        "rejected": RejectionGroup.gather(rejections),
     }
     if not found.candidates:
         return Plan(feasible=False, reasons=infeasible_reasons(rejected), **common)
