@@ -155,7 +155,12 @@ def spec_schema() -> dict[str, Any]:
 
 
 def status_schema() -> dict[str, Any]:
-    return _schema(NeuronDeploymentStatus)
+    schema = _schema(NeuronDeploymentStatus)
+    # One writer (the operator) writes the status whole: atomic, its managed fields are one
+    # entry, `f:status`, not a path per field that the API server recomputes on every write
+    # (issue 15: about 1 s less of its CPU while 1,000 objects are created, of ~14 s).
+    schema["x-kubernetes-map-type"] = "atomic"
+    return schema
 
 
 PRINTER_COLUMNS: list[dict[str, Any]] = [

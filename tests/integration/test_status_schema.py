@@ -127,3 +127,25 @@ def test_random_valid_specs_write_a_valid_status(
 ) -> None:
     for document in documents(spec):
         assert server_refusal(target, document) is None
+
+
+def test_the_status_is_one_field_to_the_api_servers_field_manager(
+    target: tuple[Any, str],
+) -> None:
+    """The operator writes the status whole, so the schema makes it atomic: the API server
+    records one owned field, not a path per status field that it recomputes on every write."""
+    api, namespace = target
+    (document, _) = documents({"model": {"family": "cnn", "parameters": "25M"}})
+    written = api.patch_namespaced_custom_object_status(
+        GROUP,
+        VERSION,
+        namespace,
+        PLURAL,
+        "schema",
+        {"status": document},
+        field_manager="status-writer",
+        _content_type="application/merge-patch+json",
+    )
+    (entry,) = [m for m in written["metadata"]["managedFields"] if m["manager"] == "status-writer"]
+    assert entry["subresource"] == "status"
+    assert entry["fieldsV1"] == {"f:status": {}}
