@@ -6,10 +6,13 @@ import copy
 from typing import Any
 
 from neuron_operator.api.status import NeuronDeploymentStatus
-from neuron_operator.controller.reconcile import contiguity, decide, matches
+from neuron_operator.api.v1alpha1 import NeuronDeploymentSpec
+from neuron_operator.controller import reconcile as reconcile_module
+from neuron_operator.controller.reconcile import contiguity, decide, matches, plan_cached
 from neuron_operator.controller.settings import Settings
 from neuron_operator.controller.status import Verdict, compute_status, status_document
 from neuron_operator.sizing import plan
+from neuron_operator.sizing.capacity import Capacity, NodeCapacity
 
 SERVER = {"spec": {"containers": [{"name": "server", "image": "s:1"}]}}
 SPEC: dict[str, Any] = {
@@ -156,3 +159,25 @@ def test_a_plan_needing_side_by_side_cores_says_whether_they_will_be_placed_so()
     single = decide(body(SPEC), NeuronDeploymentStatus(), Settings())
     assert single.plan_in_effect is not None
     assert contiguity(single.plan_in_effect, None) is None
+
+
+def test_plans_against_one_reading_of_the_cluster_are_made_once_per_spec() -> None:
+    """Objects of one spec created at once are planned against the same capacity reading:
+    the plan is made once. A reading that differs (a node's free cores) plans again, and
+    gives the plan the engine gives for it."""
+    spec = NeuronDeploymentSpec.model_validate(
+        {"model": {"family": "cnn", "parameters": "25M"}, "template": {}}
+    )
+
+    def reading(free_cores: int) -> Capacity:
+        return Capacity((NodeCapacity("n1", "inf2.xlarge", free_cores, 1),))
+
+    reconcile_module._plan_against.cache_clear()
+    first = plan_cached(spec, None, True, reading(2))
+    again = plan_cached(spec, None, True, reading(2))  # an equal reading, rebuilt
+    assert again is first
+    assert reconcile_module._plan_against.cache_info().misses == 1
+    fuller = plan_cached(spec, None, True, reading(0))
+    assert reconcile_module._plan_against.cache_info().misses == 2
+    assert fuller == plan(spec.model_dump(by_alias=True), None, reading(0))
+    assert first == plan(spec.model_dump(by_alias=True), None, reading(2))

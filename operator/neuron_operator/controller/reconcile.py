@@ -97,6 +97,7 @@ from neuron_operator.controller.training import (
     training_run,
 )
 from neuron_operator.sizing import plan as make_plan
+from neuron_operator.sizing.capacity import Capacity
 from neuron_operator.sizing.catalog import Catalog, load_catalog
 
 log = logging.getLogger("neuron_operator")
@@ -139,11 +140,29 @@ def _plan_for(spec_json: str, catalog: Catalog | None = None, groups: bool = Tru
     return make_plan(spec, catalog, leader_worker_set=groups)
 
 
+@lru_cache(maxsize=64)
+def _plan_against(
+    spec_json: str, catalog: Catalog | None, capacity: Capacity, groups: bool
+) -> Plan:
+    """The same, against one reading of the cluster's capacity: the watch rebuilds it only
+    when a node, pod or NodePool changed, and a team's many objects of one spec, created at
+    once, are planned against the same reading. Few entries: each new reading makes the
+    last ones useless."""
+    spec = NeuronDeploymentSpec.model_validate_json(spec_json)
+    return make_plan(spec, catalog, capacity, leader_worker_set=groups)
+
+
 def plan_cached(
-    spec: NeuronDeploymentSpec, catalog: Catalog | None = None, groups: bool = True
+    spec: NeuronDeploymentSpec,
+    catalog: Catalog | None = None,
+    groups: bool = True,
+    capacity: Capacity | None = None,
 ) -> Plan:
     """`groups`: whether the cluster runs LeaderWorkerSet (replicas may span nodes)."""
-    return _plan_for(spec.model_dump_json(exclude={"template"}), catalog, groups)
+    spec_json = spec.model_dump_json(exclude={"template"})
+    if capacity is None:
+        return _plan_for(spec_json, catalog, groups)
+    return _plan_against(spec_json, catalog, capacity, groups)
 
 
 def _refused(body: dict[str, Any], previous: PlanRecord | None, reason: str, why: str) -> Decision:
@@ -179,7 +198,7 @@ def _planned(
     if cluster is None:
         return plan_cached(spec, catalog, groups)
     capacity = cluster.capacity.without(given_up(record, cluster.fingerprint))
-    return make_plan(spec, catalog, capacity, leader_worker_set=groups)
+    return plan_cached(spec, catalog, groups, capacity)
 
 
 @dataclass

@@ -65,6 +65,10 @@ class NodePool:
     # bytes, aws.amazon.com/neuron in devices). Absent: no limit on that resource.
     remaining: Mapping[str, float] = field(default_factory=dict)
 
+    def __hash__(self) -> int:
+        # Hashable like the rest of a Capacity, which the operator keys plans by.
+        return hash((self.name, self.requirements, tuple(sorted(self.remaining.items()))))
+
     def admits_type(self, instance: InstanceType) -> bool:
         """Whether its requirements on the instance labels admit this type."""
         labels = instance_labels(instance)
