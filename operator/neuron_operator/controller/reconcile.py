@@ -140,7 +140,7 @@ def _plan_for(spec_json: str, catalog: Catalog | None = None, groups: bool = Tru
     return make_plan(spec, catalog, leader_worker_set=groups)
 
 
-@lru_cache(maxsize=64)
+@lru_cache(maxsize=16)
 def _plan_against(
     spec_json: str, catalog: Catalog | None, capacity: Capacity, groups: bool
 ) -> Plan:
