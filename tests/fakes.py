@@ -9,6 +9,8 @@ import copy
 from dataclasses import dataclass, field
 from typing import Any
 
+from neuron_operator.controller.errors import TransientError
+
 
 def apply_merge_patch(target: Any, patch: Any) -> Any:
     """RFC 7386 §2, verbatim."""
@@ -34,6 +36,8 @@ class FakeKube:
     job: dict[str, Any] | None = None
     group_set: dict[str, Any] | None = None  # the LeaderWorkerSet of a plan across nodes
     calls: list[tuple[str, Any]] = field(default_factory=list)
+    # patch_status's `whole_at` of each status write, in order.
+    status_writes_whole_at: list[str | None] = field(default_factory=list)
     failures: dict[str, list[Exception]] = field(default_factory=dict)
     # A rule the fake server applies to status documents: returns an error to raise, or None.
     status_check: Any = None
@@ -105,9 +109,17 @@ class FakeKube:
         self._fail("delete_autoscaler")
         self.autoscaler = None
 
-    def patch_status(self, namespace: str, name: str, patch: dict[str, Any]) -> None:
+    def patch_status(
+        self, namespace: str, name: str, patch: dict[str, Any], whole_at: str | None = None
+    ) -> None:
         self.calls.append(("patch_status", copy.deepcopy(patch)))
+        self.status_writes_whole_at.append(whole_at)
         self._fail("patch_status")
+        if whole_at is not None:
+            # A PUT of the whole status, preconditioned on the version the reconcile read.
+            if whole_at != self.body["metadata"].get("resourceVersion"):
+                raise TransientError("API error 409: the object has been modified", "409")
+            self.body.pop("status", None)
         status = apply_merge_patch(self.body.get("status") or {}, patch)
         if self.status_check is not None:
             refused = self.status_check(status)

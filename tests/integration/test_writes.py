@@ -1,5 +1,5 @@
 """What the operator writes per object (issue 15), read from the API server's audit log: its
-first reconcile of a new NeuronDeployment is two requests — the Deployment and the status —
+first reconcile of a new NeuronDeployment is two requests — the Deployment and the status (whole) —
 and nothing of kopf's bookkeeping, and no event, ever lands on a creation."""
 
 from __future__ import annotations
@@ -58,11 +58,13 @@ def test_a_new_object_costs_a_deployment_and_a_status_write(
     wait_until("Ready", partial(ready, kube, namespace), timeout=90)
     time.sleep(2)  # kopf posts events in the background: give any a chance to land
     writes = writes_in(namespace)
-    first_status = writes.index(("neurondeployments/status", "patch", "resnet"))
+    # The first status whole (a PUT: the API server takes it as it is); later ones patches.
+    first_status = writes.index(("neurondeployments/status", "update", "resnet"))
     assert writes[: first_status + 1] == [
         ("deployments", "patch", "resnet"),
-        ("neurondeployments/status", "patch", "resnet"),
+        ("neurondeployments/status", "update", "resnet"),
     ], writes
+    assert ("neurondeployments/status", "update", "resnet") not in writes[first_status + 1 :]
     # Nothing of kopf's onto the object, no event; the rest is the status following the pods.
     assert not [w for w in writes if w[0] in ("neurondeployments", "events")], writes
     assert [w for w in writes if w[0] == "deployments"] == [("deployments", "patch", "resnet")]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from typing import Any
 
 import pytest
 from kubernetes.client.exceptions import ApiException
@@ -74,3 +75,32 @@ def test_while_retry_after_holds_nothing_is_sent() -> None:
             kube.apply_deployment(desired)
         assert refused.value.retry_after is not None and 29 < refused.value.retry_after <= 30
     assert sent == ["PATCH"], "only the first request went out"
+
+
+def test_a_first_status_the_role_may_not_put_is_patched_instead() -> None:
+    """A chart older than the image grants `patch` on the status but not `update`: the first
+    status, written whole with a PUT, falls back to the merge patch, and is written."""
+    from kubernetes import client
+
+    from neuron_operator.controller.kube import Kube
+
+    written: list[dict[str, Any]] = []
+    kube = Kube(client.ApiClient(), "neuron-operator", written.append)
+    sent: list[tuple[str, Any]] = []
+
+    class Answer:
+        status = 200
+        data = b'{"metadata": {"resourceVersion": "8"}}'
+
+    def answer(method: str, path: str, **request: Any) -> Answer:
+        sent.append((method, request["body"]))
+        if method == "PUT":
+            raise ApiException(status=403, reason="Forbidden")
+        return Answer()
+
+    kube._send = answer  # type: ignore[method-assign,assignment]
+    kube.patch_status("ns", "m", {"observedGeneration": 1}, whole_at="7")
+    assert [method for method, _ in sent] == ["PUT", "PATCH"]
+    assert sent[0][1]["metadata"]["resourceVersion"] == "7"
+    assert sent[1][1] == {"status": {"observedGeneration": 1}}
+    assert written == [{"metadata": {"resourceVersion": "8"}}]

@@ -72,6 +72,32 @@ def test_a_new_object_gets_its_deployment_then_its_status_and_announces_each_onc
     assert kube.calls == [], "a reconcile of an unchanged object must write nothing"
 
 
+def test_the_first_status_is_written_whole_at_the_version_read_and_changes_as_patches() -> None:
+    """A new object's status is all new: written whole (a PUT), preconditioned on the version
+    the reconcile read; a later change is a merge patch of what changed."""
+    kube = FakeKube(new_object(CNN))
+    run(kube)
+    assert kube.status_writes_whole_at == ["1"]
+    edit(kube, {**CNN, "overrides": {"instanceType": "inf2.xlarge", "replicas": 2}})
+    run(kube)
+    assert kube.writes() == ["apply_deployment", "patch_status"]
+    assert kube.status_writes_whole_at == ["1", None]
+
+
+def test_a_first_status_for_an_object_changed_since_it_was_read_is_retried() -> None:
+    """The PUT's precondition fails (409) when the object changed after the read: a transient
+    error, so the reconcile runs again on what is there now; no status was written."""
+    kube = FakeKube(new_object(CNN))
+    read = copy.deepcopy(kube.body)
+    kube.body["metadata"]["resourceVersion"] = "7"  # someone's edit landed meanwhile
+    with pytest.raises(TransientError, match="409"):
+        reconcile(kube, read, kube.deployment, Settings(), lambda _: None, lambda: NOW)
+    assert "status" not in kube.body
+    run(kube)
+    assert kube.status_writes_whole_at == ["1", "7"]
+    assert kube.body["status"]["plan"]["instanceType"] == "inf2.xlarge"
+
+
 def test_a_family_change_removes_nested_status_fields_and_then_writes_nothing() -> None:
     """Regression: the status patch nulled only top-level keys, so a decoder edited into a CNN
     kept its decoder-only estimate fields and every later trigger re-sent the same patch."""

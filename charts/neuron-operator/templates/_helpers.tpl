@@ -38,10 +38,11 @@ verbs to delete anything (garbage collection removes a Deployment with its Neuro
 - apiGroups: [neuron.dev]
   resources: [neurondeployments]
   verbs: [get, list, watch, patch]
-# Report the plan and conditions.
+# Report the plan and conditions: a new object's first status whole (update, preconditioned
+# on the version read), then patches of what changed.
 - apiGroups: [neuron.dev]
   resources: [neurondeployments/status]
-  verbs: [patch]
+  verbs: [update, patch]
 # The Deployments it runs: watch them for drift and server-side apply them. Apply is a PATCH,
 # and the API server also checks create when that PATCH makes a missing Deployment.
 - apiGroups: [apps]

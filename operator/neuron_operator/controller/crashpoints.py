@@ -66,7 +66,9 @@ class CrashingWrites:
     def delete_autoscaler(self, namespace: str, name: str) -> None:
         self.inner.delete_autoscaler(namespace, name)
 
-    def patch_status(self, namespace: str, name: str, patch: dict[str, Any]) -> None:
-        self.inner.patch_status(namespace, name, patch)
+    def patch_status(
+        self, namespace: str, name: str, patch: dict[str, Any], whole_at: str | None = None
+    ) -> None:
+        self.inner.patch_status(namespace, name, patch, whole_at=whole_at)
         if self.point == "during-status-write":
             crash(self.point)
