@@ -95,6 +95,12 @@ def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     # kopf waits this long for more events of an object before handling it; the reconcile
     # reads the newest version from the store anyway, so only a short window is useful.
     settings.batching.batch_window = 0.01
+    # kopf keeps a worker (a task, a queue, the events it holds) per object until the object
+    # has been quiet this long; 5 s by default, so a burst of 1,000 creations had ~2,000 of them
+    # alive at once, and the heap they grew stayed fragmented: 123 MiB resident once converged,
+    # against 89 MiB with 0.5 s (the same burst, the chart's environment). Ours only record an
+    # event and queue a reconcile; the next event of an object starts a worker again.
+    settings.batching.idle_timeout = 0.5
     settings.networking.request_timeout = 30
     # A 429's Retry-After is the least kopf waits before retrying its own request (by
     # default it waits the longer of that and its own backoff only sometimes).
