@@ -9,7 +9,8 @@ import copy
 from dataclasses import dataclass, field
 from typing import Any
 
-from neuron_operator.controller.errors import TransientError
+from neuron_operator.controller.errors import AlreadyExists, TransientError
+from neuron_operator.controller.settings import FIELD_MANAGER
 
 
 def apply_merge_patch(target: Any, patch: Any) -> Any:
@@ -51,6 +52,28 @@ class FakeKube:
         pending = self.failures.get(method) or []
         if pending:
             raise pending.pop(0)
+
+    def create_deployment(self, desired: dict[str, Any]) -> dict[str, Any]:
+        self.calls.append(("create_deployment", copy.deepcopy(desired)))
+        self._fail("create_deployment")
+        if self.deployment is not None:
+            raise AlreadyExists(desired["metadata"]["name"])
+        created = copy.deepcopy(desired)
+        created["metadata"]["resourceVersion"] = self._next_version()
+        created["metadata"]["generation"] = 1
+        # A create is an Update of the creator's fields (Kube.adopt_created_fields).
+        created["metadata"]["managedFields"] = [{"manager": FIELD_MANAGER, "operation": "Update"}]
+        created["status"] = {}
+        self.deployment = created
+        return copy.deepcopy(created)
+
+    def adopt_created_fields(self, namespace: str, name: str) -> None:
+        self.calls.append(("adopt_created_fields", name))
+        self._fail("adopt_created_fields")
+        assert self.deployment is not None, "fields adopted of a Deployment that is not there"
+        for entry in self.deployment["metadata"].get("managedFields") or []:
+            if entry["manager"] == FIELD_MANAGER and entry["operation"] == "Update":
+                entry["operation"] = "Apply"
 
     def apply_deployment(self, desired: dict[str, Any]) -> dict[str, Any]:
         self.calls.append(("apply_deployment", copy.deepcopy(desired)))

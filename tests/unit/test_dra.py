@@ -107,7 +107,7 @@ def test_the_template_is_applied_before_the_deployment_that_names_it() -> None:
     reconcile(
         kube, kube.body, None, Settings(), lambda _: None, lambda: "t", dra=frozenset({"trn2"})
     )
-    assert kube.writes()[:2] == ["apply_claim_template", "apply_deployment"]
+    assert kube.writes()[:2] == ["apply_claim_template", "create_deployment"]
     conditions = {c["type"]: c for c in kube.body["status"]["conditions"]}
     assert conditions["ContiguousCores"]["reason"] == "DeviceClaim"
     assert conditions["ContiguousCores"]["status"] == "True"

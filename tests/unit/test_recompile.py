@@ -154,7 +154,7 @@ def test_an_edit_that_changes_the_shapes_is_held_and_the_deployment_kept() -> No
     kube.body["metadata"]["annotations"] = {ACKNOWLEDGED: asked.group(1)}
     kube.calls.clear()
     run(kube)
-    assert kube.writes() == ["apply_deployment", "patch_status"]
+    assert kube.writes() == ["adopt_created_fields", "apply_deployment", "patch_status"]
     assert planned(kube)["status"] == "True"
     now = kube.body["status"]["shape"]
     assert now != first and f"tp={now['tensorParallelDegree']}" in asked.group(1)

@@ -64,7 +64,7 @@ def condition(kube: FakeKube, kind: str) -> dict[str, Any]:
 def test_a_new_object_gets_its_deployment_then_its_status_and_announces_each_once() -> None:
     kube = FakeKube(new_object(CNN))
     events = run(kube)
-    assert kube.writes() == ["apply_deployment", "patch_status"]
+    assert kube.writes() == ["create_deployment", "patch_status"]
     assert [e.reason for e in events] == [ReasonCode.PLANNED, ReasonCode.DEPLOYMENT_CREATED]
     assert kube.body["status"]["plan"]["instanceType"] == "inf2.xlarge"
     kube.calls.clear()
@@ -80,7 +80,7 @@ def test_the_first_status_is_written_whole_at_the_version_read_and_changes_as_pa
     assert kube.status_writes_whole_at == ["1"]
     edit(kube, {**CNN, "overrides": {"instanceType": "inf2.xlarge", "replicas": 2}})
     run(kube)
-    assert kube.writes() == ["apply_deployment", "patch_status"]
+    assert kube.writes() == ["adopt_created_fields", "apply_deployment", "patch_status"]
     assert kube.status_writes_whole_at == ["1", None]
 
 
@@ -126,7 +126,7 @@ def test_a_refused_status_becomes_one_condition_not_a_loop() -> None:
 
     kube = FakeKube(new_object(CNN), status_check=no_plan_in_status)
     events = run(kube)
-    assert kube.writes() == ["apply_deployment", "patch_status", "patch_status"]
+    assert kube.writes() == ["create_deployment", "patch_status", "patch_status"]
     planned = condition(kube, "Planned")
     assert planned["reason"] == ReasonCode.STATUS_REJECTED
     assert "hourlyCost" in planned["message"]
@@ -153,7 +153,7 @@ def test_a_deployment_of_the_same_name_that_is_not_ours_is_never_touched() -> No
 
 def test_a_forbidden_write_is_reported_on_the_object_then_retried() -> None:
     kube = FakeKube(new_object(CNN))
-    kube.failures["apply_deployment"] = [Forbidden("cannot patch deployments.apps", "403")]
+    kube.failures["create_deployment"] = [Forbidden("cannot create deployments.apps", "403")]
     with pytest.raises(Forbidden):
         run(kube)
     planned = condition(kube, "Planned")
@@ -161,16 +161,16 @@ def test_a_forbidden_write_is_reported_on_the_object_then_retried() -> None:
     assert "create and patch on deployments.apps" in planned["message"]
     kube.calls.clear()
     run(kube)  # permission restored
-    assert kube.writes() == ["apply_deployment", "patch_status"]
+    assert kube.writes() == ["create_deployment", "patch_status"]
     assert condition(kube, "Planned")["reason"] == ReasonCode.PLANNED
 
 
 def test_a_transient_error_writes_nothing_more_and_propagates() -> None:
     kube = FakeKube(new_object(CNN))
-    kube.failures["apply_deployment"] = [TransientError("API error 503", "503")]
+    kube.failures["create_deployment"] = [TransientError("API error 503", "503")]
     with pytest.raises(TransientError):
         run(kube)
-    assert kube.writes() == ["apply_deployment"]
+    assert kube.writes() == ["create_deployment"]
     assert "status" not in kube.body
 
 

@@ -43,8 +43,8 @@ verbs to delete anything (garbage collection removes a Deployment with its Neuro
 - apiGroups: [neuron.dev]
   resources: [neurondeployments/status]
   verbs: [update, patch]
-# The Deployments it runs: watch them for drift and server-side apply them. Apply is a PATCH,
-# and the API server also checks create when that PATCH makes a missing Deployment.
+# The Deployments it runs: create them (a POST), watch them for drift and server-side apply
+# them (a PATCH; the API server also checks create when an apply makes a missing one).
 - apiGroups: [apps]
   resources: [deployments]
   verbs: [get, list, watch, create, patch]

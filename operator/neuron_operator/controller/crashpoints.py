@@ -54,6 +54,18 @@ class CrashingWrites:
     def apply_claim_template(self, desired: dict[str, Any]) -> dict[str, Any]:
         return self.inner.apply_claim_template(desired)
 
+    def create_deployment(self, desired: dict[str, Any]) -> dict[str, Any]:
+        # A new object's Deployment is created, not applied: the same points around it.
+        if self.point == "after-plan":
+            crash(self.point)
+        created = self.inner.create_deployment(desired)
+        if self.point == "after-apply":
+            crash(self.point)
+        return created
+
+    def adopt_created_fields(self, namespace: str, name: str) -> None:
+        self.inner.adopt_created_fields(namespace, name)
+
     def apply_job(self, desired: dict[str, Any]) -> dict[str, Any]:
         return self.inner.apply_job(desired)
 

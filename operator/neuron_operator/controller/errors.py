@@ -42,3 +42,8 @@ def retry_delay(error: ApiTrouble, retry: int) -> float:
     if isinstance(error, TransientError) and error.retry_after is not None:
         return max(delay, error.retry_after)
     return delay
+
+
+class AlreadyExists(Exception):
+    """A create found an object of that name (409 AlreadyExists): one the store has not seen,
+    ours or not. The caller reads it and decides (NameConflict when it is not ours)."""

@@ -10,6 +10,7 @@ model class imported (memory) for no use."""
 
 from __future__ import annotations
 
+import datetime
 import json
 import time
 from collections.abc import Callable
@@ -22,7 +23,14 @@ from kubernetes.client.exceptions import ApiException
 
 from neuron_operator.api.v1alpha1 import GROUP, KIND, VERSION
 from neuron_operator.controller.autoscaling import SEED_SUFFIX
-from neuron_operator.controller.errors import ApiTrouble, Forbidden, TransientError, UserError
+from neuron_operator.controller.errors import (
+    AlreadyExists,
+    ApiTrouble,
+    Forbidden,
+    TransientError,
+    UserError,
+)
+from neuron_operator.controller.managed_fields import adopted
 from neuron_operator.controller.metrics import API_ERRORS
 from neuron_operator.controller.multinode import LWS_GROUP, LWS_PLURAL, LWS_VERSION
 from neuron_operator.controller.ratelimit import TokenBucket
@@ -30,6 +38,7 @@ from neuron_operator.crdgen import PLURAL
 
 APPLY = "application/apply-patch+yaml"
 MERGE = "application/merge-patch+json"
+JSON_PATCH = "application/json-patch+json"
 # Lists of metadata only: what the watch audit needs, at a fraction of the objects' size.
 METADATA_ONLY = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"
 # Objects per page of a metadata-only list. Metadata is mostly managedFields: 500
@@ -147,7 +156,7 @@ class Kube:
         method: str,
         path: str,
         query: list[tuple[str, Any]] | None = None,
-        body: dict[str, Any] | None = None,
+        body: dict[str, Any] | list[Any] | None = None,
         content_type: str | None = None,
         accept: str = "application/json",
     ) -> Any:
@@ -262,6 +271,56 @@ class Kube:
         if namespace is None:
             return self._read(f"{KOPF_PEERINGS[0]}/clusterkopfpeerings/{quote(name)}")
         return self._read(object_path(KOPF_PEERINGS, namespace, name))
+
+    def create_deployment(self, desired: dict[str, Any]) -> dict[str, Any]:
+        """A Deployment none is known of, with a POST: it costs the API server less than the
+        server-side apply that creates one (1,000 of them: 2.3-2.5 s of its CPU against
+        3.4-3.7 s), and needs no GET first to learn whether the name is taken: a 409 says so
+        (AlreadyExists). Its fields are the field manager's as an Update until the first apply
+        (adopt_created_fields)."""
+        self._wait_turn()
+        namespace = desired["metadata"]["namespace"]
+        path = f"{DEPLOYMENTS[0]}/namespaces/{quote(namespace)}/{DEPLOYMENTS[1]}"
+        query = [("fieldManager", self.field_manager)]
+        try:
+            created = self._json(
+                "POST", path, query=query, body=desired, content_type="application/json"
+            )
+        except FAILURES as error:
+            if isinstance(error, ApiException) and error.status == 409:
+                raise AlreadyExists(
+                    f"deployment {namespace}/{desired['metadata']['name']}"
+                ) from error
+            raise self._failed(error) from error
+        self.written(created)
+        return created
+
+    def adopt_created_fields(self, namespace: str, name: str) -> None:
+        """The fields our create owns as an Update become our apply's (managed_fields.py):
+        one JSON patch of the managed fields, on the version just read."""
+        path = object_path(DEPLOYMENTS, namespace, name)
+        live = self._read(path)
+        if live is None:
+            return
+        metadata = live["metadata"]
+        at = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        entries = adopted(metadata.get("managedFields") or [], self.field_manager, at)
+        if entries is None:
+            return
+        patch = [
+            {
+                "op": "test",
+                "path": "/metadata/resourceVersion",
+                "value": metadata["resourceVersion"],
+            },
+            {"op": "replace", "path": "/metadata/managedFields", "value": entries},
+        ]
+        self._wait_turn()
+        try:
+            patched = self._json("PATCH", path, body=patch, content_type=JSON_PATCH)
+        except FAILURES as error:
+            raise self._failed(error) from error
+        self.written(patched)
 
     def apply_deployment(self, desired: dict[str, Any]) -> dict[str, Any]:
         """Someone else's change to a field we set is drift: the forced apply takes it back."""

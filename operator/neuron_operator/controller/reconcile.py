@@ -60,6 +60,7 @@ from neuron_operator.controller.fallback import (
     tried,
     with_tried,
 )
+from neuron_operator.controller.managed_fields import created_not_applied
 from neuron_operator.controller.multinode import (
     LWS_KIND,
     as_rollout,
@@ -511,6 +512,10 @@ class Writes(Protocol):
     """The writes a reconcile makes (controller/kube.py's Kube; a recording fake in tests).
     Each raises controller.errors' ApiTrouble subclasses."""
 
+    def create_deployment(self, desired: dict[str, Any]) -> dict[str, Any]: ...
+
+    def adopt_created_fields(self, namespace: str, name: str) -> None: ...
+
     def apply_deployment(self, desired: dict[str, Any]) -> dict[str, Any]: ...
 
     def seed_replicas(self, namespace: str, name: str, replicas: int) -> dict[str, Any]: ...
@@ -621,7 +626,13 @@ def _converge_deployment(
             kube.apply_claim_template(decision.claim_template)
         if kind == LWS_KIND:
             result.deployment = kube.apply_leader_worker_set(desired)
+        elif not existed and not autoscaled:
+            # A POST (Kube.create_deployment): AlreadyExists goes to the caller, which reads
+            # the Deployment of that name and reconciles again with it.
+            result.deployment = kube.create_deployment(desired)
         else:
+            if existed and created_not_applied(deployment, settings.field_manager):
+                kube.adopt_created_fields(namespace, name)
             result.deployment = kube.apply_deployment(desired)
         if autoscaled and not existed:
             assert decision.bounds is not None  # the HPA starts from the plan's replicas

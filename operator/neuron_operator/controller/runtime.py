@@ -34,7 +34,7 @@ from neuron_operator.controller.crashpoints import CrashingWrites
 from neuron_operator.controller.digest import plan_summary
 from neuron_operator.controller.dra import DEVICE_CLASS, Mode, dra_families
 from neuron_operator.controller.drift import DriftGuard
-from neuron_operator.controller.errors import ApiTrouble, TransientError, retry_delay
+from neuron_operator.controller.errors import AlreadyExists, ApiTrouble, TransientError, retry_delay
 from neuron_operator.controller.informer import Informer
 from neuron_operator.controller.kube import DEPLOYMENTS, NEURONDEPLOYMENTS, Kube
 from neuron_operator.controller.multinode import LWS_API_VERSION, LWS_KIND
@@ -304,9 +304,15 @@ class Runtime:
                 )
                 if body is None or body["metadata"].get("deletionTimestamp"):
                     return  # gone or going: garbage collection takes the Deployment
-                deployment = self.gather(
-                    self.deployments, namespace, name, kube.get_deployment, keep=watched
-                )
+                if body.get("status"):
+                    deployment = self.gather(
+                        self.deployments, namespace, name, kube.get_deployment, keep=watched
+                    )
+                else:
+                    # A new object: not asked of the API server when the store has not seen
+                    # one; the reconcile creates it with a POST, whose 409 says the name is
+                    # taken (below).
+                    deployment = self.deployments.get(namespace, name)[1]
                 if (body.get("spec") or {}).get("autoscaling"):
                     autoscaler = self.gather(
                         self.autoscalers, namespace, name, kube.get_autoscaler, keep=watched
@@ -328,25 +334,37 @@ class Runtime:
                     )
                 watch = self.cluster_watch
                 catalog = self.catalog()
-                outcome = reconcile(
-                    self.writes(),
-                    body,
-                    deployment,
-                    self.settings,
-                    self.emitter(body, logger),
-                    _now,
-                    drift=self.drift,
-                    at=time.monotonic(),
-                    cluster=watch.cluster(namespace, name) if watch is not None else None,
-                    wall=time.time(),
-                    recheck=lambda seconds: self.recheck(namespace, name, seconds),
-                    autoscaler=autoscaler,
-                    catalog=catalog,
-                    dra=self.dra_families(),
-                    job=job,
-                    group_set=group_set,
-                    groups=groups,
-                )
+
+                def reconcile_with(deployment: dict[str, Any] | None) -> str:
+                    return reconcile(
+                        self.writes(),
+                        body,
+                        deployment,
+                        self.settings,
+                        self.emitter(body, logger),
+                        _now,
+                        drift=self.drift,
+                        at=time.monotonic(),
+                        cluster=watch.cluster(namespace, name) if watch is not None else None,
+                        wall=time.time(),
+                        recheck=lambda seconds: self.recheck(namespace, name, seconds),
+                        autoscaler=autoscaler,
+                        catalog=catalog,
+                        dra=self.dra_families(),
+                        job=job,
+                        group_set=group_set,
+                        groups=groups,
+                    )
+
+                try:
+                    outcome = reconcile_with(deployment)
+                except AlreadyExists:
+                    # A Deployment of that name the store has not seen: someone else's
+                    # (NameConflict), or ours before its watch event. Read it and decide.
+                    found = kube.get_deployment(namespace, name)
+                    if found is not None and watched(found):
+                        self.deployments.observe(found, echo=False)
+                    outcome = reconcile_with(found)
             except ApiTrouble as error:
                 metrics.observe_reconcile("error", started)
                 delay = retry_delay(error, retry)
