@@ -78,19 +78,24 @@ def target(kube: Any, crd_installed: None) -> Iterator[tuple[Any, str]]:
         core.delete_namespace(namespace)
 
 
-def server_refusal(target: tuple[Any, str], document: dict[str, Any]) -> str | None:
+def patch_status(target: tuple[Any, str], document: dict[str, Any], **options: Any) -> Any:
+    """A merge patch of the target's status with `document` (`options`: dry_run, a manager)."""
     api, namespace = target
+    return api.patch_namespaced_custom_object_status(
+        GROUP,
+        VERSION,
+        namespace,
+        PLURAL,
+        "schema",
+        {"status": document},
+        _content_type="application/merge-patch+json",
+        **options,
+    )
+
+
+def server_refusal(target: tuple[Any, str], document: dict[str, Any]) -> str | None:
     try:
-        api.patch_namespaced_custom_object_status(
-            GROUP,
-            VERSION,
-            namespace,
-            PLURAL,
-            "schema",
-            {"status": document},
-            dry_run="All",
-            _content_type="application/merge-patch+json",
-        )
+        patch_status(target, document, dry_run="All")
     except ApiException as error:
         return f"{error.status}: {error.body}"
     return None
@@ -134,18 +139,8 @@ def test_the_status_is_one_field_to_the_api_servers_field_manager(
 ) -> None:
     """The operator writes the status whole, so the schema makes it atomic: the API server
     records one owned field, not a path per status field that it recomputes on every write."""
-    api, namespace = target
     (document, _) = documents({"model": {"family": "cnn", "parameters": "25M"}})
-    written = api.patch_namespaced_custom_object_status(
-        GROUP,
-        VERSION,
-        namespace,
-        PLURAL,
-        "schema",
-        {"status": document},
-        field_manager="status-writer",
-        _content_type="application/merge-patch+json",
-    )
+    written = patch_status(target, document, field_manager="status-writer")
     (entry,) = [m for m in written["metadata"]["managedFields"] if m["manager"] == "status-writer"]
     assert entry["subresource"] == "status"
     assert entry["fieldsV1"] == {"f:status": {}}

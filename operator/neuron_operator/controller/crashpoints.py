@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+from collections.abc import Callable
 from typing import Any
 
 from neuron_operator.controller.reconcile import Writes
@@ -37,13 +38,19 @@ class CrashingWrites:
         self.inner = inner
         self.point = point
 
-    def apply_deployment(self, desired: dict[str, Any]) -> dict[str, Any]:
+    def _deployment_write(
+        self, write: Callable[[dict[str, Any]], dict[str, Any]], desired: dict[str, Any]
+    ) -> dict[str, Any]:
+        """The Deployment's write, applied or (a new object's) created: the points around it."""
         if self.point == "after-plan":
             crash(self.point)
-        applied = self.inner.apply_deployment(desired)
+        written = write(desired)
         if self.point == "after-apply":
             crash(self.point)
-        return applied
+        return written
+
+    def apply_deployment(self, desired: dict[str, Any]) -> dict[str, Any]:
+        return self._deployment_write(self.inner.apply_deployment, desired)
 
     def seed_replicas(self, namespace: str, name: str, replicas: int) -> dict[str, Any]:
         return self.inner.seed_replicas(namespace, name, replicas)
@@ -55,13 +62,7 @@ class CrashingWrites:
         return self.inner.apply_claim_template(desired)
 
     def create_deployment(self, desired: dict[str, Any]) -> dict[str, Any]:
-        # A new object's Deployment is created, not applied: the same points around it.
-        if self.point == "after-plan":
-            crash(self.point)
-        created = self.inner.create_deployment(desired)
-        if self.point == "after-apply":
-            crash(self.point)
-        return created
+        return self._deployment_write(self.inner.create_deployment, desired)
 
     def adopt_created_fields(self, namespace: str, name: str) -> None:
         self.inner.adopt_created_fields(namespace, name)

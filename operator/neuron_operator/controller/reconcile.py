@@ -834,16 +834,15 @@ def reconcile(
         shape=decision.shape if applied.verdict.planned else old.shape,
         pod_security=decision.pod_security if applied.verdict.planned else old.pod_security,
     )
-    current = body.get("status") or {}
     try:
-        _write_status(kube, body, current, status_document(new))
+        _write_status(kube, body, status_document(new))
     except UserError as error:
         # Our own document refused: an operator bug. Say so in a status the server accepts,
         # once: the next trigger finds that status already written and writes nothing more.
         why = f"the API server refused the status the operator wrote: {error}; please report this"
         verdict = Verdict(False, ReasonCode.STATUS_REJECTED, why)
         new = compute_status(body, old, verdict, None, applied.deployment, now())
-        _write_status(kube, body, current, minimal_status_document(new))
+        _write_status(kube, body, minimal_status_document(new))
     happened = [*decision.events, *events_between(old, new), *applied.events]
     for event in worth_posting(happened, first_reconcile=old.observed_generation is None):
         emit(event)
@@ -878,12 +877,12 @@ def autoscaling_status(body: dict[str, Any], decision: Decision) -> AutoscalingS
     )
 
 
-def _write_status(
-    kube: Writes, body: dict[str, Any], current: dict[str, Any], document: dict[str, Any]
-) -> None:
-    """The change from `current`; the first status whole, at the version the reconcile read
-    (Kube.patch_status: cheaper for the API server on the creation of many objects)."""
+def _write_status(kube: Writes, body: dict[str, Any], document: dict[str, Any]) -> None:
+    """The change from the status `body` holds; the first status whole, at the version the
+    reconcile read (Kube.patch_status: cheaper for the API server on the creation of many
+    objects)."""
     metadata = body["metadata"]
+    current = body.get("status") or {}
     patch = merge_patch(current, document)
     if patch:
         whole_at = None if current else metadata.get("resourceVersion")
