@@ -13,6 +13,7 @@ from neuron_operator.api.reasons import ReasonCode
 from neuron_operator.controller import reconcile as reconcile_module
 from neuron_operator.controller.errors import Forbidden, TransientError, UserError
 from neuron_operator.controller.reconcile import reconcile
+from neuron_operator.controller.runtime import reconcile_or_read
 from neuron_operator.controller.settings import Settings
 from neuron_operator.controller.status import Event
 
@@ -149,6 +150,46 @@ def test_a_deployment_of_the_same_name_that_is_not_ours_is_never_touched() -> No
     assert condition(kube, "Planned")["reason"] == ReasonCode.NAME_CONFLICT
     assert "not controlled by this NeuronDeployment" in condition(kube, "Planned")["message"]
     assert [e.type for e in events if e.reason == ReasonCode.NAME_CONFLICT] == ["Warning"]
+
+
+THEIRS = {
+    "metadata": {"name": "m", "namespace": "ns", "resourceVersion": "7", "generation": 3},
+    "spec": {"replicas": 9},
+}
+
+
+def run_unseen(kube: FakeKube, read: Any) -> str:
+    """A reconcile as the runtime makes it for a new object: the store has seen no Deployment,
+    so the reconcile creates one, and a taken name is read (`read`) and reconciled again."""
+    body = copy.deepcopy(kube.body)
+
+    def reconcile_with(deployment: dict[str, Any] | None) -> str:
+        return reconcile(kube, body, deployment, Settings(), lambda event: None, lambda: NOW)
+
+    return reconcile_or_read(reconcile_with, None, read)
+
+
+def test_a_taken_name_the_store_has_not_seen_is_read_then_reported_not_touched() -> None:
+    kube = FakeKube(new_object(CNN), deployment=copy.deepcopy(THEIRS))
+    run_unseen(kube, lambda: copy.deepcopy(kube.deployment))
+    assert kube.writes() == ["create_deployment", "patch_status"]
+    assert kube.deployment == THEIRS
+    assert condition(kube, "Planned")["reason"] == ReasonCode.NAME_CONFLICT
+
+
+def test_a_name_taken_again_after_the_read_is_a_conflict_to_retry_not_a_second_read() -> None:
+    kube = FakeKube(new_object(CNN), deployment=copy.deepcopy(THEIRS))
+    reads: list[str] = []
+
+    def deleted_meanwhile() -> None:
+        reads.append("get")  # gone when read; re-created by someone before our second create
+
+    with pytest.raises(TransientError) as raised:
+        run_unseen(kube, deleted_meanwhile)
+    assert raised.value.code == "409"
+    assert reads == ["get"]
+    assert kube.writes() == ["create_deployment", "create_deployment"]
+    assert kube.deployment == THEIRS
 
 
 def test_a_forbidden_write_is_reported_on_the_object_then_retried() -> None:

@@ -116,6 +116,27 @@ def seen(store: Store, event_type: str | None, body: dict[str, Any]) -> bool:
     return store.observe(body)
 
 
+def reconcile_or_read(
+    reconcile_with: Callable[[dict[str, Any] | None], str],
+    deployment: dict[str, Any] | None,
+    read: Callable[[], dict[str, Any] | None],
+) -> str:
+    """Reconcile against the Deployment the store holds. A create that finds the name taken
+    (AlreadyExists) means one the store has not seen: someone else's (NameConflict), or ours
+    before its watch event; so read it and reconcile again. Taken again after that read (it
+    was deleted and re-created in between) is a conflict to retry with backoff."""
+    try:
+        return reconcile_with(deployment)
+    except AlreadyExists:
+        found = read()
+    try:
+        return reconcile_with(found)
+    except AlreadyExists as error:
+        raise TransientError(
+            f"{error}: taken again while it was read (deleted and re-created meanwhile)", "409"
+        ) from error
+
+
 @dataclass
 class Runtime:
     settings: Settings
@@ -356,15 +377,13 @@ class Runtime:
                         groups=groups,
                     )
 
-                try:
-                    outcome = reconcile_with(deployment)
-                except AlreadyExists:
-                    # A Deployment of that name the store has not seen: someone else's
-                    # (NameConflict), or ours before its watch event. Read it and decide.
+                def read_deployment() -> dict[str, Any] | None:
                     found = kube.get_deployment(namespace, name)
                     if found is not None and watched(found):
                         self.deployments.observe(found, echo=False)
-                    outcome = reconcile_with(found)
+                    return found
+
+                outcome = reconcile_or_read(reconcile_with, deployment, read_deployment)
             except ApiTrouble as error:
                 metrics.observe_reconcile("error", started)
                 delay = retry_delay(error, retry)
