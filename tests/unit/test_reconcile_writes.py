@@ -4,6 +4,7 @@ writes, none when nothing changed, and what a refused or failed write leaves beh
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -29,6 +30,11 @@ CNN: dict[str, Any] = {
     "template": SERVER,
 }
 NOW = "2026-11-29T00:00:00Z"
+# A Deployment of the object's name that someone else made (no owner reference).
+THEIRS = {
+    "metadata": {"name": "m", "namespace": "ns", "resourceVersion": "7", "generation": 3},
+    "spec": {"replicas": 9},
+}
 
 
 def new_object(spec: dict[str, Any]) -> dict[str, Any]:
@@ -139,26 +145,16 @@ def test_a_refused_status_becomes_one_condition_not_a_loop() -> None:
 
 
 def test_a_deployment_of_the_same_name_that_is_not_ours_is_never_touched() -> None:
-    theirs = {
-        "metadata": {"name": "m", "namespace": "ns", "resourceVersion": "7", "generation": 3},
-        "spec": {"replicas": 9},
-    }
-    kube = FakeKube(new_object(CNN), deployment=copy.deepcopy(theirs))
+    kube = FakeKube(new_object(CNN), deployment=copy.deepcopy(THEIRS))
     events = run(kube)
     assert kube.writes() == ["patch_status"]
-    assert kube.deployment == theirs
+    assert kube.deployment == THEIRS
     assert condition(kube, "Planned")["reason"] == ReasonCode.NAME_CONFLICT
     assert "not controlled by this NeuronDeployment" in condition(kube, "Planned")["message"]
     assert [e.type for e in events if e.reason == ReasonCode.NAME_CONFLICT] == ["Warning"]
 
 
-THEIRS = {
-    "metadata": {"name": "m", "namespace": "ns", "resourceVersion": "7", "generation": 3},
-    "spec": {"replicas": 9},
-}
-
-
-def run_unseen(kube: FakeKube, read: Any) -> str:
+def run_unseen(kube: FakeKube, read: Callable[[], dict[str, Any] | None]) -> str:
     """A reconcile as the runtime makes it for a new object: the store has seen no Deployment,
     so the reconcile creates one, and a taken name is read (`read`) and reconciled again."""
     body = copy.deepcopy(kube.body)
