@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from typing import Any
 
@@ -104,3 +105,34 @@ def test_a_first_status_the_role_may_not_put_is_patched_instead() -> None:
     assert sent[0][1]["metadata"]["resourceVersion"] == "7"
     assert sent[1][1] == {"status": {"observedGeneration": 1}}
     assert written == [{"metadata": {"resourceVersion": "8"}}]
+
+
+def test_a_deployment_changed_while_its_created_fields_are_adopted_is_a_conflict() -> None:
+    """The adoption's JSON patch tests the version it read; a write in between fails the test
+    (422). That is someone else's write racing ours, not an invalid Deployment: a retry, never
+    DeploymentRejected (found by the hostile co-writer of the reliability suite)."""
+    from kubernetes import client
+
+    from neuron_operator.controller.kube import Kube
+
+    kube = Kube(client.ApiClient(), "neuron-operator")
+    created = {"manager": "neuron-operator", "operation": "Update", "fieldsV1": {"f:spec": {}}}
+    sent: list[str] = []
+
+    class Live:
+        status = 200
+        data = json.dumps(
+            {"metadata": {"resourceVersion": "7", "managedFields": [created]}}
+        ).encode()
+
+    def answer(method: str, path: str, **request: Any) -> Live:
+        sent.append(method)
+        if method == "PATCH":
+            raise ApiException(status=422, reason="Unprocessable Entity")
+        return Live()
+
+    kube._send = answer  # type: ignore[method-assign,assignment]
+    with pytest.raises(TransientError) as raised:
+        kube.adopt_created_fields("ns", "m")
+    assert raised.value.code == "409"
+    assert sent == ["GET", "PATCH"]

@@ -319,6 +319,14 @@ class Kube:
         try:
             patched = self._json("PATCH", path, body=patch, content_type=JSON_PATCH)
         except FAILURES as error:
+            if isinstance(error, ApiException) and error.status == 422:
+                # The `test` failed: someone wrote the Deployment since it was read (a patch of
+                # our own managed fields has no other way to be invalid). A conflict, not the
+                # user's error: read it again and retry.
+                raise TransientError(
+                    f"deployment {namespace}/{name} changed while its created fields were adopted",
+                    "409",
+                ) from error
             raise self._failed(error) from error
         self.written(patched)
 
