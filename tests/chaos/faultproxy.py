@@ -173,6 +173,8 @@ class Faults:
             "t": flow.request.timestamp_start,
             "method": flow.request.method,
             "path": flow.request.path.split("?")[0],
+            # A PATCH's kind: an apply, a merge patch, or a JSON patch.
+            "contentType": flow.request.headers.get("content-type", ""),
             "watch": self._watch(flow),
             "status": flow.response.status_code if flow.response else None,
             "fault": flow.metadata.get("fault"),

@@ -27,6 +27,8 @@ from tests.kube import (
     wait_until,
 )
 
+from neuron_operator.api.reasons import ReasonCode
+
 DEPLOYMENT_WRITES = {"create", "patch", "update"}
 
 
@@ -265,17 +267,31 @@ def test_f11_a_hostile_co_writer_gets_bounded_answers_and_is_named(
     finally:
         stop.set()
         rival.join(15)
-    reverts = sorted(
-        r["t"]
+    patches = [
+        r
         for r in chaos.proxy.requests(began)
         if r["method"] == "PATCH" and r["path"].endswith("/deployments/m")
-    )
+    ]
+    # A revert is an apply; the Deployment, created with a POST, has its created fields
+    # adopted by the apply's field manager once before (a JSON patch, which a rival's write in
+    # between fails and a retry makes again).
+    reverts = sorted(r["t"] for r in patches if "apply-patch" in r["contentType"])
+    adoptions = [r for r in patches if "json-patch" in r["contentType"] and r["status"] == 200]
+    kinds = {r["contentType"].split(";")[0] for r in patches}
     # The first revert is immediate; from the second on they are spaced.
     gaps = [b - a for a, b in itertools.pairwise(reverts[1:])]
     replica_sets = client.AppsV1Api(kube).list_namespaced_replica_set(ns).items
     assert "rival" in degraded["message"], degraded["message"]
     assert len(reverts) <= seconds / 10 + 2, reverts
+    assert len(adoptions) <= 1, adoptions
+    assert kinds <= {"application/apply-patch+yaml", "application/json-patch+json"}, kinds
     assert len(flips) > len(reverts) - 1, "the rival kept fighting"
+    rejected = [
+        e.message
+        for e in client.CoreV1Api(kube).list_namespaced_event(ns).items
+        if e.reason == ReasonCode.DEPLOYMENT_REJECTED
+    ]
+    assert rejected == [], "a rival's write is a conflict to retry, not a rejected Deployment"
     assert all(gap >= 9.5 for gap in gaps), gaps
     assert len(replica_sets) <= 12, len(replica_sets)  # revisionHistoryLimit 10 + 2 live
     calm = time.monotonic()
