@@ -116,6 +116,7 @@ def fresh_namespace(
     core = client.CoreV1Api(kube)
     name = f"t-{uuid.uuid4().hex[:8]}"
     core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
+
     # Pods are admitted only once the service-account controller has made `default`.
     def default_account() -> bool:
         listed = core.list_namespaced_service_account(name).items
