@@ -31,8 +31,10 @@ T = TypeVar("T")
 Key = tuple[str, str]  # (namespace or "", name)
 # A watch request ends after this long (the server closes it); the informer resumes at once.
 WATCH_SECONDS = 240
-# A stalled connection is dropped after this long without a byte (bookmarks come every minute).
-READ_TIMEOUT = WATCH_SECONDS + 60
+# A stalled connection is dropped after this long without a byte: the API server's watch cache
+# sends each watch a bookmark roughly every minute (k8s.io/apiserver storage/cacher,
+# defaultBookmarkFrequency).
+READ_TIMEOUT = 90.0
 PAGE = 500
 
 
@@ -70,11 +72,13 @@ class Informer(Generic[T]):
         field_selector: str = "",
         changed: Callable[[Key, T | None, T | None], None] = lambda *_: None,
         absent_retry_seconds: float = 15.0,
+        label_selector: str = "",
     ) -> None:
         self.api = api
         self.path = path
         self.transform = transform
         self.field_selector = field_selector
+        self.label_selector = label_selector
         self.changed = changed
         self.absent_retry_seconds = absent_retry_seconds
         self._items: dict[Key, T] = {}
@@ -144,6 +148,8 @@ class Informer(Generic[T]):
     def _request(self, query: list[tuple[str, Any]], timeout: float) -> Any:
         if self.field_selector:
             query = [*query, ("fieldSelector", self.field_selector)]
+        if self.label_selector:
+            query = [*query, ("labelSelector", self.label_selector)]
         request = self.api.param_serialize(
             method="GET",
             resource_path=self.path,
@@ -175,6 +181,7 @@ class Informer(Generic[T]):
                 raise RuntimeError(f"list {self.path}: HTTP {response.status}")
             page = json.loads(response.read())
             for body in page.get("items") or []:
+                self._received(None, body)
                 kept = self.transform(body)
                 if kept is not None:
                     found[_key(body)] = kept
@@ -183,6 +190,9 @@ class Informer(Generic[T]):
             if not token:
                 self._replace(found, served=True)
                 return str(metadata.get("resourceVersion") or "")
+
+    def _received(self, kind: str | None, body: dict[str, Any]) -> None:
+        """Each object as it arrives: `kind` is the watch event's type, None from a list."""
 
     def _replace(self, found: dict[Key, T], served: bool) -> None:
         with self._guard:
@@ -229,6 +239,7 @@ class Informer(Generic[T]):
             version = str((body.get("metadata") or {}).get("resourceVersion") or version)
             if kind == "BOOKMARK":
                 continue
+            self._received(kind, body)
             key = _key(body)
             kept = None if kind == "DELETED" else self.transform(body)
             with self._guard:
@@ -242,3 +253,49 @@ class Informer(Generic[T]):
             if before != kept:
                 self.changed(key, before, kept)
         return version
+
+
+def identity(body: dict[str, Any]) -> dict[str, Any]:
+    """What an EventInformer keeps of an object: enough to name it, and its owner, once it is
+    gone (a few hundred bytes)."""
+    metadata = body.get("metadata") or {}
+    kept = {k: metadata.get(k) for k in ("namespace", "name", "resourceVersion", "ownerReferences")}
+    type_meta = {k: body.get(k) for k in ("apiVersion", "kind")}
+    return {**type_meta, "metadata": {k: v for k, v in kept.items() if v}}
+
+
+class EventInformer(Informer[dict[str, Any]]):
+    """Every event handed to `on_event(type, body)` as it arrives, on the informer's thread,
+    with the watch's own types ("ADDED", "MODIFIED", "DELETED"), and None for each object a
+    list found (the first one, and any after the watch's version expired or its connection
+    failed). An object deleted while no watch ran is found missing by the next list and handed
+    on as "DELETED", with what `identity` kept of it: kopf's watch, which this replaces for
+    the objects the operator reconciles, tells nothing of those.
+
+    List items carry no apiVersion and kind: they are filled in, so that every body looks as a
+    watch event's does."""
+
+    def __init__(
+        self,
+        api: client.ApiClient,
+        path: str,
+        api_version: str,
+        kind: str,
+        on_event: Callable[[str | None, dict[str, Any]], None],
+        label_selector: str = "",
+    ) -> None:
+        super().__init__(api, path, identity, label_selector=label_selector)
+        self.type_meta = {"apiVersion": api_version, "kind": kind}
+        self.on_event = on_event
+
+    def _received(self, kind: str | None, body: dict[str, Any]) -> None:
+        for field, value in self.type_meta.items():
+            body.setdefault(field, value)
+        self.on_event(kind, body)
+
+    def _replace(self, found: dict[Key, dict[str, Any]], served: bool) -> None:
+        with self._guard:
+            vanished = [kept for key, kept in self._items.items() if key not in found]
+        super()._replace(found, served)
+        for kept in vanished:
+            self.on_event("DELETED", kept)

@@ -387,6 +387,14 @@ class Kube:
     def delete_autoscaler(self, namespace: str, name: str) -> None:
         self._delete(object_path(AUTOSCALERS, namespace, name))
 
+    def create_event(self, namespace: str, event: dict[str, Any]) -> None:
+        """Post a core/v1 Event (controller/events.py builds it)."""
+        self._wait_turn()
+        try:
+            self._send("POST", f"/api/v1/namespaces/{quote(namespace)}/events", body=event)
+        except FAILURES as error:
+            raise self._failed(error) from error
+
     def patch_status(
         self, namespace: str, name: str, patch: dict[str, Any], whole_at: str | None = None
     ) -> None:
