@@ -276,7 +276,7 @@ def test_events_are_posted_once_per_change_not_per_retry(
             found[event["reason"]] = found.get(event["reason"], 0) + int(event.get("count") or 1)
         return found if {"PlanChanged", "DeploymentUpdated"} <= set(found) else None
 
-    counts = wait_until("the change's events (kopf posts them in the background)", posted)
+    counts = wait_until("the change's events (posted in the background)", posted)
     assert counts["PlanChanged"] == 1
     assert counts["DeploymentUpdated"] == 1
 

@@ -64,7 +64,7 @@ def test_a_new_object_costs_a_deployment_and_a_status_write(
 ) -> None:
     create_ndep(kube, namespace, neurondeployment("resnet", RESNET))
     wait_until("Ready", partial(ready, kube, namespace), timeout=90)
-    time.sleep(2)  # kopf posts events in the background: give any a chance to land
+    time.sleep(2)  # events are posted in the background: give any a chance to land
     writes = writes_in(namespace)
     # The first status whole (a PUT: the API server takes it as it is); later ones patches.
     first_status = writes.index(("neurondeployments/status", "update", "resnet"))

@@ -1,5 +1,6 @@
-"""Which events ask for a reconcile (issue 15): the handlers are kopf event handlers, so the
-echo of the operator's own writes (its status, its Deployment) must not start another."""
+"""kopf's part (issue 15): event handlers only, so kopf keeps no diff base or progress of its
+own, and says nothing below a warning about each object; its watches of the rarer children
+lead to the same owner's reconcile as the operator's own watches."""
 
 from __future__ import annotations
 
@@ -10,53 +11,15 @@ from typing import Any
 import kopf
 import pytest
 
-from neuron_operator.controller.fallback import RETRY_PREFERRED
 from neuron_operator.controller.handlers import (
     NoDiffBase,
     NoProgress,
     managed_child_changed,
     only_event_handlers,
-    reconcile_owed,
 )
-from neuron_operator.controller.recompile import ACKNOWLEDGED
 from neuron_operator.controller.run import quieten_kopf_objects
 from neuron_operator.controller.runtime import Runtime
 from neuron_operator.controller.settings import Settings
-
-
-def body(generation: int, observed: int | None, **status: Any) -> dict[str, Any]:
-    found: dict[str, Any] = {"metadata": {"name": "m", "namespace": "n", "generation": generation}}
-    if observed is not None:
-        found["status"] = {"observedGeneration": observed, **status}
-    return found
-
-
-@pytest.mark.parametrize("kind", [None, "ADDED"])
-def test_found_at_start_or_created_is_reconciled(kind: str | None) -> None:
-    assert reconcile_owed(kind, body(3, 3))
-
-
-def test_the_echo_of_our_own_status_write_is_not() -> None:
-    assert not reconcile_owed("MODIFIED", body(2, 2))
-
-
-def test_a_spec_change_is() -> None:
-    assert reconcile_owed("MODIFIED", body(3, 2))
-    assert reconcile_owed("MODIFIED", body(1, None))  # never reconciled yet
-
-
-def test_the_annotations_the_operator_acts_on_are() -> None:
-    asked = body(2, 2, placement={"retryPreferred": None, "tried": []})
-    asked["metadata"]["annotations"] = {RETRY_PREFERRED: "now"}
-    assert reconcile_owed("MODIFIED", asked)
-    held = body(
-        2,
-        2,
-        conditions=[{"type": "Planned", "status": "False", "reason": "RecompileRequired"}],
-    )
-    assert not reconcile_owed("MODIFIED", held)
-    held["metadata"]["annotations"] = {ACKNOWLEDGED: "shape-1"}
-    assert reconcile_owed("MODIFIED", held)
 
 
 def test_kopf_builds_no_diff_base_because_no_handler_diffs() -> None:
@@ -97,34 +60,24 @@ def test_kopf_object_lines_below_warning_are_not_built_and_ours_are_kept() -> No
         objects.setLevel(before)
 
 
-def child(version: str) -> dict[str, Any]:
-    owner = {"kind": "NeuronDeployment", "name": "m", "controller": True, "uid": "u"}
-    metadata = {"name": "m", "namespace": "n", "resourceVersion": version}
-    return {"kind": "Deployment", "metadata": {**metadata, "ownerReferences": [owner]}}
-
-
-def test_a_child_as_our_own_write_left_it_reconciles_nothing_and_any_other_version_does(
+def test_kopfs_watch_of_an_autoscaler_reconciles_its_owner(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     runtime = Runtime(Settings())
     reconciled: list[str] = []
     monkeypatch.setattr(runtime, "enqueue", lambda namespace, name: reconciled.append(name))
-    memo = kopf.Memo(runtime=runtime)
-    logger = logging.getLogger("test")
-
+    owner = {"kind": "NeuronDeployment", "name": "m", "controller": True, "uid": "u"}
+    autoscaler: Any = {
+        "kind": "HorizontalPodAutoscaler",
+        "metadata": {
+            "name": "m",
+            "namespace": "n",
+            "resourceVersion": "7",
+            "ownerReferences": [owner],
+        },
+    }
     handler: Any = managed_child_changed  # kopf's decorator types it as kopf calls it
-
-    def event(kind: str, body: Any) -> None:
-        asyncio.run(
-            handler(
-                type=kind, name="m", namespace="n", body=kopf.Body(body), logger=logger, memo=memo
-            )
-        )
-
-    runtime.written(child("5"))
-    event("ADDED", child("5"))  # the echo of our apply
-    assert reconciled == []
-    event("MODIFIED", child("6"))  # the Deployment controller's status update
+    memo = kopf.Memo(runtime=runtime)
+    asyncio.run(handler(type="MODIFIED", body=kopf.Body(autoscaler), memo=memo))
     assert reconciled == ["m"]
-    event("DELETED", child("6"))
-    assert reconciled == ["m", "m"]
+    assert runtime.autoscalers.get("n", "m")[1] is not None

@@ -1,34 +1,29 @@
-"""kopf wiring, and nothing else: every trigger runs the same reconcile.
+"""kopf wiring, and nothing else: the operator's start and stop, its liveness probe, kopf's
+peering between replicas, and the watches of the rarer children (HPAs, training Jobs,
+LeaderWorkerSets). NeuronDeployments and Deployments are watched by the operator's own
+informers (controller/watches.py, which also says what each event asks for).
 
-- a NeuronDeployment is created, its spec (or an annotation the operator reads) changes, or
-  it is found when the operator starts: reconcile it;
-- a Deployment the operator manages changes or disappears: reconcile its owner, which reverts
-  drift, recreates a deleted Deployment and refreshes the status.
-
-All are kopf *event* handlers: level-triggered, they need none of the bookkeeping kopf's change
-handlers write onto each object (its progress and last-handled-configuration annotations, one
-more API write per change), and the operator retries failures itself (Runtime.attempt).
-What the operator keeps lives in the Runtime that kopf's memo carries (runtime.py). The watch
-handlers are coroutines that only record the event and queue a key, without I/O: kopf would hand
-a synchronous one to its thread pool for every event, a hop that cost more than their work. The
-reconciles run on the work queue's threads, with the blocking official client.
+kopf's handlers here are *event* handlers: level-triggered, they need none of the bookkeeping
+kopf's change handlers write onto each object (its progress and last-handled-configuration
+annotations, one more API write per change), and the operator retries failures itself
+(Runtime.attempt). What the operator keeps lives in the Runtime that kopf's memo carries
+(runtime.py). The watch handlers are coroutines that only record the event and queue a key,
+without I/O: kopf would hand a synchronous one to its thread pool for every event, a hop that
+cost more than their work. The reconciles run on the work queue's threads.
 """
 
 from __future__ import annotations
 
-import contextvars
 import gc
 import logging
 from typing import Any
 
 import kopf
 
-from neuron_operator.api.v1alpha1 import GROUP, VERSION
-from neuron_operator.controller.digest import acknowledgement_given, plan_summary
 from neuron_operator.controller.multinode import LWS_GROUP, LWS_PLURAL, LWS_VERSION
 from neuron_operator.controller.render import MANAGED_BY
-from neuron_operator.controller.runtime import Runtime, seen
-from neuron_operator.crdgen import PLURAL
+from neuron_operator.controller.runtime import Runtime
+from neuron_operator.controller.watches import child_event, watch
 
 
 def runtime_of(memo: Any) -> Runtime:
@@ -124,6 +119,7 @@ def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     settings.peering.lifetime = runtime.settings.peering_lifetime
     settings.peering.stealth = True
     runtime.start()
+    runtime.informers = watch(runtime)
     # What exists by now (modules, classes, the catalog, kopf's machinery) lives as long as the
     # process: out of the collector's sight, so that every collection of the garbage from
     # thousands of events no longer walks it (full collections were 5 % of the CPU with 1,000
@@ -144,78 +140,13 @@ def watch_delivers(memo: kopf.Memo, **_: Any) -> dict[str, float]:
     return {"watchLagSeconds": round(runtime_of(memo).watch_lag_within_limit(), 3)}
 
 
-@kopf.on.event(GROUP, VERSION, PLURAL)
-async def neurondeployment_seen(
-    type: str | None, body: kopf.Body, memo: kopf.Memo, **_: Any
-) -> None:
-    runtime = runtime_of(memo)
-    # Recorded before the key is queued, so the reconcile that takes it finds this version.
-    seen(runtime.neurondeployments, type, dict(body))
-    metadata = body.get("metadata") or {}
-    namespace, name = str(metadata.get("namespace")), str(metadata.get("name"))
-    if type == "DELETED":
-        runtime.drift.forget((namespace, name))
-        runtime.failures.pop((namespace, name), None)
-    if type != "DELETED" and reconcile_owed(type, dict(body)):
-        _reconcile(runtime, namespace, name)
-
-
-def reconcile_owed(type: str | None, body: dict[str, Any]) -> bool:
-    """Whether a NeuronDeployment event asks for a reconcile: found at start (kopf's listing
-    has no type) or created, or its status is behind its spec, or an annotation the operator
-    acts on was set. The echo of the operator's own status write asks for none."""
-    if type in (None, "ADDED"):
-        return True
-    return plan_summary(body).stale or acknowledgement_given(body)
-
-
-@kopf.on.event("apps", "v1", "deployments", labels=dict(MANAGED_BY))
 @kopf.on.event("autoscaling", "v2", "horizontalpodautoscalers", labels=dict(MANAGED_BY))
 @kopf.on.event("batch", "v1", "jobs", labels=dict(MANAGED_BY))
 @kopf.on.event(LWS_GROUP, LWS_VERSION, LWS_PLURAL, labels=dict(MANAGED_BY))
 async def managed_child_changed(
-    type: str | None,
-    name: str,
-    namespace: str | None,
-    body: kopf.Body,
-    memo: kopf.Memo,
-    **_: Any,
+    type: str | None, body: kopf.Body, memo: kopf.Memo, **_: Any
 ) -> None:
-    """A child of ours changed or went (the Deployment, the HPA, a training run's Job, the
-    LeaderWorkerSet of replicas across nodes): its owner puts it back as its spec says, or
-    reports on it. kopf watches LeaderWorkerSets where their CRD exists; cluster-wide it
-    follows the CRD being installed later."""
-    runtime = runtime_of(memo)
-    store = runtime.store_of(str(body.get("kind")))
-    if store is not None and seen(store, type, dict(body)):
-        # The object as our own write left it: the reconcile that wrote it saw this already
-        # (one reconcile fewer per object on creation).
-        return
-    _reconcile_owner(runtime, name, namespace, body)
-
-
-def _reconcile_owner(runtime: Runtime, name: str, namespace: str | None, body: kopf.Body) -> None:
-    """Reconcile the NeuronDeployment that controls this child (a Deployment or an HPA)."""
-    if namespace is None:
-        return
-    owners = [
-        o["name"]
-        for o in body.get("metadata", {}).get("ownerReferences") or []
-        if o.get("kind") == "NeuronDeployment" and o.get("controller")
-    ]
-    # Not ours, but in the way of the NeuronDeployment of its name (NameConflict): its changes,
-    # and its deletion above all, are that object's news.
-    if not owners and runtime.neurondeployments.get(namespace, name)[1] is not None:
-        owners = [name]
-    if not owners:
-        return
-    _reconcile(runtime, namespace, owners[0])
-
-
-def _reconcile(runtime: Runtime, namespace: str, name: str) -> None:
-    """Queue the object's reconcile: kopf's thread, and the event's body, are free at once."""
-    if runtime.handler_context is None:
-        # kopf.event finds kopf's settings in a handler's context variables: the reconciles
-        # run in copies of this one.
-        runtime.handler_context = contextvars.copy_context()
-    runtime.enqueue(namespace, name)
+    """A child of ours other than a Deployment changed or went (the HPA, a training run's
+    Job, the LeaderWorkerSet of replicas across nodes). kopf watches LeaderWorkerSets where
+    their CRD exists; cluster-wide it follows the CRD being installed later."""
+    child_event(runtime_of(memo), type, dict(body))

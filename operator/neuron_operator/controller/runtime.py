@@ -16,12 +16,12 @@ kopf retries with a delay.
 from __future__ import annotations
 
 import contextlib
-import contextvars
 import datetime
 import logging
+import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,6 +35,7 @@ from neuron_operator.controller.digest import plan_summary
 from neuron_operator.controller.dra import DEVICE_CLASS, Mode, dra_families
 from neuron_operator.controller.drift import DriftGuard
 from neuron_operator.controller.errors import AlreadyExists, ApiTrouble, TransientError, retry_delay
+from neuron_operator.controller.events import EventPoster
 from neuron_operator.controller.informer import Informer
 from neuron_operator.controller.kube import DEPLOYMENTS, NEURONDEPLOYMENTS, Kube
 from neuron_operator.controller.multinode import LWS_API_VERSION, LWS_KIND
@@ -150,8 +151,10 @@ class Runtime:
     ready: bool = False
     # Whether this replica works (None until the first resync sweep has looked).
     active: bool | None = None
-    # A copy of a kopf handler's context: kopf.event needs it outside kopf's handlers.
-    handler_context: contextvars.Context | None = None
+    # Posts the reconciles' Kubernetes Events (started with the runtime).
+    events: EventPoster | None = None
+    # The watches of NeuronDeployments and their Deployments (controller/watches.py).
+    informers: Sequence[Informer[Any]] = ()
     resync: Resync | None = None
     # Capacity, and the operator's own pods waiting for nodes (None: capacity-awareness off).
     cluster_watch: ClusterWatch | None = None
@@ -183,8 +186,15 @@ class Runtime:
             except config.ConfigException:
                 config.load_kube_config()  # type: ignore[no-untyped-call]
             ours = self.settings
+            configuration = client.Configuration.get_default_copy()
+            # A connection for each reconcile thread and each watch streaming at once: with
+            # fewer, urllib3 discards (and reconnects, TLS and all) what it cannot pool.
+            watches = 2 * max(1, len(ours.namespaces)) + 6
+            configuration.connection_pool_maxsize = max(
+                configuration.connection_pool_maxsize, ours.workers + watches
+            )
             self._kube = Kube(
-                client.ApiClient(),
+                client.ApiClient(configuration),
                 ours.field_manager,
                 self.written,
                 TokenBucket(ours.api_qps, ours.api_burst),
@@ -219,6 +229,10 @@ class Runtime:
     def start(self) -> None:
         """Once kopf has started: the client, the metrics server, the resync thread."""
         self.writes()  # the client, and a crash point's check, before any reconcile
+        if self.events is None:
+            instance = self.settings.identity or socket.gethostname()  # the pod's name in one
+            self.events = EventPoster(self.kube().create_event, instance)
+            self.events.start()
         if self.settings.pricing_configmap and self.pricing_watch is None:
             self.pricing_watch = PricingWatch(
                 self.kube().api, self.settings.pricing_configmap, self.repriced
@@ -270,6 +284,10 @@ class Runtime:
 
     def stop(self) -> None:
         self.ready = False
+        for informer in self.informers:
+            informer.stop()
+        if self.events is not None:
+            self.events.stop()
         if self.resync is not None:
             self.resync.stop()
         if self.cluster_watch is not None:
@@ -289,9 +307,8 @@ class Runtime:
 
     def watch_lag(self) -> float:
         """Seconds the oldest write of ours (or version a list found) has waited for its watch
-        event (0: none waits, or this replica stands by, its watches paused)."""
-        if self.active is False:
-            return 0.0
+        event (0: none waits). The watches run on a standby replica too: it takes over with
+        what they delivered."""
         waiting = [
             w
             for w in (self.neurondeployments.oldest_unechoed(), self.deployments.oldest_unechoed())
@@ -455,9 +472,8 @@ class Runtime:
         self.recheck(namespace, name, 0.0)
 
     def attempt(self, namespace: str, name: str, logger: Any) -> None:
-        """Reconcile now; after API trouble, again once its backoff has passed (the handlers
-        are kopf event handlers, which kopf does not retry, and which write no bookkeeping of
-        kopf's onto the object)."""
+        """Reconcile now; after API trouble, again once its backoff has passed (nothing else
+        retries: the watches only queue keys, and kopf's event handlers are not retried)."""
         key = (namespace, name)
         try:
             self.run(namespace, name, logger, self.failures.get(key, 0))
@@ -498,18 +514,7 @@ class Runtime:
 
     def resync_one(self, namespace: str, name: str) -> None:
         ref = {"k8s_ref": {"kind": "NeuronDeployment", "namespace": namespace, "name": name}}
-        logger = logging.LoggerAdapter(log, ref)
-        # kopf.event finds kopf's settings and event queue in context variables, which kopf
-        # sets for its handlers: the resync runs in a copy of a handler's context, as kopf runs
-        # sync handlers in its threads. (The store the resync reads is filled by a handler, so
-        # one has always run by then.)
-        if self.handler_context is not None:
-            # A copy each time: a Context can be entered by one thread at a time, and the
-            # resync, fallback's timers and the audit may reconcile at once ("cannot enter
-            # context: ... is already entered" lost a repricing's reconcile).
-            self.handler_context.copy().run(self.attempt, namespace, name, logger)
-        else:
-            self.attempt(namespace, name, logger)
+        self.attempt(namespace, name, logging.LoggerAdapter(log, ref))
 
     @staticmethod
     def gather(
@@ -529,15 +534,11 @@ class Runtime:
                 store.observe(body, echo=False)
         return body
 
-    @staticmethod
-    def emitter(body: dict[str, Any], logger: kopf.Logger) -> Callable[[Event], None]:
+    def emitter(self, body: dict[str, Any], logger: kopf.Logger) -> Callable[[Event], None]:
         def emit(event: Event) -> None:
-            # kopf accepts any mapping shaped like an object's body.
-            target: Any = body
-            if event.posted:
+            if event.posted and self.events is not None:
                 message = event_message(event.message)
-                kopf.event(target, type=event.type, reason=event.reason, message=message)
-            # INFO, whatever the event's type: kopf would post a WARNING line as a second event.
+                self.events.post(body, event.type, event.reason, message)
             logger.info("%s %s: %s", event.type, event.reason, event.message)
 
         return emit
@@ -557,23 +558,31 @@ class Runtime:
             for namespace in (ours.namespaces or (None,))
         )
 
+    def works(self) -> bool:
+        """Whether this replica reconciles what its watches deliver: always, standalone; with
+        replicas, once the resync has found it the active one (kopf starts a replica paused)."""
+        return self.settings.peering is None or self.active is True
+
     def switched(self, active: bool) -> None:
         known = self.active is not None
         self.active = active
         metrics.ACTIVE.set(1 if active else 0)
         if known:
-            # The watches stopped or start again with a fresh list: what the stores hold is no
-            # longer news, and writes of ours can no longer come back on them.
-            self.neurondeployments.clear()
-            self.deployments.clear()
+            # kopf's watches (of HPAs, Jobs, LeaderWorkerSets) stopped or start again with a
+            # fresh list: what their stores hold is no longer news. The operator's own watches
+            # (NeuronDeployments, Deployments) run on a standby too: their stores stay true.
             self.autoscalers.clear()
             self.jobs.clear()
             self.group_sets.clear()
         if not active:
-            # What this replica had queued is the active one's now, which lists everything.
+            # What this replica had queued is the active one's now, which reconciles everything.
             # (Not checked as each key is taken: kopf resumes the watches of a replica taking
             # over before this flag says so, and their events must be reconciled.)
             self.queue.clear()
+        elif self.settings.peering is not None:
+            # What the watches delivered while this replica stood by was not reconciled.
+            for (namespace, name), _ in self.neurondeployments.digests():
+                self.enqueue(namespace, name)
         log.info("this replica is %s", "active" if active else "standing by")
 
     def audit_watches(self) -> None:
