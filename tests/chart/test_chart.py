@@ -316,6 +316,8 @@ def test_rendered_manifests_pass_the_api_server_and_pod_security(
         ("patch", "leaderworkersets.leaderworkerset.x-k8s.io", "yes"),
         ("delete", "leaderworkersets.leaderworkerset.x-k8s.io", "no"),
         ("create", "events", "yes"),
+        ("patch", "events", "yes"),
+        ("get", "events", "no"),
         ("patch", "clusterkopfpeerings.kopf.dev/neuron-operator", "yes"),
         ("patch", "clusterkopfpeerings.kopf.dev/someone-else", "no"),
         ("create", "clusterkopfpeerings.kopf.dev", "no"),

@@ -1,17 +1,16 @@
 """The operator's own watches and events on the real API server (controller/informer.py's
 EventInformer, controller/events.py): every event typed as the watch types it, what a list
 found untyped, an object deleted between two lists handed on as deleted, and an Event the
-server accepts and `kubectl describe` shows."""
+server accepts, and a repeat of it counted on it."""
 
 from __future__ import annotations
 
-import datetime
 import queue
 from typing import Any
 
 from kubernetes import client
 
-from neuron_operator.controller.events import event_body
+from neuron_operator.controller.events import EventPoster
 from neuron_operator.controller.informer import EventInformer
 from neuron_operator.controller.kube import Kube
 
@@ -84,7 +83,7 @@ def test_an_object_deleted_between_two_lists_is_handed_on_as_deleted(
     assert gone["kind"] == "ConfigMap" and gone["metadata"]["namespace"] == namespace
 
 
-def test_an_event_the_server_accepts_and_lists_for_its_object(kube: Any, namespace: str) -> None:
+def test_an_event_the_server_accepts_and_a_repeat_counted_on_it(kube: Any, namespace: str) -> None:
     core = client.CoreV1Api(kube)
     config_map(core, namespace, "subject", {})
     subject = core.read_namespaced_config_map("subject", namespace).to_dict()
@@ -98,15 +97,16 @@ def test_an_event_the_server_accepts_and_lists_for_its_object(kube: Any, namespa
             "resourceVersion": subject["metadata"]["resource_version"],
         },
     }
-    now = datetime.datetime.now(datetime.UTC)
-    event = event_body(involved, "Warning", "NotPlanned", "no instance fits", "pod-a", now)
+    poster = EventPoster(Kube(kube, "events-test"), "pod-a")
 
-    Kube(kube, "events-test").create_event(namespace, event)
+    poster.post(involved, "Warning", "NotPlanned", "no instance fits")
+    poster.post(involved, "Warning", "NotPlanned", "no instance fits")
+    poster.drain()
 
     listed = core.list_namespaced_event(
         namespace, field_selector="involvedObject.name=subject"
     ).to_dict()["items"]
-    assert [(e["type"], e["reason"], e["message"], e["source"]["component"]) for e in listed] == [
-        ("Warning", "NotPlanned", "no instance fits", "neuron-operator")
-    ]
+    assert [
+        (e["type"], e["reason"], e["message"], e["source"]["component"], e["count"]) for e in listed
+    ] == [("Warning", "NotPlanned", "no instance fits", "neuron-operator", 2)]
     assert listed[0]["involved_object"]["uid"] == subject["metadata"]["uid"]

@@ -7,7 +7,12 @@ import datetime
 from typing import Any
 
 from neuron_operator.controller.errors import Forbidden, TransientError
-from neuron_operator.controller.events import ATTEMPTS, EventPoster, event_body
+from neuron_operator.controller.events import (
+    ATTEMPTS,
+    REPEAT_WINDOW_SECONDS,
+    EventPoster,
+    event_body,
+)
 
 OWNER = {
     "apiVersion": "neuron.dev/v1alpha1",
@@ -39,31 +44,53 @@ def test_an_event_names_its_object_and_who_reported_it() -> None:
     assert event["count"] == 1
 
 
-class Sending:
-    def __init__(self, failures: list[Exception]) -> None:
-        self.failures = failures
-        self.sent: list[tuple[str, str]] = []
+class Recording:
+    """The API as the poster sees it: every call recorded; `failures` raised first, in order."""
 
-    def __call__(self, namespace: str, event: dict[str, Any]) -> None:
+    def __init__(self, failures: list[Exception] | None = None) -> None:
+        self.failures = failures or []
+        self.calls: list[tuple[Any, ...]] = []
+        self.events: dict[str, dict[str, Any]] = {}
+
+    def _fail(self) -> None:
         if self.failures:
             raise self.failures.pop(0)
-        self.sent.append((namespace, event["reason"]))
+
+    def create_event(self, namespace: str, event: dict[str, Any]) -> dict[str, Any]:
+        self._fail()
+        name = f"m.{len(self.events)}"
+        self.calls.append(("create", namespace, event["reason"]))
+        self.events[name] = {**event, "metadata": {**event["metadata"], "name": name}}
+        return self.events[name]
+
+    def count_event(
+        self, namespace: str, name: str, count: int, last_timestamp: str
+    ) -> dict[str, Any] | None:
+        self._fail()
+        self.calls.append(("count", name, count))
+        if name not in self.events:
+            return None
+        self.events[name].update(count=count, lastTimestamp=last_timestamp)
+        return self.events[name]
 
 
-def posted(failures: list[Exception]) -> tuple[list[tuple[str, str]], list[float]]:
+def posted(failures: list[Exception]) -> tuple[list[tuple[Any, ...]], list[float]]:
     """What was sent, and the waits between attempts, when sending fails with `failures` first."""
     waits: list[float] = []
-    send = Sending(failures)
-    poster = EventPoster(send, "pod-a", wait=waits.append)
+    api = Recording(failures)
+    poster = EventPoster(api, "pod-a", wait=waits.append)
     poster.post(OWNER, "Warning", "NotPlanned", "no instance fits")
     poster.drain()
-    return send.sent, waits
+    return api.calls, waits
 
 
 def test_posting_retries_what_may_pass() -> None:
     throttled = TransientError("429", "429", retry_after=4.0)
     # The server's 4 s, then the second attempt's own 2 s.
-    assert posted([throttled, TransientError("503", "503")]) == ([("n", "NotPlanned")], [4.0, 2.0])
+    assert posted([throttled, TransientError("503", "503")]) == (
+        [("create", "n", "NotPlanned")],
+        [4.0, 2.0],
+    )
 
 
 def test_posting_gives_up_without_raising() -> None:
@@ -72,13 +99,58 @@ def test_posting_gives_up_without_raising() -> None:
     assert posted([Forbidden("events is forbidden", "403")]) == ([], [])  # no retry of a 403
 
 
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_the_same_event_again_counts_up_the_one_posted() -> None:
+    api, clock = Recording(), Clock()
+    poster = EventPoster(api, "pod-a", clock=clock)
+    for _ in range(3):
+        poster.post(OWNER, "Warning", "Degraded", "2 of 3 pods ready")
+        clock.now += 60
+    poster.post(OWNER, "Warning", "Degraded", "1 of 3 pods ready")  # another message: another
+    poster.drain()
+    assert api.calls == [
+        ("create", "n", "Degraded"),
+        ("count", "m.0", 2),
+        ("count", "m.0", 3),
+        ("create", "n", "Degraded"),
+    ]
+    assert api.events["m.0"]["count"] == 3
+
+
+def test_a_repeat_after_the_window_or_of_an_expired_event_is_posted_anew() -> None:
+    api, clock = Recording(), Clock()
+    poster = EventPoster(api, "pod-a", clock=clock)
+    poster.post(OWNER, "Warning", "Degraded", "x")
+    poster.drain()
+    clock.now += REPEAT_WINDOW_SECONDS
+    poster.post(OWNER, "Warning", "Degraded", "x")
+    poster.drain()
+    del api.events["m.1"]  # expired (an hour by default)
+    clock.now += 1
+    poster.post(OWNER, "Warning", "Degraded", "x")
+    poster.drain()
+    assert api.calls == [
+        ("create", "n", "Degraded"),
+        ("create", "n", "Degraded"),
+        ("count", "m.1", 2),
+        ("create", "n", "Degraded"),
+    ]
+
+
 def test_the_posting_thread_sends_in_order() -> None:
-    send = Sending([])
-    poster = EventPoster(send, "pod-a")
+    api = Recording()
+    poster = EventPoster(api, "pod-a")
     poster.start()
     for reason in ("A", "B", "C"):
         poster.post(OWNER, "Normal", reason, "")
     poster.stop()  # after what is queued: the stop mark comes last
     assert poster._thread is not None
     poster._thread.join(timeout=5)
-    assert send.sent == [("n", "A"), ("n", "B"), ("n", "C")]
+    assert api.calls == [("create", "n", "A"), ("create", "n", "B"), ("create", "n", "C")]

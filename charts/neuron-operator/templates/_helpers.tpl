@@ -74,10 +74,11 @@ verbs to delete anything (garbage collection removes a Deployment with its Neuro
   resources: [resourceclaimtemplates]
   verbs: [create, patch]
 {{- end }}
-# One event per decision or failure, on the NeuronDeployment.
+# One event per decision or failure, on the NeuronDeployment; a repeat counts up the one
+# posted (patch), as client-go's recorder does.
 - apiGroups: [""]
   resources: [events]
-  verbs: [create]
+  verbs: [create, patch]
 {{- if .Values.leaderElection.enabled }}
 # Leader election (kopf peering): follow the peering objects, and write this release's one
 # (each replica's record, renewed every few seconds).

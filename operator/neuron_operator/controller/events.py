@@ -5,6 +5,10 @@ operator's reconciles run on threads of its own, for objects whose watches are i
 it posts its events itself, as client-go's recorder does: built here, queued, and sent by one
 thread, so a slow API server delays an event, never a reconcile, and an event that cannot be
 posted is logged, never a failed reconcile.
+
+The same event again (object, type, reason and message) within ten minutes is not a new Event:
+the one posted is counted up (`count`, `lastTimestamp`), as client-go's EventCorrelator does,
+so a condition that flaps shows as one line with its count in `kubectl describe`.
 """
 
 from __future__ import annotations
@@ -14,8 +18,10 @@ import datetime
 import logging
 import queue
 import threading
+import time
+from collections import OrderedDict
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple, Protocol
 
 from neuron_operator.controller.errors import ApiTrouble, TransientError
 
@@ -26,6 +32,10 @@ COMPONENT = "neuron-operator"
 # be refusing them anyway.
 BACKLOG = 10_000
 ATTEMPTS = 3
+# A repeat within this long counts up the Event already posted (client-go's aggregation window).
+REPEAT_WINDOW_SECONDS = 600.0
+# Posted events remembered for counting repeats at most (the oldest are forgotten first).
+REMEMBERED = 4096
 
 
 def event_body(
@@ -66,19 +76,49 @@ def event_body(
     }
 
 
+class Events(Protocol):
+    """What posting needs of the API (controller/kube.py's Kube; a recording fake in tests)."""
+
+    def create_event(self, namespace: str, event: dict[str, Any]) -> dict[str, Any]: ...
+
+    def count_event(
+        self, namespace: str, name: str, count: int, last_timestamp: str
+    ) -> dict[str, Any] | None: ...
+
+
+class _Posted(NamedTuple):
+    name: str
+    times: int  # the Event's count
+    at: float  # time.monotonic() of the last posting
+
+
+def _identity(event: dict[str, Any]) -> tuple[Any, ...]:
+    involved = event["involvedObject"]
+    return (
+        involved.get("namespace"),
+        involved.get("uid") or involved.get("name"),
+        event["type"],
+        event["reason"],
+        event["message"],
+    )
+
+
 class EventPoster:
     """Posts the events `post` is given, in order, on its own thread."""
 
     def __init__(
         self,
-        send: Callable[[str, dict[str, Any]], None],
+        api: Events,
         instance: str,
         wait: Callable[[float], object] | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        """`send(namespace, event)` posts one (Kube.create_event); `wait(seconds)` pauses
-        between attempts (the stop flag's wait, so stopping cuts it short)."""
-        self.send = send
+        """`wait(seconds)` pauses between attempts (the stop flag's wait, so stopping cuts it
+        short)."""
+        self.api = api
         self.instance = instance
+        self.clock = clock
+        self._posted: OrderedDict[tuple[Any, ...], _Posted] = OrderedDict()
         self._queue: queue.Queue[dict[str, Any] | None] = queue.Queue(BACKLOG)
         self._stop = threading.Event()
         self.wait = wait or self._stop.wait
@@ -117,7 +157,7 @@ class EventPoster:
         """Post one event, retrying what may pass later; returns whether it was posted."""
         for attempt in range(1, ATTEMPTS + 1):
             try:
-                self.send(str(event["metadata"]["namespace"]), event)
+                self._send(event)
                 return True
             except ApiTrouble as error:
                 if not isinstance(error, TransientError) or attempt == ATTEMPTS:
@@ -125,6 +165,27 @@ class EventPoster:
                     return False
                 self.wait(error.retry_after or float(attempt))
         return False
+
+    def _send(self, event: dict[str, Any]) -> None:
+        """Count up the same event posted within the window, or post it anew."""
+        namespace, key, now = str(event["metadata"]["namespace"]), _identity(event), self.clock()
+        posted = self._posted.get(key)
+        if posted is not None and now - posted.at < REPEAT_WINDOW_SECONDS:
+            count = posted.times + 1
+            if self.api.count_event(namespace, posted.name, count, event["lastTimestamp"]):
+                self._remember(key, _Posted(posted.name, count, now))
+                return
+            # Gone (Events expire, an hour by default): post it anew.
+        created = self.api.create_event(namespace, event)
+        name = (created.get("metadata") or {}).get("name")
+        if isinstance(name, str):
+            self._remember(key, _Posted(name, 1, now))
+
+    def _remember(self, key: tuple[Any, ...], posted: _Posted) -> None:
+        self._posted[key] = posted
+        self._posted.move_to_end(key)
+        if len(self._posted) > REMEMBERED:
+            self._posted.popitem(last=False)
 
     def drain(self) -> None:
         """Post what is queued, on the caller's thread (tests, and shutdown)."""

@@ -387,12 +387,26 @@ class Kube:
     def delete_autoscaler(self, namespace: str, name: str) -> None:
         self._delete(object_path(AUTOSCALERS, namespace, name))
 
-    def create_event(self, namespace: str, event: dict[str, Any]) -> None:
-        """Post a core/v1 Event (controller/events.py builds it)."""
+    def create_event(self, namespace: str, event: dict[str, Any]) -> dict[str, Any]:
+        """Post a core/v1 Event (controller/events.py builds it); returns it as created."""
         self._wait_turn()
         try:
-            self._send("POST", f"/api/v1/namespaces/{quote(namespace)}/events", body=event)
+            return self._json("POST", f"/api/v1/namespaces/{quote(namespace)}/events", body=event)
         except FAILURES as error:
+            raise self._failed(error) from error
+
+    def count_event(
+        self, namespace: str, name: str, count: int, last_timestamp: str
+    ) -> dict[str, Any] | None:
+        """The Event seen `count` times, the last at `last_timestamp`; None when it is gone."""
+        self._wait_turn()
+        patch = {"count": count, "lastTimestamp": last_timestamp}
+        path = f"/api/v1/namespaces/{quote(namespace)}/events/{quote(name)}"
+        try:
+            return self._json("PATCH", path, body=patch, content_type=MERGE)
+        except FAILURES as error:
+            if isinstance(error, ApiException) and error.status == 404:
+                return None
             raise self._failed(error) from error
 
     def patch_status(

@@ -231,7 +231,7 @@ class Runtime:
         self.writes()  # the client, and a crash point's check, before any reconcile
         if self.events is None:
             instance = self.settings.identity or socket.gethostname()  # the pod's name in one
-            self.events = EventPoster(self.kube().create_event, instance)
+            self.events = EventPoster(self.kube(), instance)
             self.events.start()
         if self.settings.pricing_configmap and self.pricing_watch is None:
             self.pricing_watch = PricingWatch(
