@@ -188,3 +188,34 @@ def test_reconciles_off_kopfs_threads_may_overlap() -> None:
         thread.join(timeout=10)
     assert not errors
     assert sorted(runtime.done) == ["a", "b"]
+
+
+def test_the_sweep_and_the_peering_watch_decide_one_at_a_time() -> None:
+    """Both ask `at_work` (the peering watch on every change of the peering object): one reads
+    the peering object and tells a switch while the other waits, so a switch is told once."""
+    inside = threading.Event()
+    release = threading.Event()
+    asking: list[int] = []  # how many were reading at each read
+    reading = [0]
+    switches: list[bool] = []
+
+    def active() -> bool:
+        reading[0] += 1
+        asking.append(reading[0])
+        inside.set()
+        release.wait(5)
+        reading[0] -= 1
+        return True
+
+    resync = Resync(Store(), lambda *_: None, active=active, switched=switches.append)
+    first = threading.Thread(target=resync.at_work)
+    first.start()
+    assert inside.wait(5)
+    second = threading.Thread(target=resync.at_work)
+    second.start()
+    second.join(0.5)  # long enough to be reading too, were it let in
+    release.set()
+    first.join(5)
+    second.join(5)
+    assert asking == [1, 1]
+    assert switches == [True]

@@ -28,8 +28,8 @@ from neuron_operator.controller.errors import ApiTrouble, TransientError
 log = logging.getLogger("neuron_operator")
 
 COMPONENT = "neuron-operator"
-# Events waiting to be posted at most; more are dropped (and logged), as the API server would
-# be refusing them anyway.
+# Events waiting to be posted at most; more are dropped (and logged): a backlog that long means
+# the API server refuses them or cannot keep up, and the operator's memory stays bounded.
 BACKLOG = 10_000
 ATTEMPTS = 3
 # A repeat within this long counts up the Event already posted (client-go's aggregation window).

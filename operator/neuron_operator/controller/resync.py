@@ -69,6 +69,7 @@ class Resync:
         self._last_full = clock()
         self._failures: dict[Key, tuple[int, float]] = {}  # failures, next attempt
         self._stop = threading.Event()
+        self._deciding = threading.Lock()
 
     def due(self) -> list[Key]:
         """The objects to reconcile now: stale ones (all of them on a full sweep), less those
@@ -97,16 +98,18 @@ class Resync:
         self._last_full = float("-inf")
 
     def at_work(self) -> bool:
-        """Whether this replica is the active one, telling `switched` when that changed."""
-        try:
-            now = bool(self.active())
-        except Exception as error:  # the peering object unreadable: stay out of the way
-            log.info("cannot tell whether this replica is active: %s", error)
-            now = False
-        if now != self.was_active:
-            self.was_active = now
-            self.switched(now)
-        return now
+        """Whether this replica is the active one, telling `switched` when that changed (from
+        the sweep, and from the peering watch's thread: one at a time)."""
+        with self._deciding:
+            try:
+                now = bool(self.active())
+            except Exception as error:  # the peering object unreadable: stay out of the way
+                log.info("cannot tell whether this replica is active: %s", error)
+                now = False
+            if now != self.was_active:
+                self.was_active = now
+                self.switched(now)
+            return now
 
     def sweep(self) -> int:
         """Reconcile what is due; returns how many reconciles failed."""

@@ -37,7 +37,7 @@ from neuron_operator.controller.drift import DriftGuard
 from neuron_operator.controller.errors import AlreadyExists, ApiTrouble, TransientError, retry_delay
 from neuron_operator.controller.events import EventPoster
 from neuron_operator.controller.informer import Informer
-from neuron_operator.controller.kube import DEPLOYMENTS, NEURONDEPLOYMENTS, Kube
+from neuron_operator.controller.kube import DEPLOYMENTS, KOPF_PEERINGS, NEURONDEPLOYMENTS, Kube
 from neuron_operator.controller.multinode import LWS_API_VERSION, LWS_KIND
 from neuron_operator.controller.peering import is_active
 from neuron_operator.controller.pricing_watch import PricingWatch
@@ -155,6 +155,9 @@ class Runtime:
     events: EventPoster | None = None
     # The watches of NeuronDeployments and their Deployments (controller/watches.py).
     informers: Sequence[Informer[Any]] = ()
+    # With replicas: the watches of kopf's peering objects, so this replica starts or stops
+    # work as soon as kopf would, not at the resync's next sweep.
+    peering_watches: Sequence[Informer[Any]] = ()
     resync: Resync | None = None
     # Capacity, and the operator's own pods waiting for nodes (None: capacity-awareness off).
     cluster_watch: ClusterWatch | None = None
@@ -280,11 +283,14 @@ class Runtime:
             )
             metrics.ACTIVE.set(0 if self.settings.peering else 1)
             self.resync.start()
+        if self.settings.peering and not self.peering_watches:
+            self.peering_watches = self.watch_peering(self.settings.peering, self.resync)
         self.ready = True
 
     def stop(self) -> None:
         self.ready = False
-        for informer in self.informers:
+        metrics.ACTIVE.set(0)  # a replica on its way out is no longer at work
+        for informer in [*self.informers, *self.peering_watches]:
             informer.stop()
         if self.events is not None:
             self.events.stop()
@@ -562,6 +568,30 @@ class Runtime:
         """Whether this replica reconciles what its watches deliver: always, standalone; with
         replicas, once the resync has found it the active one (kopf starts a replica paused)."""
         return self.settings.peering is None or self.active is True
+
+    def watch_peering(self, name: str, resync: Resync) -> list[Informer[Any]]:
+        """Ask the resync whether this replica works (`at_work`) whenever a peering object
+        changes: a replica's record renewed (every few seconds), added, or removed as it stops.
+        A record that expires changes nothing, but the next renewal of another's shows it."""
+        group_version, plural = KOPF_PEERINGS
+        paths = [f"{group_version}/namespaces/{n}/{plural}" for n in self.settings.namespaces]
+
+        def decide(*_: Any) -> None:
+            resync.at_work()
+
+        watches: list[Informer[Any]] = [
+            Informer(
+                self.kube().api,
+                path,
+                lambda body: (body.get("metadata") or {}).get("resourceVersion"),
+                field_selector=f"metadata.name={name}",
+                changed=decide,
+            )
+            for path in paths or [f"{group_version}/clusterkopfpeerings"]
+        ]
+        for watch in watches:
+            watch.start()
+        return watches
 
     def switched(self, active: bool) -> None:
         known = self.active is not None
