@@ -149,7 +149,7 @@ class Runtime:
     drift: DriftGuard = field(default_factory=DriftGuard)
     locks: Locks = field(default_factory=Locks)
     ready: bool = False
-    # Whether this replica works (None until the first resync sweep has looked).
+    # Whether this replica works (None until the resync or the peering watch first looked).
     active: bool | None = None
     # Posts the reconciles' Kubernetes Events (started with the runtime).
     events: EventPoster | None = None
@@ -566,7 +566,7 @@ class Runtime:
 
     def works(self) -> bool:
         """Whether this replica reconciles what its watches deliver: always, standalone; with
-        replicas, once the resync has found it the active one (kopf starts a replica paused)."""
+        replicas, once it has been found the active one (kopf starts a replica paused)."""
         return self.settings.peering is None or self.active is True
 
     def watch_peering(self, name: str, resync: Resync) -> list[Informer[Any]]:
