@@ -36,6 +36,7 @@ WATCH_SECONDS = 240
 # defaultBookmarkFrequency).
 READ_TIMEOUT = 90.0
 PAGE = 500
+EVENT_PAGE = 100
 
 
 class Gone(Exception):
@@ -73,12 +74,14 @@ class Informer(Generic[T]):
         changed: Callable[[Key, T | None, T | None], None] = lambda *_: None,
         absent_retry_seconds: float = 15.0,
         label_selector: str = "",
+        page_size: int = PAGE,
     ) -> None:
         self.api = api
         self.path = path
         self.transform = transform
         self.field_selector = field_selector
         self.label_selector = label_selector
+        self.page_size = page_size
         self.changed = changed
         self.absent_retry_seconds = absent_retry_seconds
         self._items: dict[Key, T] = {}
@@ -171,7 +174,7 @@ class Informer(Generic[T]):
         found: dict[Key, T] = {}
         token = ""
         while True:
-            query: list[tuple[str, Any]] = [("limit", PAGE)]
+            query: list[tuple[str, Any]] = [("limit", self.page_size)]
             if token:
                 query.append(("continue", token))
             response = self._request(query, 60.0)
@@ -284,7 +287,10 @@ class EventInformer(Informer[dict[str, Any]]):
         on_event: Callable[[str | None, dict[str, Any]], None],
         label_selector: str = "",
     ) -> None:
-        super().__init__(api, path, identity, label_selector=label_selector)
+        # Whole objects (a NeuronDeployment with its status is ~7 KB of JSON), held a page at
+        # a time while they are handed on: pages of 500 made a restart in front of 1,000
+        # objects peak at 160 MiB (make bench), where kopf's pages of 100 had peaked at 119.
+        super().__init__(api, path, identity, label_selector=label_selector, page_size=EVENT_PAGE)
         self.type_meta = {"apiVersion": api_version, "kind": kind}
         self.on_event = on_event
 
