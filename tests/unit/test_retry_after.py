@@ -4,7 +4,10 @@ informer listing again, nor by reconciles asking discovery at once (the chaos su
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from typing import Any
+
+import urllib3
 
 from neuron_operator.controller.informer import Informer
 
@@ -90,3 +93,20 @@ def test_one_thread_asks_discovery_while_the_others_go_on() -> None:
     assert first == [False] and len(calls) == 1
     assert runtime.leader_worker_set_served() is False  # known now, until the next check
     assert len(calls) == 1
+
+
+def test_a_silent_watch_is_resumed_from_its_last_event_not_listed_again() -> None:
+    """A read that times out (nothing, not even a bookmark, for READ_TIMEOUT) resumes the
+    watch where it was; only a 410 asks for a list of every object."""
+    informer: Informer[dict[str, Any]] = Informer(None, "/api/v1/pods", dict)  # type: ignore[arg-type]
+    asked: list[str] = []
+
+    def events(version: str) -> Iterator[dict[str, Any]]:
+        asked.append(version)
+        pod = {"metadata": {"namespace": "n", "name": "p", "resourceVersion": "7"}}
+        yield {"type": "ADDED", "object": pod}
+        raise urllib3.exceptions.ReadTimeoutError(None, "/api/v1/pods", "Read timed out.")  # type: ignore[arg-type]
+
+    informer._events = events  # type: ignore[method-assign]
+    assert informer._watch("5") == "7"
+    assert asked == ["5"] and len(informer) == 1

@@ -20,6 +20,7 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import Any, Generic, TypeVar
 
+import urllib3
 from kubernetes import client
 from kubernetes.watch.watch import iter_resp_lines
 
@@ -45,6 +46,14 @@ class Gone(Exception):
 
 class Absent(Exception):
     """The kind is not served (404): its CRD is not installed."""
+
+
+class Silent(Exception):
+    """The watch's connection delivered nothing for READ_TIMEOUT; `version`: where it was."""
+
+    def __init__(self, message: str, version: str) -> None:
+        super().__init__(message)
+        self.version = version
 
 
 class Throttled(RuntimeError):
@@ -233,7 +242,18 @@ class Informer(Generic[T]):
 
     def _watch(self, version: str) -> str:
         """Apply one watch request's events; returns the version to resume from."""
-        for event in self._events(version):
+        try:
+            return self._apply_events(version)
+        except Silent as error:
+            # Nothing came for READ_TIMEOUT, not even a bookmark: watch again from the last
+            # version applied. Listing again (every object) is for a version the server no
+            # longer has (410): after a timed-out read, a list of every pod in `make bench`
+            # left the operator's memory at 121 MiB instead of 90.
+            log.info("informer %s: %s; watching again from %s", self.path, error, error.version)
+            return error.version
+
+    def _apply_events(self, version: str) -> str:
+        for event in self._read_events(version):
             kind, body = event.get("type"), event.get("object") or {}
             if kind == "ERROR":
                 if body.get("code") == 410:
@@ -256,6 +276,21 @@ class Informer(Generic[T]):
             if before != kept:
                 self.changed(key, before, kept)
         return version
+
+    def _read_events(self, version: str) -> Iterator[dict[str, Any]]:
+        """The watch's events; a read that times out is raised as Silent, with the version to
+        resume from (the last event's)."""
+        events = self._events(version)
+        while True:
+            try:
+                event = next(events)
+            except StopIteration:
+                return
+            except urllib3.exceptions.ReadTimeoutError as error:
+                raise Silent(str(error), version) from error
+            body = event.get("object") or {}
+            version = str((body.get("metadata") or {}).get("resourceVersion") or version)
+            yield event
 
 
 def identity(body: dict[str, Any]) -> dict[str, Any]:
