@@ -669,7 +669,7 @@ def main() -> None:
             f"| p50 ÷ floor p50 | {ratio:.2f}× | ≤ 1.5× |",
             f"| {args.objects} NeuronDeployments created at once ({len(MIX)} specs in turn: cost, "
             "latency and throughput objectives, priced and unpriced instance types) → all "
-            "Planned with Deployments "
+            "Planned with Deployments"
             f"; median of {len(runs)} ({', '.join(f'{r[0]:.1f}' for r in runs)} s, in the "
             "order run; the last one's objects stay for the figures below) "
             f"| {seconds:.1f} s (operator CPU {cpu:.1f} s, API server CPU {server:.1f} s, "
