@@ -1,15 +1,17 @@
 """A list-then-watch of one kind of object, kept as small values transformed on receipt.
 
-kopf watches what the operator reconciles, in the namespaces it is given. Capacity needs more:
-every Neuron node, and every pod bound to one in any namespace, whatever namespaces the
-operator serves, and Karpenter's NodePools where their CRD exists. Keeping those as whole
-objects would cost kilobytes each; an informer here keeps only what `transform` returns (a
-few dozen bytes for a pod), reading the API's JSON page by page and line by line, never as the
-client's model objects.
+The operator's watches: of what it reconciles, NeuronDeployments and their Deployments
+(`EventInformer`, which hands every event on, controller/watches.py); for capacity, every
+Neuron node and every pod bound to one in any namespace, whatever namespaces the operator
+serves, and Karpenter's NodePools where their CRD exists; the peering object between replicas.
+Keeping those as whole objects would cost kilobytes each; an informer keeps only what
+`transform` returns (a few dozen bytes for a pod), reading the API's JSON page by page and
+line by line, never as the client's model objects.
 
 The protocol is the API's own (client-go's reflector does the same): list in pages, watch
-from the list's resourceVersion with bookmarks, resume after a watch times out, list again
-when the server says the version is gone (410) or the connection fails. Read-only.
+from the list's resourceVersion with bookmarks, watch again from the last version when a watch
+ends or goes silent, list again when the server says the version is gone (410) or the
+connection fails. Read-only.
 """
 
 from __future__ import annotations
