@@ -16,7 +16,6 @@ connection fails. Read-only.
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 from collections.abc import Callable, Iterator
@@ -26,6 +25,7 @@ import urllib3
 from kubernetes import client
 from kubernetes.watch.watch import iter_resp_lines
 
+from neuron_operator.controller import codec
 from neuron_operator.controller.kube import retry_after_seconds
 
 log = logging.getLogger("neuron_operator")
@@ -193,7 +193,7 @@ class Informer(Generic[T]):
                 raise Gone(self.path)
             if response.status >= 400:
                 raise RuntimeError(f"list {self.path}: HTTP {response.status}")
-            page = json.loads(response.read())
+            page = codec.loads(response.read())
             for body in page.get("items") or []:
                 self._received(None, body)
                 kept = self.transform(body)
@@ -238,7 +238,7 @@ class Informer(Generic[T]):
                 if self._stop.is_set():
                     return
                 if line:
-                    yield json.loads(line)
+                    yield codec.loads(line)
         finally:
             response.release_conn()
 

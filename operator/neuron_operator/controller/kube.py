@@ -20,8 +20,10 @@ from urllib.parse import quote
 import urllib3
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
+from kubernetes.client.rest import RESTResponse
 
 from neuron_operator.api.v1alpha1 import GROUP, KIND, VERSION
+from neuron_operator.controller import codec
 from neuron_operator.controller.autoscaling import SEED_SUFFIX
 from neuron_operator.controller.errors import (
     AlreadyExists,
@@ -171,18 +173,41 @@ class Kube:
             header_params=headers,
             auth_settings=["BearerToken"],
         )
-        # The body as it is (plain JSON types already): the client's serializer would walk it.
-        response = self.api.call_api(method, url, headers, body, None, REQUEST_TIMEOUT)
+        if body is None:
+            response = self.api.call_api(method, url, headers, None, None, REQUEST_TIMEOUT)
+        else:
+            response = self._send_body(method, url, headers, codec.dumps(body))
         response.read()  # type: ignore[no-untyped-call]
         if not 200 <= response.status <= 299:
             text = response.data.decode("utf-8", "replace") if response.data else None
             raise ApiException.from_response(http_resp=response, body=text, data=None)
         return response
 
+    def _send_body(
+        self, method: str, url: str, headers: dict[str, str], body: bytes
+    ) -> RESTResponse:
+        """A request with a body encoded already. The client's RESTClientObject would encode a
+        JSON one again with the standard library (it passes bytes through only for types it
+        does not take for JSON), so the encoded body goes to its connection pool directly, as
+        the client itself sends it; its TLS errors are raised as the client raises them."""
+        connect, read = REQUEST_TIMEOUT
+        try:
+            raw = self.api.rest_client.pool_manager.request(
+                method,
+                url,
+                body=body,
+                headers=headers,
+                timeout=urllib3.Timeout(connect=connect, read=read),
+                preload_content=False,
+            )
+        except urllib3.exceptions.SSLError as error:
+            raise ApiException(status=0, reason=f"{type(error).__name__}\n{error}") from error
+        return RESTResponse(raw)
+
     def _json(self, method: str, path: str, **request: Any) -> dict[str, Any]:
         """A request whose answer is one object (or list) as JSON."""
         response = self._send(method, path, **request)
-        found = json.loads(response.data) if response.data else {}
+        found = codec.loads(response.data) if response.data else {}
         return found if isinstance(found, dict) else {}
 
     def _read(self, path: str) -> dict[str, Any] | None:

@@ -19,13 +19,14 @@ minutes means the watch has stalled (the liveness probe fails on it).
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 import zlib
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any, NamedTuple
+
+from neuron_operator.controller import codec
 
 Key = tuple[str, str]
 # Deleted objects remembered at most; an object forgotten from here is read from the API server.
@@ -134,9 +135,7 @@ class Store:
         metadata = {k: v for k, v in body["metadata"].items() if k != "managedFields"}
         if body["metadata"].get("managedFields"):
             metadata["managedFields"] = [_writer(e) for e in body["metadata"]["managedFields"]]
-        text = zlib.compress(
-            json.dumps({**body, "metadata": metadata}, separators=(",", ":")).encode(), 1
-        )
+        text = zlib.compress(codec.dumps({**body, "metadata": metadata}), 1)
         kept = _Kept(version, text, self._summarize(body))
         with self._guard:
             known = self._objects.get(key)
@@ -210,7 +209,7 @@ class Store:
             kept = self._objects.get(key)
             if kept is None:
                 return key in self._deleted, None
-        body: dict[str, Any] = json.loads(zlib.decompress(kept.text))
+        body: dict[str, Any] = codec.loads(zlib.decompress(kept.text))
         return True, body
 
     def oldest_unechoed(self) -> tuple[Key, float] | None:

@@ -1,0 +1,46 @@
+"""The operator's request bodies on the real API server (controller/kube.py sends them encoded
+by controller/codec.py, around the client's own encoder): a create (JSON), a JSON patch and a
+server-side apply (YAML's content type) each arrive whole, text outside ASCII included."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.kube import get_deployment
+
+from neuron_operator.controller.kube import Kube
+
+WORDS = "Größe ✓ — 模型 🚀"
+
+
+def deployment(namespace: str, note: str) -> dict[str, Any]:
+    labels = {"app": "bodies"}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "bodies", "namespace": namespace, "annotations": {"note": note}},
+        "spec": {
+            "replicas": 0,
+            "selector": {"matchLabels": labels},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {"containers": [{"name": "server", "image": "s:1"}]},
+            },
+        },
+    }
+
+
+def test_create_patch_and_apply_bodies_arrive_whole(kube: Any, namespace: str) -> None:
+    ours = Kube(kube, "bodies-test")
+
+    created = ours.create_deployment(deployment(namespace, WORDS))
+    assert created["metadata"]["annotations"]["note"] == WORDS  # the answer, decoded
+    ours.adopt_created_fields(namespace, "bodies")  # a JSON patch of managedFields
+    adopted = get_deployment(kube, namespace, "bodies") or {}
+    fields = {(e["manager"], e["operation"]) for e in adopted["metadata"]["managedFields"]}
+    assert fields == {("bodies-test", "Apply")}
+    applied = ours.apply_deployment(deployment(namespace, WORDS + " (applied)"))
+
+    live = get_deployment(kube, namespace, "bodies") or {}
+    assert live["metadata"]["annotations"]["note"] == WORDS + " (applied)"
+    assert live["metadata"]["resourceVersion"] == applied["metadata"]["resourceVersion"]
