@@ -153,3 +153,19 @@ class FakeKube:
 
     def writes(self) -> list[str]:
         return [method for method, _ in self.calls]
+
+
+class FakeClock:
+    """A monotonic clock that moves only when a test moves it (`now += s`) or a caller sleeps
+    on it (`sleep`, recorded in `slept`)."""
+
+    def __init__(self, start: float = 1000.0) -> None:
+        self.now = start
+        self.slept: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds

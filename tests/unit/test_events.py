@@ -6,6 +6,8 @@ from __future__ import annotations
 import datetime
 from typing import Any
 
+from tests.fakes import FakeClock
+
 from neuron_operator.controller.errors import Forbidden, TransientError
 from neuron_operator.controller.events import (
     ATTEMPTS,
@@ -99,16 +101,8 @@ def test_posting_gives_up_without_raising() -> None:
     assert posted([Forbidden("events is forbidden", "403")]) == ([], [])  # no retry of a 403
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def test_the_same_event_again_counts_up_the_one_posted() -> None:
-    api, clock = Recording(), Clock()
+    api, clock = Recording(), FakeClock()
     poster = EventPoster(api, "pod-a", clock=clock)
     for _ in range(3):
         poster.post(OWNER, "Warning", "Degraded", "2 of 3 pods ready")
@@ -125,7 +119,7 @@ def test_the_same_event_again_counts_up_the_one_posted() -> None:
 
 
 def test_a_repeat_after_the_window_or_of_an_expired_event_is_posted_anew() -> None:
-    api, clock = Recording(), Clock()
+    api, clock = Recording(), FakeClock()
     poster = EventPoster(api, "pod-a", clock=clock)
     poster.post(OWNER, "Warning", "Degraded", "x")
     poster.drain()

@@ -5,26 +5,14 @@ from __future__ import annotations
 import threading
 
 import pytest
+from tests.fakes import FakeClock
 
 from neuron_operator.controller.ratelimit import TokenBucket
 from neuron_operator.controller.settings import Settings
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.slept: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.now += seconds
-
-
 def test_a_burst_goes_at_once_then_requests_are_paced() -> None:
-    clock = Clock()
+    clock = FakeClock(start=0.0)
     bucket = TokenBucket(qps=10, burst=3, clock=clock, sleep=clock.sleep)
     for _ in range(3):
         bucket.take()
@@ -40,7 +28,7 @@ def test_a_burst_goes_at_once_then_requests_are_paced() -> None:
 
 
 def test_requests_in_threads_are_paced_together() -> None:
-    clock = Clock()
+    clock = FakeClock(start=0.0)
     bucket = TokenBucket(qps=100, burst=1, clock=clock, sleep=lambda _: None)
     waits: list[float] = []
     lock = threading.Lock()
@@ -60,7 +48,7 @@ def test_requests_in_threads_are_paced_together() -> None:
 
 
 def test_zero_qps_does_not_pace() -> None:
-    clock = Clock()
+    clock = FakeClock(start=0.0)
     bucket = TokenBucket(qps=0, burst=1, clock=clock, sleep=clock.sleep)
     for _ in range(100):
         bucket.take()

@@ -5,6 +5,8 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+from tests.fakes import FakeClock
+
 from neuron_operator.controller.digest import plan_summary
 from neuron_operator.controller.resync import Resync
 from neuron_operator.controller.runtime import Runtime
@@ -25,20 +27,12 @@ def body(name: str, generation: int, observed: int | None, version: int) -> dict
     }
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def test_only_objects_whose_status_is_behind_are_due_until_a_full_sweep() -> None:
     store = Store(summarize=plan_summary)
     store.observe(body("fresh", 3, 3, 1))
     store.observe(body("behind", 4, 3, 2))
     store.observe(body("new", 1, None, 3))
-    clock = Clock()
+    clock = FakeClock()
     resync = Resync(store, lambda ns, name: None, stale_every=10, full_every=600, clock=clock)
     assert sorted(resync.due()) == [("ns", "behind"), ("ns", "new")]
     clock.now += 600
@@ -53,7 +47,7 @@ def test_what_the_work_queue_holds_is_not_swept_again() -> None:
     store.observe(body("queued", 1, None, 1))
     store.observe(body("missed", 1, None, 2))  # its event was lost: nothing queued it
     queued = {("ns", "queued")}
-    clock = Clock()
+    clock = FakeClock()
     resync = Resync(store, lambda ns, name: None, clock=clock, queued=queued.__contains__)
     assert resync.due() == [("ns", "missed")]
     queued.clear()  # reconciled, yet still behind (it failed): the safety net takes it
@@ -67,7 +61,7 @@ def test_a_failing_object_backs_off_and_others_are_still_reconciled() -> None:
     store = Store(summarize=plan_summary)
     store.observe(body("broken", 2, 1, 1))
     store.observe(body("ok", 2, 1, 2))
-    clock = Clock()
+    clock = FakeClock()
     ran: list[str] = []
 
     def run(namespace: str, name: str) -> None:
@@ -100,7 +94,7 @@ def test_a_name_conflict_is_looked_at_on_every_sweep() -> None:
     ]
     store.observe(conflicted)
     store.observe(body("fine", 1, 1, 2))
-    resync = Resync(store, lambda ns, name: None, clock=Clock())
+    resync = Resync(store, lambda ns, name: None, clock=FakeClock())
     assert resync.due() == [("ns", "conflicted")]
 
 
@@ -141,7 +135,7 @@ def test_an_unreadable_peering_object_means_standing_by() -> None:
 
 def test_the_watch_audit_runs_every_period_and_its_failure_is_not_fatal() -> None:
     store = Store(summarize=plan_summary)
-    clock = Clock()
+    clock = FakeClock()
     audits: list[float] = []
 
     def audit() -> None:
