@@ -34,9 +34,10 @@ T = TypeVar("T")
 Key = tuple[str, str]  # (namespace or "", name)
 # A watch request ends after this long (the server closes it); the informer resumes at once.
 WATCH_SECONDS = 240
-# A stalled connection is dropped after this long without a byte: the API server's watch cache
-# sends each watch a bookmark roughly every minute (k8s.io/apiserver storage/cacher,
-# defaultBookmarkFrequency).
+# A connection is dropped after this long without a byte, and the watch resumed from the last
+# version it applied (_watch), not listed again. The watch cache's bookmarks (about a minute
+# apart, k8s.io/apiserver storage/cacher) are no heartbeat to count on: `make bench` saw the pod
+# watch silent for 90 s while nothing changed.
 READ_TIMEOUT = 90.0
 PAGE = 500
 EVENT_PAGE = 100

@@ -572,7 +572,11 @@ class Runtime:
     def watch_peering(self, name: str, resync: Resync) -> list[Informer[Any]]:
         """Ask the resync whether this replica works (`at_work`) whenever a peering object
         changes: a replica's record renewed (every few seconds), added, or removed as it stops.
-        A record that expires changes nothing, but the next renewal of another's shows it."""
+        A record that expires changes nothing, but the next renewal of another's shows it.
+
+        The watch only says when to look: `peering_active` reads the object with a GET (one
+        per renewal). Deciding from the watch's copy would let a stalled watch show the other
+        replica's record expiring while it renews it, and both would work."""
         group_version, plural = KOPF_PEERINGS
         paths = [f"{group_version}/namespaces/{n}/{plural}" for n in self.settings.namespaces]
 
