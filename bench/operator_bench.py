@@ -11,8 +11,8 @@ Measures, with the operator running as its own process (identity `neuron-operato
    and unpriced instance types (MIX), time until every one is Planned and has its Deployment
    (seen on watches, which cost the cluster far less than polling); beside the floor: one
    `kubectl apply --server-side` of the N Deployments the operator renders for them
-   (`plan -o manifests`), until it returns (the median of 3), each in a namespace deleted
-   again, before the operator starts (they carry its labels: it would watch them); for
+   (`plan -o manifests`), until it returns (the median of 3), with no operator running (they
+   carry its labels: it would watch them); for
    reference, the same client applying the N NeuronDeployments themselves first (the part of
    the operator's figure its users' own apply is); and the operator's writes per object on
    creation (audit log): each object's writes up to its first status write, and every event
@@ -25,6 +25,8 @@ Measures, with the operator running as its own process (identity `neuron-operato
 
 The API server's CPU seconds are measured beside both scale figures: on 2 cores shared by
 everything, the server's work on the requests each path makes is most of the difference.
+Each timed scale run, the floor's and the operator's, has a fresh control plane of its own,
+and they are taken in turn (floor, operator, floor, ...), so that both see the same machine.
 """
 
 from __future__ import annotations
@@ -223,12 +225,16 @@ def _watch_names(
     events = stream.stream(  # type: ignore[no-untyped-call]
         custom.list_namespaced_custom_object, group, version, namespace, plural, timeout_seconds=600
     )
-    for event in events:
-        body = event["object"]
-        if done(body):
-            seen.add(body["metadata"]["name"])
-        if stop.is_set():
-            stream.stop()  # type: ignore[no-untyped-call]
+    try:
+        for event in events:
+            body = event["object"]
+            if done(body):
+                seen.add(body["metadata"]["name"])
+            if stop.is_set():
+                stream.stop()  # type: ignore[no-untyped-call]
+    except Exception:
+        if not stop.is_set():  # the run still needed it
+            raise
 
 
 def _planned_now(body: dict[str, Any]) -> bool:
@@ -344,12 +350,6 @@ def floor_scale(kube: client.ApiClient, objects: int) -> tuple[float, float, flo
 
     objects_seconds, _ = apply(manifests)
     seconds, server = apply(deployments)
-    # Gone again, pods and all, before the operator is measured on the same cores.
-    subprocess.run(
-        [*kubectl, "delete", "namespace", namespace, "--wait=true", "--timeout=600s"],
-        check=True,
-        capture_output=True,
-    )
     return seconds, server, objects_seconds
 
 
@@ -512,44 +512,30 @@ def now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--write", type=Path)
-    parser.add_argument("--objects", type=int, default=1000)
-    parser.add_argument("--samples", type=int, default=40)
-    parser.add_argument("--quiet-seconds", type=int, default=60)
-    parser.add_argument("--floor-runs", type=int, default=3)
-    parser.add_argument("--scale-runs", type=int, default=3)
-    args = parser.parse_args()
+CLUSTER = [sys.executable, str(ROOT / "hack" / "cluster.py")]
 
-    # A fresh control plane: nothing left over from earlier runs competes for the 2 cores.
-    cluster = [sys.executable, str(ROOT / "hack" / "cluster.py")]
-    subprocess.run([*cluster, "down"], check=True)
-    subprocess.run([*cluster, "up"], check=True)
+
+def fresh_control_plane() -> client.ApiClient:
+    """The control plane down and up again, with the CRD: nothing an earlier run left (objects,
+    etcd's history, the garbage collector's work) competes for the 2 cores."""
+    subprocess.run([*CLUSTER, "down"], check=True)
+    subprocess.run([*CLUSTER, "up"], check=True)
     kubectl = [str(STATE / "bin" / "kubectl"), f"--kubeconfig={STATE / 'kubeconfig'}"]
+    crd = ROOT / "crds" / "neuron.dev_neurondeployments.yaml"
     subprocess.run(
-        [
-            *kubectl,
-            "apply",
-            "--server-side",
-            "-f",
-            str(ROOT / "crds" / "neuron.dev_neurondeployments.yaml"),
-        ],
-        check=True,
-        capture_output=True,
+        [*kubectl, "apply", "--server-side", "-f", str(crd)], check=True, capture_output=True
     )
     subprocess.run(
         [*kubectl, "wait", "--for=condition=Established", "crd/neurondeployments.neuron.dev"],
         check=True,
         capture_output=True,
     )
-    kube = api()
-    core = client.CoreV1Api(kube)
-    namespaces = [f"bench-{uuid.uuid4().hex[:6]}" for _ in range(2)]
-    for name in namespaces:
-        core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
-    log = open(STATE / "logs" / "operator-bench.log", "w")  # noqa: SIM115
-    # The same environment as the chart gives the operator's container.
+    return api()
+
+
+def start_operator(log: Any, ready: bool = True) -> subprocess.Popen[bytes]:
+    """The operator as its own process, in the environment the chart gives its container;
+    with `ready`, once its /readyz answers (its watches listed)."""
     env = {
         **os.environ,
         "KUBECONFIG": str(STATE / "run" / "operator.kubeconfig"),
@@ -569,38 +555,74 @@ def main() -> None:
         # rightly warn NoNeuronScheduler (an event each).
         "--scheduler-name=default-scheduler",
     ]
-    # The floor before the operator starts: the Deployments it applies carry the operator's
-    # labels, and an operator watching them would spend its CPU (and grow its heap) on 3,000
-    # objects that are not its own while the floor is measured. It varies by a third from run
-    # to run on this machine: the median of a few.
-    floors = sorted(floor_scale(kube, args.objects) for _ in range(args.floor_runs))
-    floor, floor_server, _ = floors[len(floors) // 2]
-    objects_floor = statistics.median(f[2] for f in floors)
-    print(
-        f"floor: {args.objects} Deployments applied in "
-        f"{', '.join(f'{f[0]:.1f}s' for f in floors)}; median {floor:.1f}s, its API server "
-        f"CPU {floor_server:.1f}s; the NeuronDeployments themselves applied in "
-        f"{', '.join(f'{f[2]:.1f}s' for f in floors)}",
-        flush=True,
-    )
     operator = subprocess.Popen(command, stdout=log, stderr=log, env=env)
+    deadline = time.monotonic() + 120
+    while ready:
+        try:
+            url = f"http://127.0.0.1:{METRICS_PORT}/readyz"
+            with urllib.request.urlopen(url, timeout=2) as answer:
+                if answer.status == 200:
+                    break
+        except OSError:
+            pass
+        if operator.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError("the operator never became ready: see .cluster/logs")
+        time.sleep(0.2)
+    return operator
+
+
+def stop(operator: subprocess.Popen[bytes]) -> None:
+    operator.terminate()
+    operator.wait(timeout=30)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--write", type=Path)
+    parser.add_argument("--objects", type=int, default=1000)
+    parser.add_argument("--samples", type=int, default=40)
+    parser.add_argument("--quiet-seconds", type=int, default=60)
+    parser.add_argument("--floor-runs", type=int, default=3)
+    parser.add_argument("--scale-runs", type=int, default=3)
+    args = parser.parse_args()
+
+    # Each timed run on a fresh control plane of its own, and the floor's runs taken in turn
+    # with the operator's. In one control plane each run was about a second slower than the
+    # one before (10.7, 12.1, 13.0 s; 11.0, 11.8, 13.3 s), the API server carrying the earlier
+    # runs' history; on fresh ones they still drifted (10.2, 10.7, 11.2 s after floors of
+    # 6.3-6.9 s), the machine slowing under sustained load. Whichever was measured later
+    # looked worse; in turn, both see the same machine.
+    log = open(STATE / "logs" / "operator-bench.log", "w")  # noqa: SIM115
+    floors: list[tuple[float, float, float]] = []
+    runs: list[tuple[float, float, float]] = []
+    operator: subprocess.Popen[bytes] | None = None
     try:
-        time.sleep(3)  # startup; the first measurement waits for the operator anyway
-        lat = latency(kube, namespaces[0], args.samples)
-        print(f"latency: {lat}", flush=True)
-        # As the floor, the median of a few: a run on this machine varies by a fifth. Each
-        # but the last in a namespace of its own, deleted (and quiet again) before the next;
-        # the last one's objects stay for the figures below.
-        runs = []
-        for run in range(args.scale_runs):
-            last = run == args.scale_runs - 1
-            namespace = namespaces[1] if last else f"scale-{run}-{uuid.uuid4().hex[:6]}"
-            if not last:
-                core.create_namespace(
-                    client.V1Namespace(metadata=client.V1ObjectMeta(name=namespace))
+        for run in range(max(args.floor_runs, args.scale_runs)):
+            if run < args.floor_runs:
+                floors.append(floor_scale(fresh_control_plane(), args.objects))
+                print(
+                    f"floor {run + 1}: {args.objects} Deployments applied in "
+                    f"{floors[-1][0]:.1f}s (API server CPU {floors[-1][1]:.1f}s); the "
+                    f"NeuronDeployments themselves in {floors[-1][2]:.1f}s",
+                    flush=True,
                 )
+            if run >= args.scale_runs:
+                continue
+            if operator is not None:
+                stop(operator)
+            # The same steps every run: a fresh control plane, the operator started and
+            # ready, the latency figure's sequential applies, then the objects at once. The
+            # last run's objects stay for the figures below.
+            kube = fresh_control_plane()
+            core = client.CoreV1Api(kube)
+            namespaces = [f"bench-{uuid.uuid4().hex[:6]}" for _ in range(2)]
+            for name in namespaces:
+                core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
+            operator = start_operator(log)
+            lat = latency(kube, namespaces[0], args.samples)
+            print(f"latency: {lat}", flush=True)
             cpu_before, server_before = cpu_seconds(operator.pid), apiserver_cpu()
-            took = scale(kube, namespace, args.objects)
+            took = scale(kube, namespaces[1], args.objects)
             runs.append(
                 (
                     took,
@@ -609,18 +631,14 @@ def main() -> None:
                 )
             )
             print(
-                f"{args.objects} objects converged in {took:.1f}s; operator CPU "
+                f"run {run + 1}: {args.objects} objects converged in {took:.1f}s; operator CPU "
                 f"{runs[-1][1]:.1f}s, API server CPU {runs[-1][2]:.1f}s",
                 flush=True,
             )
-            if not last:
-                subprocess.run(
-                    [*kubectl, "delete", "namespace", namespace, "--wait=true", "--timeout=600s"],
-                    check=True,
-                    capture_output=True,
-                )
-                wait_until_quiet({namespace, *namespaces})
+        assert operator is not None
         seconds, cpu, server = sorted(runs)[len(runs) // 2]
+        floor, floor_server, _ = sorted(floors)[len(floors) // 2]
+        objects_floor = statistics.median(f[2] for f in floors)
         per_object = creation_writes(namespaces[1], {f"scale-{i}" for i in range(args.objects)})
         print(f"writes per object on creation: {per_object}", flush=True)
         wait_until_quiet(set(namespaces))
@@ -639,15 +657,14 @@ def main() -> None:
             f"writes in {args.quiet_seconds}s after convergence: {writes}; RSS peak "
             f"{memory:.0f} MiB, last {memory_last:.0f} MiB"
         )
-        operator.terminate()
-        operator.wait(timeout=30)
-        operator = subprocess.Popen(command, stdout=log, stderr=log, env=env)
+        stop(operator)
+        operator = start_operator(log, ready=False)
         again = restart(operator.pid, args.objects + args.samples)
         print(f"restarted: {again}", flush=True)
     finally:
-        operator.terminate()
-        operator.wait(timeout=30)
-        subprocess.run([*cluster, "down"], check=True)
+        if operator is not None:
+            stop(operator)
+        subprocess.run([*CLUSTER, "down"], check=True)
 
     ratio = lat["p50"] / lat["floor_p50"]
     text = "\n".join(
@@ -671,17 +688,19 @@ def main() -> None:
             "latency and throughput objectives, priced and unpriced instance types) → all "
             "Planned with Deployments"
             f"; median of {len(runs)} ({', '.join(f'{r[0]:.1f}' for r in runs)} s, in the "
-            "order run; the last one's objects stay for the figures below) "
+            "order run), each on a fresh control plane after the latency figure's applies; "
+            "the last one's objects stay for the figures below "
             f"| {seconds:.1f} s (operator CPU {cpu:.1f} s, API server CPU {server:.1f} s, "
             "of that run) | ≤ 60 s |",
             f"| floor: one `kubectl apply --server-side` of the {args.objects} Deployments the "
-            "operator renders for them (`plan -o manifests`), until it returns, before the "
-            f"operator starts; median of {args.floor_runs} "
-            f"({', '.join(f'{f[0]:.1f}' for f in floors)} s) "
+            "operator renders for them (`plan -o manifests`), until it returns, no operator "
+            f"running; median of {args.floor_runs} "
+            f"({', '.join(f'{f[0]:.1f}' for f in floors)} s, in the order run), each on a "
+            "fresh control plane, taken in turn with the operator's runs "
             f"| {floor:.1f} s (API server CPU {floor_server:.1f} s) | |",
             f"| operator ÷ floor | {seconds / floor:.2f}× | ≤ 2× |",
             f"| for reference: the same client applying the {args.objects} NeuronDeployments "
-            "themselves, before any operator runs; median of "
+            "themselves, before the floor's Deployments; median of "
             f"{args.floor_runs} ({', '.join(f'{f[2]:.1f}' for f in floors)} s) "
             f"| {objects_floor:.1f} s | |",
             "| for reference: operator ÷ (the objects' apply + the Deployments' apply), what a "
