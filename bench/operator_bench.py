@@ -588,10 +588,10 @@ def main() -> None:
 
     # Each timed run on a fresh control plane of its own, and the floor's runs taken in turn
     # with the operator's. In one control plane each run was about a second slower than the
-    # one before (10.7, 12.1, 13.0 s; 11.0, 11.8, 13.3 s), the API server carrying the earlier
-    # runs' history; on fresh ones they still drifted (10.2, 10.7, 11.2 s after floors of
-    # 6.3-6.9 s), the machine slowing under sustained load. Whichever was measured later
-    # looked worse; in turn, both see the same machine.
+    # one before (10.7, 12.1, 13.0 s; 11.0, 11.8, 13.3 s); on fresh ones they still drifted
+    # (10.2, 10.7, 11.2 s after floors of 6.3-6.9 s), so not only from what the control plane
+    # kept (the cause is not known). Whichever was measured later looked worse; in turn, both
+    # see the same drift.
     log = open(STATE / "logs" / "operator-bench.log", "w")  # noqa: SIM115
     floors: list[tuple[float, float, float]] = []
     runs: list[tuple[float, float, float]] = []
